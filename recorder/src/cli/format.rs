@@ -1,0 +1,76 @@
+//! Output for people: sizes, times, and writing to stdout where a closed pipe
+//! (`oomrecorder list | head`) is success, not an error.
+
+use std::io::{self, Write};
+
+use jiff::{tz::TimeZone, Timestamp};
+
+use crate::exit::Exit;
+
+/// Writes what `write` produces to stdout. A broken pipe means the reader
+/// has all it wanted: success.
+pub fn to_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<Exit> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => Ok(Exit::Ok),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Exit::Ok),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to stdout")),
+    }
+}
+
+/// kB (the kernel's unit for task memory) in binary units for people:
+/// `98000` → `95.7 MiB`.
+pub fn kb(value: Option<u64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |kb| bytes(kb.saturating_mul(1024)))
+}
+
+/// Bytes in binary units: `1536` → `1.5 KiB`, below 1 KiB plain `B`.
+pub fn bytes(value: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut unit = 0;
+    let mut scaled = value as f64;
+    while scaled >= 1024.0 && unit + 1 < UNITS.len() {
+        scaled /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value} B")
+    } else {
+        format!("{scaled:.1} {}", UNITS[unit])
+    }
+}
+
+/// Optional byte count for people.
+pub fn bytes_opt(value: Option<u64>) -> String {
+    value.map_or_else(|| "-".to_owned(), bytes)
+}
+
+/// A Unix-ns instant in the system's time zone, as coredumpctl shows it:
+/// `Wed 2026-11-25 08:30:01 UTC`.
+pub fn local_time(ns: i64) -> String {
+    match Timestamp::from_nanosecond(i128::from(ns)) {
+        Ok(ts) => ts.to_zoned_datetime(TimeZone::system()).strftime("%a %Y-%m-%d %H:%M:%S %Z").to_string(),
+        Err(_) => format!("@{ns}ns"),
+    }
+}
+
+/// Any optional value for people; unknown is `-`.
+pub fn opt<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_free_h() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(kb(Some(98_000)), "95.7 MiB");
+        assert_eq!(kb(Some(128 * 1024)), "128.0 MiB");
+        assert_eq!(kb(None), "-");
+    }
+}

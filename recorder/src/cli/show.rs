@@ -1,0 +1,119 @@
+//! `oomrecorder show`: one kill in full.
+
+use std::{io::Write, path::Path, str::FromStr};
+
+use clap::Args;
+
+use super::{format, json};
+use crate::{
+    exit::Exit,
+    kill::Kill,
+    store::{Access, Filter, Store},
+};
+
+/// Which record: a numeric id, or `last` for the newest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selector {
+    Id(i64),
+    Last,
+}
+
+impl FromStr for Selector {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "last" {
+            return Ok(Selector::Last);
+        }
+        s.parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(Selector::Id)
+            .ok_or_else(|| format!("`{s}` is not a record id (a positive number) or `last`"))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Record id (from `oomrecorder list`), or `last`.
+    #[arg(value_name = "ID")]
+    pub id: Selector,
+    /// One JSON object for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(db: &Path, args: &ShowArgs) -> anyhow::Result<Exit> {
+    let store = Store::open(db, Access::ReadOnly)?;
+    let kill = match args.id {
+        Selector::Id(id) => store.get(id)?,
+        Selector::Last => store.list(&Filter { limit: Some(1) })?.into_iter().next(),
+    };
+    let Some(kill) = kill else {
+        let what = match args.id {
+            Selector::Id(id) => format!("no kill with id {id}"),
+            Selector::Last => "no kills recorded yet".to_owned(),
+        };
+        eprintln!("oomrecorder: {what} in {}", db.display());
+        return Ok(Exit::NotFound);
+    };
+    format::to_stdout(|out| {
+        if args.json {
+            serde_json::to_writer_pretty(&mut *out, &json::kill_detail(&kill))?;
+            writeln!(out)
+        } else {
+            write_text(out, &kill)
+        }
+    })
+}
+
+fn write_text(out: &mut dyn Write, kill: &Kill) -> std::io::Result<()> {
+    let v = &kill.victim;
+    let t = &kill.trigger;
+    let comm = v.comm.as_deref().unwrap_or("?");
+    writeln!(out, "Kill {}: {comm} (pid {}) at {}", format::opt(kill.id), v.pid, format::local_time(kill.time_ns))?;
+    writeln!(out, "  Boot:        {} (+{:.6} s)", kill.boot_id, kill.boot_ns as f64 / 1e9)?;
+    let sources: Vec<&str> = kill.sources.iter().map(|s| s.as_str()).collect();
+    writeln!(out, "  Sources:     {}", sources.join(", "))?;
+    writeln!(out)?;
+    writeln!(out, "Victim (the task the kernel killed)")?;
+    writeln!(out, "  PID:           {}", v.pid)?;
+    writeln!(out, "  TGID:          {}", format::opt(v.tgid))?;
+    writeln!(out, "  Command:       {comm}")?;
+    writeln!(out, "  UID:           {}", format::opt(v.uid))?;
+    for (label, value) in [
+        ("Total VM:", v.total_vm_kb),
+        ("Anon RSS:", v.anon_rss_kb),
+        ("File RSS:", v.file_rss_kb),
+        ("Shmem RSS:", v.shmem_rss_kb),
+        ("Page tables:", v.pgtables_kb),
+    ] {
+        let exact = value.map(|kb| format!(" ({kb} kB)")).unwrap_or_default();
+        writeln!(out, "  {label:<14} {}{exact}", format::kb(value))?;
+    }
+    writeln!(out, "  oom_score_adj: {}", format::opt(v.oom_score_adj))?;
+    writeln!(out)?;
+    writeln!(out, "Trigger (the task allocating when the kernel chose the victim)")?;
+    writeln!(out, "  PID:           {}", format::opt(t.pid))?;
+    writeln!(out, "  TGID:          {}", format::opt(t.tgid))?;
+    writeln!(out, "  Command:       {}", t.comm.as_deref().unwrap_or("-"))?;
+    writeln!(out)?;
+    writeln!(out, "Cgroup")?;
+    writeln!(out, "  Path:          {}", kill.cgroup.as_deref().unwrap_or("unknown"))?;
+    writeln!(out, "  Memory limit:  {}", format::bytes_opt(kill.memory_limit_bytes))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_takes_ids_and_last() {
+        assert_eq!("12".parse::<Selector>(), Ok(Selector::Id(12)));
+        assert_eq!("last".parse::<Selector>(), Ok(Selector::Last));
+        assert!("0".parse::<Selector>().is_err());
+        assert!("-3".parse::<Selector>().is_err());
+        assert!("first".parse::<Selector>().is_err());
+    }
+}

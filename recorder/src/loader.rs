@@ -1,0 +1,101 @@
+//! Loading and attaching the eBPF program. The one module that knows which
+//! hook is used on which kernel: today the `oom:mark_victim` tracepoint, whose
+//! record layout is read from tracefs and passed in as a global.
+
+use aya::{
+    maps::{MapData, MapError, PerCpuArray, RingBuf},
+    programs::{ProgramError, TracePoint},
+    Ebpf, EbpfError, EbpfLoader,
+};
+use common::{counter, MarkVictimLayout};
+
+/// The eBPF object built by `build.rs` (crate `recorder-ebpf`), embedded once.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/oomrecorder"));
+
+const PROGRAM: &str = "oom_mark_victim";
+const EVENTS_MAP: &str = "EVENTS";
+const COUNTERS_MAP: &str = "COUNTERS";
+const LAYOUT_GLOBAL: &str = "MARK_VICTIM_LAYOUT";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("the embedded eBPF object is empty: this binary was built with AYA_BUILD_SKIP=1; rebuild without it")]
+    EmptyObject,
+    #[error("loading the eBPF object")]
+    Object(#[source] EbpfError),
+    #[error("the eBPF object has no {what} `{name}` (binary and object out of step; rebuild)")]
+    Missing { what: &'static str, name: &'static str },
+    #[error("loading program {PROGRAM} into the kernel")]
+    Program(#[source] ProgramError),
+    #[error("attaching {PROGRAM} to the oom:mark_victim tracepoint")]
+    Attach(#[source] ProgramError),
+    #[error("opening map {name}")]
+    Map { name: &'static str, source: MapError },
+}
+
+/// Sums of the program's per-CPU counters (`common::counter`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Victims the program saw.
+    pub seen: u64,
+    /// Victims lost because the ring buffer was full.
+    pub ringbuf_full: u64,
+}
+
+/// The attached program and the maps user space reads.
+pub struct Probe {
+    /// Owns the program and its attachment: dropping it detaches.
+    pub ebpf: Ebpf,
+    pub events: RingBuf<MapData>,
+    pub counters: CounterMap,
+}
+
+pub struct CounterMap(PerCpuArray<MapData, u64>);
+
+impl CounterMap {
+    pub fn read(&self) -> Result<Counters, MapError> {
+        let sum = |index: u32| -> Result<u64, MapError> {
+            Ok(self.0.get(&index, 0)?.iter().fold(0u64, |acc, v| acc.wrapping_add(*v)))
+        };
+        Ok(Counters { seen: sum(counter::SEEN)?, ringbuf_full: sum(counter::RINGBUF_FULL)? })
+    }
+}
+
+impl Probe {
+    /// Loads the program with `layout` as its view of the tracepoint record and
+    /// attaches it to `oom:mark_victim`.
+    pub fn load(layout: &MarkVictimLayout) -> Result<Probe, LoadError> {
+        if EBPF_OBJECT.is_empty() {
+            return Err(LoadError::EmptyObject);
+        }
+        let mut ebpf = EbpfLoader::new()
+            .override_global(LAYOUT_GLOBAL, layout, true)
+            .load(EBPF_OBJECT)
+            .map_err(LoadError::Object)?;
+        let program: &mut TracePoint = ebpf
+            .program_mut(PROGRAM)
+            .ok_or(LoadError::Missing { what: "program", name: PROGRAM })?
+            .try_into()
+            .map_err(LoadError::Program)?;
+        program.load().map_err(LoadError::Program)?;
+        program.attach("oom", "mark_victim").map_err(LoadError::Attach)?;
+
+        let map = |ebpf: &mut Ebpf, name| ebpf.take_map(name).ok_or(LoadError::Missing { what: "map", name });
+        let events = RingBuf::try_from(map(&mut ebpf, EVENTS_MAP)?)
+            .map_err(|source| LoadError::Map { name: EVENTS_MAP, source })?;
+        let counters = PerCpuArray::try_from(map(&mut ebpf, COUNTERS_MAP)?)
+            .map_err(|source| LoadError::Map { name: COUNTERS_MAP, source })?;
+        Ok(Probe { ebpf, events, counters: CounterMap(counters) })
+    }
+}
+
+/// Lifts RLIMIT_MEMLOCK: kernels before 5.11 charge BPF maps to it (5.11+
+/// charge the memory cgroup instead). Best effort: a
+/// failure only matters on those kernels, and shows there as a map error.
+pub fn raise_memlock_limit() {
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: a valid rlimit struct passed by reference for the call's duration.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+        log::debug!("could not lift RLIMIT_MEMLOCK: {}", std::io::Error::last_os_error());
+    }
+}
