@@ -212,9 +212,7 @@ impl OomEvent {
     pub fn as_bytes(&self) -> &[u8] {
         // SAFETY: OomEvent is repr(C) with explicit padding, so all
         // OOM_EVENT_SIZE bytes are initialised; the slice borrows self.
-        unsafe {
-            core::slice::from_raw_parts((self as *const OomEvent).cast::<u8>(), OOM_EVENT_SIZE)
-        }
+        unsafe { core::slice::from_raw_parts((self as *const OomEvent).cast::<u8>(), OOM_EVENT_SIZE) }
     }
 }
 
@@ -262,10 +260,7 @@ mod tests {
         );
         let mut longer = [0u8; OOM_EVENT_SIZE + 8];
         longer[..OOM_EVENT_SIZE].copy_from_slice(bytes);
-        assert_eq!(
-            OomEvent::decode(&longer),
-            Err(DecodeError::Length { got: OOM_EVENT_SIZE + 8 })
-        );
+        assert_eq!(OomEvent::decode(&longer), Err(DecodeError::Length { got: OOM_EVENT_SIZE + 8 }));
         let old = OomEvent { version: 0, ..OomEvent::default() };
         assert_eq!(OomEvent::decode(old.as_bytes()), Err(DecodeError::Version { got: 0 }));
     }

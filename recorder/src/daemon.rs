@@ -37,7 +37,9 @@ const FINAL_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("oomrecorder run needs {missing} (run as root, or grant them to the service); nothing was changed")]
+    #[error(
+        "oomrecorder run needs {missing} (run as root, or grant them to the service); nothing was changed"
+    )]
     MissingCapabilities { missing: String },
     #[error("cannot read this process's capabilities")]
     Capabilities(#[source] std::io::Error),
@@ -102,7 +104,10 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
     }
     loader::raise_memlock_limit();
     let probe = Probe::load(&mark_victim.layout)?;
-    log::info!("attached oom_mark_victim to tracepoint oom:mark_victim; recording to {}", store.path().display());
+    log::info!(
+        "attached oom_mark_victim to tracepoint oom:mark_victim; recording to {}",
+        store.path().display()
+    );
 
     let (tx, rx) = mpsc::channel();
     let writer = thread::Builder::new()
@@ -110,10 +115,8 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
         .spawn(move || write_loop(store, rx))
         .map_err(DaemonError::Runtime)?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(DaemonError::Runtime)?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DaemonError::Runtime)?;
     let reader_result = runtime.block_on(read_loop(probe, tx, boot_id));
     // The reader dropped its sender: the writer drains and returns.
     let writer_stats = writer.join().unwrap_or_else(|_| {

@@ -19,7 +19,9 @@ const LAYOUT_GLOBAL: &str = "MARK_VICTIM_LAYOUT";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("the embedded eBPF object is empty: this binary was built with AYA_BUILD_SKIP=1; rebuild without it")]
+    #[error(
+        "the embedded eBPF object is empty: this binary was built with AYA_BUILD_SKIP=1; rebuild without it"
+    )]
     EmptyObject,
     #[error("loading the eBPF object")]
     Object(#[source] EbpfError),

@@ -12,8 +12,7 @@ use rusqlite::{named_params, Connection, OpenFlags, OptionalExtension, Row};
 use crate::kill::{Kill, Source, Trigger, Victim};
 
 /// The migrations, in order: entry `i` brings the schema to version `i + 1`.
-pub const MIGRATIONS: &[(&str, &str)] =
-    &[("001_kills.sql", include_str!("../../migrations/001_kills.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[("001_kills.sql", include_str!("../../migrations/001_kills.sql"))];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -95,7 +94,10 @@ impl Store {
         let conn = Connection::open_with_flags(path, flags)
             .map_err(|source| StoreError::Open { path: path_buf.clone(), source })?;
         let mut store = Store { conn, path: path_buf };
-        store.conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into())).map_err(|e| store.sql(e))?;
+        store
+            .conn
+            .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()))
+            .map_err(|e| store.sql(e))?;
 
         // Read the version before any PRAGMA that writes (journal_mode=WAL
         // rewrites the header): a refused file must stay byte-for-byte as it was.
@@ -375,7 +377,10 @@ mod tests {
         let path = dir.path().join("sub/dir/oom.db");
         let mut store = Store::open(&path, Access::ReadWrite).unwrap();
         let first = sample_kill(100, 1_000);
-        let second = Kill { victim: Victim { comm: None, anon_rss_kb: None, ..first.victim.clone() }, ..sample_kill(101, 2_000) };
+        let second = Kill {
+            victim: Victim { comm: None, anon_rss_kb: None, ..first.victim.clone() },
+            ..sample_kill(101, 2_000)
+        };
         let id1 = store.insert(&first).unwrap();
         let id2 = store.insert(&second).unwrap();
         assert_ne!(id1, id2);

@@ -6,8 +6,7 @@
 
 use std::{
     ffi::CString,
-    fs,
-    io,
+    fs, io,
     path::{Path, PathBuf},
 };
 
@@ -170,9 +169,7 @@ fn mount_tracefs(target: &Path) -> io::Result<()> {
     let target = to_c(&target.to_string_lossy())?;
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the
     // call; a null data pointer is allowed for tracefs.
-    let rc = unsafe {
-        libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
-    };
+    let rc = unsafe { libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
     if rc == 0 {
         Ok(())
     } else {
@@ -256,10 +253,7 @@ print fmt: \"pid=%d\", REC->pid
     #[test]
     fn malformed_lines_are_errors_with_the_line_number() {
         let text = "format:\n\tfield:int pid;\toffset:eight;\tsize:4;\tsigned:1;\n";
-        assert_eq!(
-            parse_format(text),
-            Err(FormatError::Line { line: 2, what: "offset is not a number" })
-        );
+        assert_eq!(parse_format(text), Err(FormatError::Line { line: 2, what: "offset is not a number" }));
         let no_size = "\tfield:int pid;\toffset:8;\tsigned:1;\n";
         assert_eq!(parse_format(no_size), Err(FormatError::Line { line: 1, what: "no size" }));
         assert_eq!(mark_victim_layout(&[]), Err(FormatError::NoPid));

@@ -71,7 +71,13 @@ fn write_text(out: &mut dyn Write, kill: &Kill) -> std::io::Result<()> {
     let v = &kill.victim;
     let t = &kill.trigger;
     let comm = v.comm.as_deref().unwrap_or("?");
-    writeln!(out, "Kill {}: {comm} (pid {}) at {}", format::opt(kill.id), v.pid, format::local_time(kill.time_ns))?;
+    writeln!(
+        out,
+        "Kill {}: {comm} (pid {}) at {}",
+        format::opt(kill.id),
+        v.pid,
+        format::local_time(kill.time_ns)
+    )?;
     writeln!(out, "  Boot:        {} (+{:.6} s)", kill.boot_id, kill.boot_ns as f64 / 1e9)?;
     let sources: Vec<&str> = kill.sources.iter().map(|s| s.as_str()).collect();
     writeln!(out, "  Sources:     {}", sources.join(", "))?;

@@ -1,0 +1,325 @@
+//! Fixtures shared by the integration tests: the real daemon under a
+//! notify socket, a memory cgroup of the test's own, a real OOM victim, and
+//! the kernel's own `Killed process` lines read from /dev/kmsg.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::{
+    fs,
+    io::{self, Read},
+    os::unix::{fs::OpenOptionsExt, net::UnixDatagram, process::ExitStatusExt},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_oomrecorder");
+
+/// Real-kernel tests need root. They do not skip: CI runs as root, and a run
+/// that cannot exercise the kernel must fail loudly rather than pass empty.
+pub fn require_root(test: &str) {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "{test} makes real OOM kills and loads eBPF: it must run as root (CI does). \
+         Not skipping, because a skipped real-kernel test proves nothing."
+    );
+}
+
+/// A name no other process on the machine has: `comm` is at most 15 bytes.
+pub fn unique_name(prefix: &str) -> String {
+    let micros =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as u64;
+    let name = format!("{prefix}{:06x}", (micros ^ u64::from(std::process::id()) << 12) & 0xff_ffff);
+    assert!(name.len() <= 15, "{name} is longer than TASK_COMM_LEN - 1");
+    name
+}
+
+/// Runs the CLI and returns its output.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env_remove("OOMRECORDER_DB").output().expect("run oomrecorder")
+}
+
+/// The CLI's stdout as JSON, after checking it exited 0.
+pub fn cli_json(args: &[&str]) -> serde_json::Value {
+    let out = cli(args);
+    assert!(out.status.success(), "oomrecorder {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("oomrecorder {args:?} printed invalid JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout))
+    })
+}
+
+/// `oomrecorder run` as systemd would start it: `Type=notify`, so it is
+/// ready (attached) when READY=1 arrives on $NOTIFY_SOCKET.
+pub struct Daemon {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(db: &Path, dir: &Path) -> Daemon {
+        let socket_path = dir.join("notify.sock");
+        let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+        socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let log = dir.join("daemon.log");
+        let child = Command::new(BIN)
+            .args(["run", "--db"])
+            .arg(db)
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn oomrecorder run");
+        let mut daemon = Daemon { child: Some(child), log };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut buf = [0u8; 512];
+        loop {
+            match socket.recv(&mut buf) {
+                Ok(n) if String::from_utf8_lossy(&buf[..n]).lines().any(|l| l == "READY=1") => break,
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e) => panic!("notify socket: {e}"),
+            }
+            if let Some(status) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("daemon exited before READY=1 ({status}):\n{}", daemon.log());
+            }
+            assert!(Instant::now() < deadline, "no READY=1 within 60 s:\n{}", daemon.log());
+        }
+        daemon
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait; returns the exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("daemon did not stop within 30 s of SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A memory cgroup of the test's own, child of this process's memory cgroup
+/// (v1) or of the cgroup2 hierarchy (v2), with a hard limit and no swap.
+/// Removed on drop, after killing anything left in it.
+pub struct MemCgroup {
+    pub path: PathBuf,
+    pub version: u8,
+}
+
+impl MemCgroup {
+    pub fn create(name: &str, limit_bytes: u64) -> MemCgroup {
+        let self_cgroup = fs::read_to_string("/proc/self/cgroup").unwrap();
+        // cgroup v1: the memory controller has its own hierarchy
+        // ("N:memory:/path"); v2: the unified line "0::/path".
+        let v1 = self_cgroup.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            controllers.split(',').any(|c| c == "memory").then(|| path.to_owned())
+        });
+        let (path, version) = if let Some(own) = v1 {
+            (Path::new("/sys/fs/cgroup/memory").join(own.trim_start_matches('/')).join(name), 1)
+        } else {
+            let root = Path::new("/sys/fs/cgroup");
+            let controllers = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+            assert!(
+                controllers.split_whitespace().any(|c| c == "memory"),
+                "no memory controller on cgroup v1 or v2: cannot make a safe OOM kill"
+            );
+            // The root cgroup is exempt from the no-internal-processes rule,
+            // so a child there can always enable the memory controller.
+            (root.join(name), 2)
+        };
+        fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        let cgroup = MemCgroup { path, version };
+        if version == 1 {
+            cgroup.write("memory.limit_in_bytes", &limit_bytes.to_string());
+            // memsw must stay >= limit; equal means no swap for the cgroup.
+            if cgroup.path.join("memory.memsw.limit_in_bytes").exists() {
+                cgroup.write("memory.memsw.limit_in_bytes", &limit_bytes.to_string());
+            }
+        } else {
+            cgroup.write("memory.max", &limit_bytes.to_string());
+            if cgroup.path.join("memory.swap.max").exists() {
+                cgroup.write("memory.swap.max", "0");
+            }
+        }
+        cgroup
+    }
+
+    fn write(&self, file: &str, value: &str) {
+        let path = self.path.join(file);
+        fs::write(&path, value).unwrap_or_else(|e| panic!("write {value} to {}: {e}", path.display()));
+    }
+
+    /// Runs `victim` (a copy of dd, so its comm is the copy's file name) in
+    /// this cgroup, also capped by `ulimit -v`, allocating 4x the limit. Returns
+    /// its pid and how it ended.
+    pub fn run_hog(&self, victim: &Path) -> (u32, ExitStatus) {
+        let script = format!(
+            "echo $$ > {procs} && ulimit -v 1048576 && exec {victim} if=/dev/zero of=/dev/null bs=256M count=1",
+            procs = self.path.join("cgroup.procs").display(),
+            victim = victim.display()
+        );
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn hog");
+        let pid = child.id();
+        let status = child.wait().unwrap();
+        (pid, status)
+    }
+}
+
+impl Drop for MemCgroup {
+    fn drop(&mut self) {
+        if let Ok(procs) = fs::read_to_string(self.path.join("cgroup.procs")) {
+            for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+                // SAFETY: kill(2); the pids are in the test's own cgroup.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        for _ in 0..50 {
+            if fs::remove_dir(&self.path).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("warning: could not remove test cgroup {}", self.path.display());
+    }
+}
+
+/// A copy of dd named `name`, so the kernel reports the victim as `name`.
+pub fn victim_binary(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::copy("/bin/dd", &path).expect("copy /bin/dd");
+    path
+}
+
+/// Asserts the hog was killed by SIGKILL (the OOM killer), not anything else.
+pub fn assert_oom_killed(pid: u32, status: ExitStatus) {
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "hog {pid} was not killed by SIGKILL: {status}");
+}
+
+/// The kernel's own figures from one `Killed process` line
+/// (mm/oom_kill.c, `__oom_kill_process`, 5.4+ format).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KilledLine {
+    pub pid: i64,
+    pub comm: String,
+    pub total_vm_kb: u64,
+    pub anon_rss_kb: u64,
+    pub file_rss_kb: u64,
+    pub shmem_rss_kb: u64,
+}
+
+/// `...Killed process 7558 (hog) total-vm:207776kB, anon-rss:65280kB, file-rss:1676kB, shmem-rss:0kB, UID:0 ...`
+pub fn parse_killed_line(text: &str) -> Option<KilledLine> {
+    let rest = &text[text.find("Killed process ")? + "Killed process ".len()..];
+    let (pid, rest) = rest.split_once(" (")?;
+    // comm may itself contain ") ": the figures start after the last ") total-vm:".
+    let split = rest.rfind(") total-vm:")?;
+    let comm = &rest[..split];
+    let figures = &rest[split + 2..];
+    let field = |key: &str| -> Option<u64> {
+        let start = figures.find(key)? + key.len();
+        let digits: String = figures[start..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    Some(KilledLine {
+        pid: pid.trim().parse().ok()?,
+        comm: comm.to_owned(),
+        total_vm_kb: field("total-vm:")?,
+        anon_rss_kb: field("anon-rss:")?,
+        file_rss_kb: field("file-rss:")?,
+        shmem_rss_kb: field("shmem-rss:")?,
+    })
+}
+
+/// /dev/kmsg opened at its end: reads only what the kernel logs from now on.
+pub struct Kmsg {
+    file: fs::File,
+}
+
+impl Kmsg {
+    pub fn open_at_end() -> Kmsg {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")
+            .expect("open /dev/kmsg");
+        // SAFETY: lseek on an fd we own; SEEK_END on /dev/kmsg moves to the
+        // next record to be written (Documentation/ABI/testing/dev-kmsg).
+        let rc = unsafe { libc::lseek(std::os::fd::AsRawFd::as_raw_fd(&file), 0, libc::SEEK_END) };
+        assert!(rc >= 0, "lseek /dev/kmsg: {}", io::Error::last_os_error());
+        Kmsg { file }
+    }
+
+    /// Every `Killed process` line for `comm` logged since opening, waiting
+    /// until `want` of them arrived or `timeout` passed.
+    pub fn killed(&mut self, comm: &str, want: usize, timeout: Duration) -> Vec<KilledLine> {
+        let deadline = Instant::now() + timeout;
+        let mut found = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        while found.len() < want && Instant::now() < deadline {
+            match self.file.read(&mut buf) {
+                // One read returns one record: `prio,seq,usec,flags;text\n` + continuation lines.
+                Ok(n) => {
+                    let record = String::from_utf8_lossy(&buf[..n]);
+                    let text = record.split_once(';').map_or("", |(_, t)| t).lines().next().unwrap_or("");
+                    if let Some(line) = parse_killed_line(text).filter(|l| l.comm == comm) {
+                        found.push(line);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                // EPIPE: records were overwritten before we read them; go on.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+                Err(e) => panic!("read /dev/kmsg: {e}"),
+            }
+        }
+        found
+    }
+}
+
+#[test]
+fn killed_lines_parse_with_awkward_names() {
+    let line = "Memory cgroup out of memory: Killed process 7558 (a b) (c) total-vm:207776kB, anon-rss:65280kB, file-rss:1676kB, shmem-rss:12kB, UID:0 pgtables:172kB oom_score_adj:0";
+    assert_eq!(
+        parse_killed_line(line),
+        Some(KilledLine {
+            pid: 7558,
+            comm: "a b) (c".to_owned(),
+            total_vm_kb: 207_776,
+            anon_rss_kb: 65_280,
+            file_rss_kb: 1_676,
+            shmem_rss_kb: 12,
+        })
+    );
+    assert_eq!(parse_killed_line("oom_reaper: reaped process 7558 (x), now anon-rss:0kB"), None);
+}
