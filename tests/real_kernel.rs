@@ -6,6 +6,8 @@ mod support;
 
 use std::{
     collections::HashMap,
+    path::Path,
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -15,9 +17,61 @@ use support::*;
 const KILLS: usize = 5;
 const LIMIT: u64 = 64 << 20;
 
+/// One real-kernel test at a time: each counts the kills it makes, and a
+/// neighbour's storm would only add noise (and kernel-log pressure).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The records of `comm`, once `want` of them are in the store (or 15 s passed).
+fn records_of(db: &Path, comm: &str, want: usize) -> Vec<Value> {
+    let db = db.to_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let all = cli_json(&["list", "--json", "--limit", "100000", "--db", db]);
+        let ours: Vec<Value> =
+            all.as_array().unwrap().iter().filter(|r| r["comm"] == comm).cloned().collect();
+        if ours.len() >= want || Instant::now() > deadline {
+            return ours
+                .iter()
+                .map(|r| cli_json(&["show", &r["id"].to_string(), "--json", "--db", db]))
+                .collect();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Checks each kernel `Killed process` line has exactly one record, with its
+/// figures, and returns the records by pid.
+fn one_record_per_kill<'a>(kernel: &[KilledLine], records: &'a [Value]) -> HashMap<i64, &'a Value> {
+    let mut by_pid: HashMap<i64, &Value> = HashMap::new();
+    for r in records {
+        let pid = r["victim"]["pid"].as_i64().unwrap();
+        assert!(by_pid.insert(pid, r).is_none(), "pid {pid} has two records: {records:#?}");
+    }
+    for line in kernel {
+        let r = by_pid.get(&line.pid).unwrap_or_else(|| panic!("no record for pid {}", line.pid));
+        let v = &r["victim"];
+        assert_eq!(v["comm"].as_str(), Some(line.comm.as_str()));
+        assert_eq!(v["total_vm_kb"].as_u64(), Some(line.total_vm_kb), "total_vm of {}", line.pid);
+        assert_eq!(v["anon_rss_kb"].as_u64(), Some(line.anon_rss_kb), "anon_rss of {}", line.pid);
+        assert_eq!(v["file_rss_kb"].as_u64(), Some(line.file_rss_kb), "file_rss of {}", line.pid);
+        assert_eq!(v["shmem_rss_kb"].as_u64(), Some(line.shmem_rss_kb), "shmem_rss of {}", line.pid);
+        let report = r["kernel_report"]["lines"].as_array().unwrap();
+        assert!(
+            report
+                .iter()
+                .any(|l| l.as_str().is_some_and(|l| l.contains(&format!("Killed process {} (", line.pid)))),
+            "pid {}: its Killed process line is not in the record's kernel report",
+            line.pid
+        );
+    }
+    assert_eq!(by_pid.len(), kernel.len(), "records for kills the kernel did not report");
+    by_pid
+}
+
 #[test]
 fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
     require_root("every_real_oom_kill_becomes_one_record_with_the_kernels_figures");
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("oom.db");
     let db_arg = db.to_str().unwrap();
@@ -59,7 +113,7 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
     assert_eq!(by_pid.len(), KILLS, "each kill must be exactly one record: {rows:#?}");
     for line in &kernel {
         let row = by_pid.get(&line.pid).unwrap_or_else(|| panic!("no record for pid {}", line.pid));
-        assert_eq!(row["sources"], serde_json::json!(["ebpf"]));
+        assert_eq!(row["sources"], serde_json::json!(["ebpf", "kmsg"]), "eBPF event joined to its line");
         assert_eq!(row["anon_rss_kb"].as_u64(), Some(line.anon_rss_kb), "pid {}", line.pid);
         let id = row["id"].as_i64().unwrap().to_string();
         let shown = cli_json(&["show", &id, "--json", "--db", db_arg]);
@@ -74,8 +128,92 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
         assert_eq!(shown["trigger"]["pid"].as_i64(), Some(line.pid));
         assert_eq!(shown["trigger"]["comm"].as_str(), Some(line.comm.as_str()));
         assert!(shown["boot_id"].as_str().is_some_and(|b| b.len() == 36));
+        assert!(shown["kmsg_usec"].as_u64().is_some());
     }
+    // The first kill's report is never rate-limited away here (5 kills are
+    // under the kernel's 10 reports per 5 s): it names the cgroup and limit.
+    let first = cli_json(&["show", &by_pid[&pids[0]]["id"].to_string(), "--json", "--db", db_arg]);
+    let oom = &first["oom"];
+    assert_eq!(oom["constraint"], "CONSTRAINT_MEMCG", "{oom:#}");
+    assert!(oom["oom_cgroup"].as_str().is_some_and(|c| c.ends_with(&comm)), "{oom:#}");
+    assert_eq!(oom["memory_limit_kb"].as_u64(), Some(LIMIT / 1024), "{oom:#}");
+    assert!(oom["memory_stat"].as_object().is_some_and(|s| !s.is_empty()), "{oom:#}");
+    assert!(oom["tasks"].as_array().is_some_and(|t| !t.is_empty()), "{oom:#}");
+    assert_eq!(first["trigger"]["comm"], comm.as_str());
+    assert!(first["trigger"]["gfp_mask"].as_str().is_some());
 
     let status = daemon.stop();
     assert_eq!(status.code(), Some(0), "daemon exit after SIGTERM");
+}
+
+#[test]
+fn a_storm_of_50_kills_is_joined_to_the_kernels_lines() {
+    require_root("a_storm_of_50_kills_is_joined_to_the_kernels_lines");
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const STORM: usize = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let daemon = Daemon::start(&db, dir.path());
+    let comm = unique_name("storm-");
+    let victim = victim_binary(dir.path(), &comm);
+    let mut kmsg = Kmsg::open_at_end();
+    let cgroup = MemCgroup::create(&comm, LIMIT);
+    // Two hogs at once, so kills overlap and most reports lose their header
+    // to the kernel's rate limit: every kill must still join its own line.
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                for _ in 0..STORM / 2 {
+                    let (pid, status) = cgroup.run_hog(&victim);
+                    assert_oom_killed(pid, status);
+                }
+            });
+        }
+    });
+    drop(cgroup);
+    let kernel = kmsg.killed(&comm, STORM, Duration::from_secs(15));
+    assert_eq!(kernel.len(), STORM, "the kernel reported {} kills", kernel.len());
+    let records = records_of(&db, &comm, STORM);
+    assert_eq!(records.len(), STORM, "daemon log:\n{}", daemon.log());
+    for r in one_record_per_kill(&kernel, &records).values() {
+        assert_eq!(r["sources"], serde_json::json!(["ebpf", "kmsg"]), "{r:#}");
+    }
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn kills_made_while_the_daemon_was_stopped_are_recovered_once() {
+    require_root("kills_made_while_the_daemon_was_stopped_are_recovered_once");
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let comm = unique_name("down-");
+    let victim = victim_binary(dir.path(), &comm);
+
+    let first = Daemon::start(&db, dir.path());
+    assert_eq!(first.stop().code(), Some(0));
+
+    let mut kmsg = Kmsg::open_at_end();
+    let cgroup = MemCgroup::create(&comm, LIMIT);
+    for _ in 0..3 {
+        let (pid, status) = cgroup.run_hog(&victim);
+        assert_oom_killed(pid, status);
+    }
+    drop(cgroup);
+    let kernel = kmsg.killed(&comm, 3, Duration::from_secs(10));
+    assert_eq!(kernel.len(), 3);
+
+    // Started again, twice: the kills are found in the kernel log the first
+    // time, and the second start adds nothing.
+    for round in 0..2 {
+        let daemon = Daemon::start(&db, dir.path());
+        let records = records_of(&db, &comm, 3);
+        assert_eq!(records.len(), 3, "round {round}: daemon log:\n{}", daemon.log());
+        for r in one_record_per_kill(&kernel, &records).values() {
+            // The eBPF program was not attached: the kernel log is the only source.
+            assert_eq!(r["sources"], serde_json::json!(["kmsg"]), "{r:#}");
+            assert!(r["time"].as_str().is_some(), "a recovered kill still has a time: {r:#}");
+        }
+        assert_eq!(daemon.stop().code(), Some(0));
+    }
 }

@@ -37,6 +37,16 @@ pub fn boot_to_wall_ns(boot_ns: u64) -> i64 {
     (i128::from(boot_ns) + offset) as i64
 }
 
+/// Wall-clock (Unix) ns for a CLOCK_MONOTONIC instant, such as a kernel log
+/// stamp (`local_clock()`, which like CLOCK_MONOTONIC stops in suspend).
+pub fn mono_to_wall_ns(mono_ns: u64) -> i64 {
+    let before = clock_ns(libc::CLOCK_MONOTONIC);
+    let real = clock_ns(libc::CLOCK_REALTIME);
+    let after = clock_ns(libc::CLOCK_MONOTONIC);
+    let offset = real - (before + after) / 2;
+    (i128::from(mono_ns) + offset) as i64
+}
+
 /// Wall-clock now, in Unix ns.
 pub fn wall_ns_now() -> i64 {
     clock_ns(libc::CLOCK_REALTIME) as i64

@@ -1,15 +1,17 @@
 //! `oomrecorder run`: the pipeline from the kernel to the store.
 //!
-//! Two tasks joined by a channel: the reader (ring buffer on `AsyncFd`, signal
-//! handling, loss counters) and the writer (a thread that owns the SQLite
-//! connection). The reader never waits on the disk; the writer keeps what it
-//! could not store and retries, and at shutdown logs anything still unstored in
-//! full, so no record disappears silently.
+//! Sources joined to one writer by a channel: the ring buffer of the eBPF
+//! program and /dev/kmsg, both on `AsyncFd` in one event loop with the signal
+//! handling and the loss counters, and the writer (`writer.rs`, a thread that
+//! owns the SQLite connection). The sources never wait on the disk.
 
 use std::{
-    collections::VecDeque,
+    future::pending,
     path::{Path, PathBuf},
-    sync::mpsc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc, Arc,
+    },
     thread,
     time::Duration,
 };
@@ -21,19 +23,18 @@ use tokio::{
 };
 
 use crate::{
-    caps, clock,
+    caps, clock, journal,
+    kernel_log::KernelLogReader,
     kill::Kill,
+    kmsg::Kmsg,
     loader::{self, CounterMap, LoadError, Probe},
     store::{Access, Loss, Store, StoreError},
     tracefs::{self, TracefsError},
+    writer::{describe, KmsgHealth, ToWriter, Writer},
 };
 
 /// How often the reader polls the program's loss counters.
 const COUNTER_POLL: Duration = Duration::from_secs(5);
-/// How long the writer waits between retries of a failed insert.
-const RETRY_EVERY: Duration = Duration::from_secs(1);
-/// Final attempts at shutdown before unstored records go to the log.
-const FINAL_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -74,12 +75,9 @@ pub struct Summary {
     pub undecodable: u64,
     /// Records the store refused until the end (logged in full).
     pub unstored: u64,
-}
-
-/// What the reader hands the writer.
-enum ToWriter {
-    Kill(Box<Kill>),
-    Loss(Loss),
+    /// Kernel-log records read, and lost before they could be read.
+    pub kmsg_records: u64,
+    pub kmsg_lost: u64,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. Every check that can fail for a
@@ -109,39 +107,82 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
         store.path().display()
     );
 
+    let cursor = store.kmsg_cursor(&boot_id)?;
+    let kmsg = match Kmsg::open(Path::new("/dev/kmsg")) {
+        Ok(kmsg) => Some(kmsg),
+        Err(e) => {
+            log::warn!(
+                "cannot read /dev/kmsg ({e}): kills are recorded without the kernel's report \
+                 (grant CAP_SYSLOG, or set kernel.dmesg_restrict=0)"
+            );
+            None
+        }
+    };
+
+    let journal_cursor = store.state(journal::CURSOR_KEY)?;
+    let health = Arc::new(KmsgHealth::default());
     let (tx, rx) = mpsc::channel();
+    let writer = Writer::new(store, Arc::clone(&health));
     let writer = thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || write_loop(store, rx))
+        .spawn(move || writer.run(rx))
         .map_err(DaemonError::Runtime)?;
 
+    let stop = Arc::new(AtomicBool::new(false));
+    let journal_thread = {
+        let (tx, stop, live) = (tx.clone(), Arc::clone(&stop), kmsg.is_none());
+        thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || journal::follow(journal_cursor, live, tx, stop))
+            .map_err(DaemonError::Runtime)?
+    };
+    let kernel_log =
+        kmsg.map(|kmsg| (kmsg, KernelLogReader::new(boot_id.clone(), cursor, tx.clone(), health)));
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DaemonError::Runtime)?;
-    let reader_result = runtime.block_on(read_loop(probe, tx, boot_id));
-    // The reader dropped its sender: the writer drains and returns.
+    let reader_result = runtime.block_on(read_loop(probe, kernel_log, tx, boot_id));
+    stop.store(true, Ordering::Relaxed);
+    if journal_thread.join().is_err() {
+        log::error!("the journal reader panicked");
+    }
+    // Every sender is gone: the writer drains and returns.
     let writer_stats = writer.join().unwrap_or_else(|_| {
         log::error!("the store writer panicked; records it held are lost (see the log above)");
-        WriterStats::default()
+        crate::writer::WriterStats::default()
     });
     let mut summary = reader_result?;
     summary.stored = writer_stats.stored;
     summary.unstored = writer_stats.unstored;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     log::info!(
-        "stopped: {} victims seen by the kernel program, {} received, {} stored, {} lost to a full ring buffer, {} undecodable, {} not stored",
+        "stopped: {} victims seen by the kernel program, {} received, {} writes stored, {} lost to a full ring buffer, {} undecodable, {} not stored; {} kernel log records read, {} lost",
         summary.seen,
         summary.received,
         summary.stored,
         summary.ringbuf_full,
         summary.undecodable,
-        summary.unstored
+        summary.unstored,
+        summary.kmsg_records,
+        summary.kmsg_lost
     );
     Ok(summary)
 }
 
-/// Reads the ring buffer until a shutdown signal, then drains it.
+/// Waits until the kernel log is readable; never, when it is not read.
+async fn kmsg_readable(
+    fd: &mut Option<AsyncFd<Kmsg>>,
+) -> std::io::Result<tokio::io::unix::AsyncFdReadyMutGuard<'_, Kmsg>> {
+    match fd {
+        Some(fd) => fd.readable_mut().await,
+        None => pending().await,
+    }
+}
+
+/// Reads the ring buffer and the kernel log until a shutdown signal, then
+/// drains both.
 async fn read_loop(
     probe: Probe,
+    kernel_log: Option<(Kmsg, KernelLogReader)>,
     tx: mpsc::Sender<ToWriter>,
     boot_id: String,
 ) -> Result<Summary, DaemonError> {
@@ -155,6 +196,16 @@ async fn read_loop(
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
         .map_err(|e| DaemonError::Runtime(e.into()))?;
     let mut reader = EventReader { tx, boot_id, summary: Summary::default() };
+    let (mut kmsg_fd, mut log_reader) = match kernel_log {
+        Some((kmsg, log_reader)) => {
+            // SAFETY: Kmsg owns its file, which stays open and unchanged until
+            // the AsyncFd (its only owner from here on) is dropped.
+            let fd = unsafe { AsyncFd::register_with_interest(kmsg, Interest::READABLE) }
+                .map_err(|e| DaemonError::Runtime(e.into()))?;
+            (Some(fd), Some(log_reader))
+        }
+        None => (None, None),
+    };
 
     if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
         log::warn!("could not notify the service manager (READY=1): {e}");
@@ -167,6 +218,14 @@ async fn read_loop(
                 reader.drain(guard.get_inner_mut());
                 guard.clear_ready();
             }
+            guard = kmsg_readable(&mut kmsg_fd) => {
+                let mut guard = guard.map_err(DaemonError::Runtime)?;
+                let healthy = log_reader.as_mut().is_some_and(|r| r.drain(guard.get_inner_mut()));
+                guard.clear_ready();
+                if !healthy {
+                    kmsg_fd = None;
+                }
+            }
             _ = poll.tick() => reader.check_counters(&counters),
             _ = sigterm.recv() => { log::info!("SIGTERM: draining and stopping"); break; }
             _ = sigint.recv() => { log::info!("SIGINT: draining and stopping"); break; }
@@ -174,6 +233,13 @@ async fn read_loop(
     }
     reader.drain(ring.get_mut());
     reader.check_counters(&counters);
+    if let (Some(fd), Some(log_reader)) = (kmsg_fd.as_mut(), log_reader.as_mut()) {
+        log_reader.drain(fd.get_mut());
+    }
+    if let Some(log_reader) = &log_reader {
+        reader.summary.kmsg_records = log_reader.stats.records;
+        reader.summary.kmsg_lost = log_reader.stats.lost;
+    }
     Ok(reader.summary)
 }
 
@@ -228,93 +294,5 @@ impl EventReader {
         if let Err(mpsc::SendError(message)) = self.tx.send(message) {
             log::error!("store writer is gone; not recorded: {}", describe(&message));
         }
-    }
-}
-
-#[derive(Default)]
-struct WriterStats {
-    stored: u64,
-    unstored: u64,
-}
-
-/// Owns the store. Keeps messages it could not write (locked database, full
-/// disk) in order and retries; gives up only at shutdown, logging each one.
-fn write_loop(mut store: Store, rx: mpsc::Receiver<ToWriter>) -> WriterStats {
-    let mut pending: VecDeque<ToWriter> = VecDeque::new();
-    let mut stats = WriterStats::default();
-    let mut failing = false;
-    loop {
-        let wait = if pending.is_empty() { Duration::from_secs(3600) } else { RETRY_EVERY };
-        match rx.recv_timeout(wait) {
-            Ok(message) => pending.push_back(message),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        while let Ok(message) = rx.try_recv() {
-            pending.push_back(message);
-        }
-        flush(&mut store, &mut pending, &mut stats, &mut failing);
-    }
-    for _ in 0..FINAL_ATTEMPTS {
-        if pending.is_empty() {
-            break;
-        }
-        thread::sleep(RETRY_EVERY);
-        flush(&mut store, &mut pending, &mut stats, &mut failing);
-    }
-    for message in pending.drain(..) {
-        stats.unstored += 1;
-        log::error!("could not store before exit, kept here instead: {}", describe(&message));
-    }
-    stats
-}
-
-fn flush(store: &mut Store, pending: &mut VecDeque<ToWriter>, stats: &mut WriterStats, failing: &mut bool) {
-    while let Some(message) = pending.front_mut() {
-        let result = match message {
-            ToWriter::Kill(kill) => {
-                kill.recorded_ns = clock::wall_ns_now();
-                store.insert(kill).map(|id| {
-                    stats.stored += 1;
-                    log::info!(
-                        "recorded kill {id}: pid {} ({}), anon-rss {} kB",
-                        kill.victim.pid,
-                        kill.victim.comm.as_deref().unwrap_or("?"),
-                        kill.victim.anon_rss_kb.map_or("?".to_owned(), |v| v.to_string())
-                    );
-                })
-            }
-            ToWriter::Loss(loss) => store.record_loss(loss),
-        };
-        match result {
-            Ok(()) => {
-                if std::mem::take(failing) {
-                    log::info!("the store accepts writes again");
-                }
-                pending.pop_front();
-            }
-            Err(e) => {
-                if !*failing {
-                    log::error!("{e}; keeping {} record(s) in memory and retrying", pending.len());
-                    *failing = true;
-                }
-                return;
-            }
-        }
-    }
-}
-
-/// One line with everything a message holds, for the log when it cannot be stored.
-fn describe(message: &ToWriter) -> String {
-    match message {
-        ToWriter::Kill(kill) => crate::cli::json::kill_detail(kill).to_string(),
-        ToWriter::Loss(loss) => format!(
-            "loss of {} ({}) at {} on boot {}{}",
-            loss.count,
-            loss.reason,
-            loss.time_ns,
-            loss.boot_id,
-            loss.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
-        ),
     }
 }

@@ -6,24 +6,56 @@
 use common::{present, OomEvent, COMM_LEN};
 
 /// Where a record's facts came from; named in the JSON `sources` array.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {
     /// The `oom:mark_victim` tracepoint, read by the eBPF program at the kill.
     Ebpf,
+    /// The kernel's OOM report, read live (or at start-up) from /dev/kmsg.
+    Kmsg,
+    /// The same report, read from the systemd journal.
+    Journal,
+    /// A kernel log a user handed to `oomrecorder import`.
+    Import,
 }
 
 impl Source {
+    pub const ALL: [Source; 4] = [Source::Ebpf, Source::Kmsg, Source::Journal, Source::Import];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Source::Ebpf => "ebpf",
+            Source::Kmsg => "kmsg",
+            Source::Journal => "journal",
+            Source::Import => "import",
         }
     }
 
     pub fn parse(name: &str) -> Option<Source> {
-        match name {
-            "ebpf" => Some(Source::Ebpf),
-            _ => None,
+        Source::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A victim the kernel killed, or one it only marked: a task already exiting
+/// (`task_will_free_mem()` in mm/oom_kill.c) is marked as victim so its memory
+/// is reaped, but gets no SIGKILL, no `Killed process` line and no `oom_kill`
+/// count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kind {
+    #[default]
+    Kill,
+    Exiting,
+}
+
+impl Kind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Kill => "kill",
+            Kind::Exiting => "exiting",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<Kind> {
+        [Kind::Kill, Kind::Exiting].into_iter().find(|k| k.as_str() == name)
     }
 }
 
@@ -49,20 +81,70 @@ pub struct Trigger {
     pub pid: Option<i32>,
     pub tgid: Option<i32>,
     pub comm: Option<String>,
+    /// From the report's `CPU: … UID: …` line (6.11+).
+    pub uid: Option<u32>,
+    /// The allocation that failed, from `invoked oom-killer: gfp_mask=…, order=…`.
+    pub gfp_mask: Option<String>,
+    pub order: Option<i32>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Memory freed by the oom_reaper after the kill (`oom_reaper: reaped process`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reaped {
+    pub anon_rss_kb: u64,
+    pub file_rss_kb: u64,
+    pub shmem_rss_kb: u64,
+}
+
+/// What the kernel's report says about the OOM itself. Every field is
+/// `None` when the kernel did not print it (rate-limited header, or a
+/// source without the report).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Oom {
+    /// `Out of memory`, `Memory cgroup out of memory`, ...
+    pub reason: Option<String>,
+    /// `CONSTRAINT_MEMCG`, `CONSTRAINT_NONE`, ...
+    pub constraint: Option<String>,
+    /// The cgroup whose limit was hit (may be an ancestor of the victim's).
+    pub oom_cgroup: Option<String>,
+    /// The victim's own memory cgroup.
+    pub task_cgroup: Option<String>,
+    /// True for a system-wide OOM (`global_oom`).
+    pub global: Option<bool>,
+    /// The cgroup of a `memory.oom.group` kill this victim was part of.
+    pub group_cgroup: Option<String>,
+    pub memory_usage_kb: Option<u64>,
+    pub memory_limit_kb: Option<u64>,
+    pub failcnt: Option<u64>,
+    pub swap_usage_kb: Option<u64>,
+    pub swap_limit_kb: Option<u64>,
+    /// cgroup v1 `memory+swap:` line.
+    pub memsw_usage_kb: Option<u64>,
+    pub memsw_limit_kb: Option<u64>,
+    /// The `Memory cgroup stats for …` block, keys and values as printed.
+    pub memory_stat: Option<Vec<(String, String)>>,
+    /// The task table, each row named by the header's columns.
+    pub tasks: Option<Vec<Vec<(String, String)>>>,
+    /// Pre-5.1 kernels print the victim's badness score.
+    pub score: Option<u64>,
+    pub reaped: Option<Reaped>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Kill {
     /// Row id; `None` until stored.
     pub id: Option<i64>,
-    /// Wall clock at the kill, Unix ns, converted from `boot_ns`.
-    pub time_ns: i64,
+    pub kind: Kind,
+    /// Wall clock at the kill, Unix ns (from the boot clock, or the log's stamp).
+    pub time_ns: Option<i64>,
     /// `/proc/sys/kernel/random/boot_id` of the boot the kill happened in.
-    pub boot_id: String,
-    /// CLOCK_BOOTTIME at the kill.
-    pub boot_ns: u64,
-    /// CLOCK_MONOTONIC at the kill (the kernel log's clock, which stops in suspend).
+    pub boot_id: Option<String>,
+    /// CLOCK_BOOTTIME at the kill (eBPF).
+    pub boot_ns: Option<u64>,
+    /// CLOCK_MONOTONIC at the kill (eBPF).
     pub mono_ns: Option<u64>,
+    /// The kernel log's stamp of the `Killed process` line, µs since boot.
+    pub kmsg_usec: Option<u64>,
     /// Wall clock when the record was stored, Unix ns.
     pub recorded_ns: i64,
     pub sources: Vec<Source>,
@@ -72,6 +154,11 @@ pub struct Kill {
     pub cgroup: Option<String>,
     /// That cgroup's memory limit in bytes (filled by later sources).
     pub memory_limit_bytes: Option<u64>,
+    pub oom: Oom,
+    /// This kill's raw lines of the kernel's report, in order.
+    pub kernel_report: Vec<String>,
+    /// Identity of an imported kill, so importing a file twice adds nothing.
+    pub fingerprint: Option<String>,
 }
 
 /// A task name from a fixed `TASK_COMM_LEN` buffer: up to the first NUL;
@@ -89,10 +176,12 @@ impl Kill {
         let kb = |bit: u32, value: u64| has(bit).then_some(value);
         Kill {
             id: None,
-            time_ns,
-            boot_id: boot_id.to_owned(),
-            boot_ns: event.boot_ns,
+            kind: Kind::Kill,
+            time_ns: Some(time_ns),
+            boot_id: Some(boot_id.to_owned()),
+            boot_ns: Some(event.boot_ns),
             mono_ns: Some(event.mono_ns),
+            kmsg_usec: None,
             recorded_ns,
             sources: vec![Source::Ebpf],
             victim: Victim {
@@ -112,9 +201,9 @@ impl Kill {
                 pid: Some(event.trigger_pid as i32),
                 tgid: Some(event.trigger_tgid as i32),
                 comm: Some(comm_from_bytes(&event.trigger_comm)),
+                ..Trigger::default()
             },
-            cgroup: None,
-            memory_limit_bytes: None,
+            ..Kill::default()
         }
     }
 }

@@ -7,9 +7,15 @@
 pub mod caps;
 pub mod cli;
 pub mod clock;
+pub mod correlate;
 pub mod daemon;
 pub mod exit;
+pub mod import;
+pub mod journal;
+pub mod kernel_log;
 pub mod kill;
+pub mod kmsg;
 pub mod loader;
 pub mod store;
 pub mod tracefs;
+pub mod writer;

@@ -7,12 +7,18 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{named_params, Connection, OpenFlags, OptionalExtension, Row};
+use rusqlite::{types::Value, Connection, OpenFlags, OptionalExtension, Row};
 
-use crate::kill::{Kill, Source, Trigger, Victim};
+use crate::{
+    correlate,
+    kill::{Kill, Kind, Oom, Source, Trigger, Victim},
+};
 
 /// The migrations, in order: entry `i` brings the schema to version `i + 1`.
-pub const MIGRATIONS: &[(&str, &str)] = &[("001_kills.sql", include_str!("../../migrations/001_kills.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("001_kills.sql", include_str!("../../migrations/001_kills.sql")),
+    ("002_kernel_report.sql", include_str!("../../migrations/002_kernel_report.sql")),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -39,8 +45,8 @@ pub enum StoreError {
     Migrate { path: PathBuf, name: &'static str, source: rusqlite::Error },
     #[error("database {path}: {source}")]
     Sql { path: PathBuf, source: rusqlite::Error },
-    #[error("database {path}: row {id} has a malformed `sources` value {value:?}")]
-    BadSources { path: PathBuf, id: i64, value: String },
+    #[error("database {path}: row {id} has a malformed `{column}` value {value:?}")]
+    BadColumn { path: PathBuf, id: i64, column: &'static str, value: String },
 }
 
 /// Whether the caller writes (the daemon) or only reads (the CLI).
@@ -155,61 +161,143 @@ impl Store {
         Ok(())
     }
 
-    /// Stores one kill and returns its id. The same kill stored twice (same
-    /// boot, instant and pid) keeps its first row and returns that row's id.
-    pub fn insert(&mut self, kill: &Kill) -> Result<i64, StoreError> {
-        let sources = sources_to_json(&kill.sources);
-        let inserted: Option<i64> = self
-            .conn
-            .query_row(
-                "INSERT INTO kills (time_ns, boot_id, boot_ns, mono_ns, recorded_ns, sources,
-                    victim_pid, victim_tgid, victim_comm, victim_uid, total_vm_kb, anon_rss_kb,
-                    file_rss_kb, shmem_rss_kb, pgtables_kb, oom_score_adj,
-                    trigger_pid, trigger_tgid, trigger_comm, cgroup, memory_limit_bytes)
-                 VALUES (:time_ns, :boot_id, :boot_ns, :mono_ns, :recorded_ns, :sources,
-                    :victim_pid, :victim_tgid, :victim_comm, :victim_uid, :total_vm_kb, :anon_rss_kb,
-                    :file_rss_kb, :shmem_rss_kb, :pgtables_kb, :oom_score_adj,
-                    :trigger_pid, :trigger_tgid, :trigger_comm, :cgroup, :memory_limit_bytes)
-                 ON CONFLICT (boot_id, boot_ns, victim_pid) DO NOTHING
-                 RETURNING id",
-                named_params! {
-                    ":time_ns": kill.time_ns,
-                    ":boot_id": kill.boot_id,
-                    ":boot_ns": kill.boot_ns as i64,
-                    ":mono_ns": kill.mono_ns.map(|v| v as i64),
-                    ":recorded_ns": kill.recorded_ns,
-                    ":sources": sources,
-                    ":victim_pid": kill.victim.pid,
-                    ":victim_tgid": kill.victim.tgid,
-                    ":victim_comm": kill.victim.comm,
-                    ":victim_uid": kill.victim.uid,
-                    ":total_vm_kb": kill.victim.total_vm_kb.map(|v| v as i64),
-                    ":anon_rss_kb": kill.victim.anon_rss_kb.map(|v| v as i64),
-                    ":file_rss_kb": kill.victim.file_rss_kb.map(|v| v as i64),
-                    ":shmem_rss_kb": kill.victim.shmem_rss_kb.map(|v| v as i64),
-                    ":pgtables_kb": kill.victim.pgtables_kb.map(|v| v as i64),
-                    ":oom_score_adj": kill.victim.oom_score_adj,
-                    ":trigger_pid": kill.trigger.pid,
-                    ":trigger_tgid": kill.trigger.tgid,
-                    ":trigger_comm": kill.trigger.comm,
-                    ":cgroup": kill.cgroup,
-                    ":memory_limit_bytes": kill.memory_limit_bytes.map(|v| v as i64),
-                },
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?;
-        match inserted {
-            Some(id) => Ok(id),
-            None => self
-                .conn
-                .query_row(
-                    "SELECT id FROM kills WHERE boot_id = ?1 AND boot_ns = ?2 AND victim_pid = ?3",
-                    (&kill.boot_id, kill.boot_ns as i64, kill.victim.pid),
-                    |row| row.get(0),
-                )
-                .map_err(|e| self.sql(e)),
+    /// Stores what one source knows about a kill and returns the row it
+    /// landed in. Sources of the same kill meet here (see [`crate::correlate`]):
+    /// a record of the same victim on the same boot close enough in time is
+    /// merged into, never duplicated; an imported kill is found again by its
+    /// fingerprint.
+    pub fn record(&mut self, kill: &Kill) -> Result<Recorded, StoreError> {
+        match self.merge_into_partner(kill)? {
+            Some(recorded) => Ok(recorded),
+            None => self.insert_new(kill).map(Recorded::Inserted),
         }
+    }
+
+    /// Merges `kill` into the record of the same kill; never inserts.
+    /// Returns that record's id, or `None` when there is none.
+    pub fn annotate(&mut self, kill: &Kill) -> Result<Option<i64>, StoreError> {
+        Ok(self.merge_into_partner(kill)?.map(Recorded::id))
+    }
+
+    fn merge_into_partner(&mut self, kill: &Kill) -> Result<Option<Recorded>, StoreError> {
+        if let Some(fingerprint) = &kill.fingerprint {
+            let existing: Option<i64> = self
+                .conn
+                .query_row("SELECT id FROM kills WHERE fingerprint = ?1", [fingerprint], |row| row.get(0))
+                .optional()
+                .map_err(|e| self.sql(e))?;
+            if let Some(id) = existing {
+                return Ok(Some(Recorded::Duplicate(id)));
+            }
+        } else if let Some(boot_id) = &kill.boot_id {
+            let partners = self.query(
+                "SELECT * FROM kills WHERE boot_id = ?1 AND victim_pid = ?2",
+                (boot_id, kill.victim.pid),
+            )?;
+            let partner = partners
+                .into_iter()
+                .filter_map(|p| correlate::distance(&p, kill).map(|d| (d, p)))
+                .min_by_key(|(d, _)| *d)
+                .map(|(_, p)| p);
+            if let Some(existing) = partner {
+                let id = existing.id.unwrap_or_default();
+                let merged = correlate::merge(&existing, kill);
+                if merged == existing {
+                    return Ok(Some(Recorded::Duplicate(id)));
+                }
+                self.update(id, &merged)?;
+                return Ok(Some(Recorded::Merged(id)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn insert_new(&mut self, kill: &Kill) -> Result<i64, StoreError> {
+        let columns = columns(kill);
+        let names: Vec<&str> = columns.iter().map(|(n, _)| &n[1..]).collect();
+        let params: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+        let sql =
+            format!("INSERT INTO kills ({}) VALUES ({}) RETURNING id", names.join(", "), params.join(", "));
+        let params = named(&columns);
+        self.conn.query_row(&sql, &params[..], |row| row.get(0)).map_err(|e| self.sql(e))
+    }
+
+    fn update(&mut self, id: i64, kill: &Kill) -> Result<(), StoreError> {
+        let columns = columns(kill);
+        let sets: Vec<String> = columns.iter().map(|(n, _)| format!("{} = {n}", &n[1..])).collect();
+        let sql = format!("UPDATE kills SET {} WHERE id = :id", sets.join(", "));
+        let mut params = named(&columns);
+        params.push((":id", &id));
+        self.conn.execute(&sql, &params[..]).map(drop).map_err(|e| self.sql(e))
+    }
+
+    /// A value kept between runs (see the `state` table).
+    pub fn state(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM state WHERE key = ?1", [key], |row| row.get(0))
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    pub fn set_state(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO state (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Runs `work` in one transaction (one fsync for a whole import instead
+    /// of one per kill); rolled back when it fails.
+    pub fn in_transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.sql(e))?;
+        match work(self) {
+            Ok(value) => {
+                self.conn.execute_batch("COMMIT").map_err(|e| self.sql(e))?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Labels a record as a task that was marked as victim while already
+    /// exiting (no kill line came for it).
+    pub fn mark_exiting(&mut self, id: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE kills SET kind = ?1 WHERE id = ?2", (Kind::Exiting.as_str(), id))
+            .map(drop)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// The last kernel-log sequence number read on `boot_id`, if any.
+    pub fn kmsg_cursor(&self, boot_id: &str) -> Result<Option<u64>, StoreError> {
+        self.conn
+            .query_row("SELECT seq FROM kmsg_cursor WHERE boot_id = ?1", [boot_id], |row| {
+                row.get::<_, i64>(0)
+            })
+            .optional()
+            .map(|seq| seq.map(|s| s as u64))
+            .map_err(|e| self.sql(e))
+    }
+
+    pub fn set_kmsg_cursor(&mut self, boot_id: &str, seq: u64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO kmsg_cursor (boot_id, seq) VALUES (?1, ?2)
+                 ON CONFLICT (boot_id) DO UPDATE SET seq = max(seq, excluded.seq)",
+                (boot_id, seq as i64),
+            )
+            .map(drop)
+            .map_err(|e| self.sql(e))
     }
 
     pub fn record_loss(&mut self, loss: &Loss) -> Result<(), StoreError> {
@@ -234,24 +322,20 @@ impl Store {
     }
 
     pub fn get(&self, id: i64) -> Result<Option<Kill>, StoreError> {
-        let row = self
-            .conn
-            .query_row("SELECT * FROM kills WHERE id = ?1", [id], |row| Ok(RawKill::from_row(row)))
-            .optional()
-            .map_err(|e| self.sql(e))?;
-        row.transpose().map_err(|e| self.sql(e))?.map(|raw| raw.into_kill(&self.path)).transpose()
+        Ok(self.query("SELECT * FROM kills WHERE id = ?1", [id])?.into_iter().next())
     }
 
-    /// Kills matching `filter`, newest first.
+    /// Kills matching `filter`, newest first (records without a known time last).
     pub fn list(&self, filter: &Filter) -> Result<Vec<Kill>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT * FROM kills ORDER BY time_ns DESC, id DESC LIMIT ?1")
-            .map_err(|e| self.sql(e))?;
         // SQLite reads a negative LIMIT as "no limit".
         let limit = filter.limit.map_or(-1, i64::from);
+        self.query("SELECT * FROM kills ORDER BY time_ns IS NULL, time_ns DESC, id DESC LIMIT ?1", [limit])
+    }
+
+    fn query(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Kill>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sql(e))?;
         let raws = stmt
-            .query_map([limit], |row| Ok(RawKill::from_row(row)))
+            .query_map(params, |row| Ok(RawKill::from_row(row)))
             .map_err(|e| self.sql(e))?
             .map(|r| r.and_then(|inner| inner))
             .collect::<Result<Vec<_>, _>>()
@@ -260,15 +344,96 @@ impl Store {
     }
 }
 
+/// Where [`Store::record`] put a kill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new row.
+    Inserted(i64),
+    /// Joined to the row another source made for the same kill.
+    Merged(i64),
+    /// Already known in full: nothing changed.
+    Duplicate(i64),
+}
+
+impl Recorded {
+    pub fn id(self) -> i64 {
+        match self {
+            Recorded::Inserted(id) | Recorded::Merged(id) | Recorded::Duplicate(id) => id,
+        }
+    }
+}
+
+/// Every stored column of a kill, as `:name` parameters: the one list both
+/// INSERT and UPDATE are built from.
+fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
+    let int = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
+    let uint = |v: Option<u64>| int(v.map(|v| v as i64));
+    let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+    let json = |v: serde_json::Value| Value::Text(v.to_string());
+    let v = &kill.victim;
+    let t = &kill.trigger;
+    let oom_json = if kill.oom == Oom::default() {
+        Value::Null
+    } else {
+        serde_json::to_value(&kill.oom).map_or(Value::Null, json)
+    };
+    let report = if kill.kernel_report.is_empty() {
+        Value::Null
+    } else {
+        json(serde_json::Value::from(kill.kernel_report.clone()))
+    };
+    vec![
+        (":kind", Value::Text(kill.kind.as_str().into())),
+        (":time_ns", int(kill.time_ns)),
+        (":boot_id", text(&kill.boot_id)),
+        (":boot_ns", uint(kill.boot_ns)),
+        (":mono_ns", uint(kill.mono_ns)),
+        (":kmsg_usec", uint(kill.kmsg_usec)),
+        (":recorded_ns", Value::Integer(kill.recorded_ns)),
+        (":sources", Value::Text(sources_to_json(&kill.sources))),
+        (":victim_pid", Value::Integer(v.pid.into())),
+        (":victim_tgid", int(v.tgid.map(i64::from))),
+        (":victim_comm", text(&v.comm)),
+        (":victim_uid", int(v.uid.map(i64::from))),
+        (":total_vm_kb", uint(v.total_vm_kb)),
+        (":anon_rss_kb", uint(v.anon_rss_kb)),
+        (":file_rss_kb", uint(v.file_rss_kb)),
+        (":shmem_rss_kb", uint(v.shmem_rss_kb)),
+        (":pgtables_kb", uint(v.pgtables_kb)),
+        (":oom_score_adj", int(v.oom_score_adj.map(i64::from))),
+        (":trigger_pid", int(t.pid.map(i64::from))),
+        (":trigger_tgid", int(t.tgid.map(i64::from))),
+        (":trigger_comm", text(&t.comm)),
+        (":trigger_uid", int(t.uid.map(i64::from))),
+        (":trigger_gfp_mask", text(&t.gfp_mask)),
+        (":trigger_order", int(t.order.map(i64::from))),
+        (":cgroup", text(&kill.cgroup)),
+        (":memory_limit_bytes", uint(kill.memory_limit_bytes)),
+        (":oom_constraint", text(&kill.oom.constraint)),
+        (":oom_cgroup", text(&kill.oom.oom_cgroup)),
+        (":task_cgroup", text(&kill.oom.task_cgroup)),
+        (":oom_json", oom_json),
+        (":report_lines", report),
+        (":fingerprint", text(&kill.fingerprint)),
+    ]
+}
+
+fn named<'a>(columns: &'a [(&'static str, Value)]) -> Vec<(&'static str, &'a dyn rusqlite::ToSql)> {
+    columns.iter().map(|(name, value)| (*name, value as &dyn rusqlite::ToSql)).collect()
+}
+
 fn sources_to_json(sources: &[Source]) -> String {
     serde_json::to_string(&sources.iter().map(|s| s.as_str()).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".to_owned())
 }
 
-/// A `kills` row before its `sources` JSON is checked.
+/// A `kills` row before its JSON columns are checked.
 struct RawKill {
     kill: Kill,
+    kind: String,
     sources: String,
+    oom_json: Option<String>,
+    report_lines: Option<String>,
 }
 
 impl RawKill {
@@ -276,13 +441,18 @@ impl RawKill {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<RawKill> {
         let u64_opt = |name: &str| row.get::<_, Option<i64>>(name).map(|v| v.map(|v| v as u64));
         Ok(RawKill {
+            kind: row.get("kind")?,
             sources: row.get("sources")?,
+            oom_json: row.get("oom_json")?,
+            report_lines: row.get("report_lines")?,
             kill: Kill {
                 id: Some(row.get("id")?),
+                kind: Kind::Kill,
                 time_ns: row.get("time_ns")?,
                 boot_id: row.get("boot_id")?,
-                boot_ns: row.get::<_, i64>("boot_ns")? as u64,
+                boot_ns: u64_opt("boot_ns")?,
                 mono_ns: u64_opt("mono_ns")?,
+                kmsg_usec: u64_opt("kmsg_usec")?,
                 recorded_ns: row.get("recorded_ns")?,
                 sources: Vec::new(),
                 victim: Victim {
@@ -301,22 +471,41 @@ impl RawKill {
                     pid: row.get("trigger_pid")?,
                     tgid: row.get("trigger_tgid")?,
                     comm: row.get("trigger_comm")?,
+                    uid: row.get("trigger_uid")?,
+                    gfp_mask: row.get("trigger_gfp_mask")?,
+                    order: row.get("trigger_order")?,
                 },
                 cgroup: row.get("cgroup")?,
                 memory_limit_bytes: u64_opt("memory_limit_bytes")?,
+                oom: Oom::default(),
+                kernel_report: Vec::new(),
+                fingerprint: row.get("fingerprint")?,
             },
         })
     }
 
     fn into_kill(self, path: &Path) -> Result<Kill, StoreError> {
-        let RawKill { mut kill, sources } = self;
-        let bad = || StoreError::BadSources {
+        let RawKill { mut kill, kind, sources, oom_json, report_lines } = self;
+        let id = kill.id.unwrap_or_default();
+        let bad = |column: &'static str, value: &str| StoreError::BadColumn {
             path: path.to_path_buf(),
-            id: kill.id.unwrap_or_default(),
-            value: sources.clone(),
+            id,
+            column,
+            value: value.to_owned(),
         };
-        let names: Vec<String> = serde_json::from_str(&sources).map_err(|_| bad())?;
-        kill.sources = names.iter().map(|n| Source::parse(n)).collect::<Option<_>>().ok_or_else(bad)?;
+        kill.kind = Kind::parse(&kind).ok_or_else(|| bad("kind", &kind))?;
+        let names: Vec<String> = serde_json::from_str(&sources).map_err(|_| bad("sources", &sources))?;
+        kill.sources = names
+            .iter()
+            .map(|n| Source::parse(n))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("sources", &sources))?;
+        if let Some(text) = oom_json {
+            kill.oom = serde_json::from_str(&text).map_err(|_| bad("oom_json", &text))?;
+        }
+        if let Some(text) = report_lines {
+            kill.kernel_report = serde_json::from_str(&text).map_err(|_| bad("report_lines", &text))?;
+        }
         Ok(kill)
     }
 }
@@ -327,11 +516,10 @@ mod tests {
 
     pub(crate) fn sample_kill(pid: i32, boot_ns: u64) -> Kill {
         Kill {
-            id: None,
-            time_ns: 1_764_000_000_000_000_000 + boot_ns as i64,
-            boot_id: "0f0e0d0c-0b0a-0908-0706-050403020100".into(),
-            boot_ns,
-            mono_ns: Some(boot_ns - 5),
+            time_ns: Some(1_764_000_000_000_000_000 + boot_ns as i64),
+            boot_id: Some("0f0e0d0c-0b0a-0908-0706-050403020100".into()),
+            boot_ns: Some(boot_ns),
+            mono_ns: Some(boot_ns.saturating_sub(5)),
             recorded_ns: 1_764_000_000_500_000_000,
             sources: vec![Source::Ebpf],
             victim: Victim {
@@ -346,10 +534,114 @@ mod tests {
                 pgtables_kb: Some(240),
                 oom_score_adj: Some(-17),
             },
-            trigger: Trigger { pid: Some(pid), tgid: Some(pid), comm: Some("hog (x)".into()) },
-            cgroup: None,
-            memory_limit_bytes: None,
+            trigger: Trigger {
+                pid: Some(pid),
+                tgid: Some(pid),
+                comm: Some("hog (x)".into()),
+                ..Trigger::default()
+            },
+            ..Kill::default()
         }
+    }
+
+    /// The same kill as the kernel log tells it: stamped on the log clock.
+    fn from_log(kill: &Kill, usec: u64) -> Kill {
+        Kill {
+            boot_id: kill.boot_id.clone(),
+            kmsg_usec: Some(usec),
+            sources: vec![Source::Kmsg],
+            victim: Victim { pid: kill.victim.pid, total_vm_kb: Some(104_000), ..Victim::default() },
+            oom: Oom {
+                constraint: Some("CONSTRAINT_MEMCG".into()),
+                memory_stat: Some(vec![("anon".into(), "67108864".into())]),
+                ..Oom::default()
+            },
+            kernel_report: vec!["Memory cgroup out of memory: Killed process …".into()],
+            ..Kill::default()
+        }
+    }
+
+    #[test]
+    fn sources_of_one_kill_make_one_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        let event = sample_kill(100, 5_000_000_000);
+        let line = from_log(&event, 4_999_999);
+        let id = match store.record(&event).unwrap() {
+            Recorded::Inserted(id) => id,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(store.record(&line).unwrap(), Recorded::Merged(id));
+        assert_eq!(store.record(&line).unwrap(), Recorded::Duplicate(id), "a replayed line adds nothing");
+        assert_eq!(store.record(&event).unwrap(), Recorded::Duplicate(id), "a replayed event adds nothing");
+        let got = store.get(id).unwrap().unwrap();
+        assert_eq!(got.sources, [Source::Ebpf, Source::Kmsg]);
+        assert_eq!(got.oom.constraint.as_deref(), Some("CONSTRAINT_MEMCG"));
+        assert_eq!(got.oom.memory_stat, Some(vec![("anon".into(), "67108864".into())]));
+        assert_eq!(got.kernel_report.len(), 1);
+        assert_eq!(got.victim.anon_rss_kb, Some(98_000));
+
+        // The log first (catch-up), then nothing else: a kmsg-only record.
+        let earlier = from_log(&sample_kill(200, 1), 1_000);
+        let lone = store.record(&earlier).unwrap();
+        assert!(matches!(lone, Recorded::Inserted(_)));
+        assert_eq!(store.get(lone.id()).unwrap().unwrap().sources, [Source::Kmsg]);
+
+        // The reaper's figures only annotate.
+        let reaped = Kill {
+            oom: Oom { reaped: Some(crate::kill::Reaped::default()), ..Oom::default() },
+            ..from_log(&sample_kill(300, 1), 9_000_000)
+        };
+        assert_eq!(store.annotate(&reaped).unwrap(), None);
+        assert_eq!(store.list(&Filter::default()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn imports_are_found_again_by_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        let imported = Kill {
+            boot_id: None,
+            fingerprint: Some("abc".into()),
+            sources: vec![Source::Import],
+            ..from_log(&sample_kill(7, 1), 1)
+        };
+        let first = store.record(&imported).unwrap();
+        assert!(matches!(first, Recorded::Inserted(_)));
+        assert_eq!(store.record(&imported).unwrap(), Recorded::Duplicate(first.id()));
+        let got = store.get(first.id()).unwrap().unwrap();
+        assert_eq!((got.boot_id, got.time_ns), (None, None), "unknown stays unknown");
+    }
+
+    #[test]
+    fn the_kmsg_cursor_only_moves_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        assert_eq!(store.kmsg_cursor("b").unwrap(), None);
+        store.set_kmsg_cursor("b", 10).unwrap();
+        store.set_kmsg_cursor("b", 7).unwrap();
+        assert_eq!(store.kmsg_cursor("b").unwrap(), Some(10));
+        assert_eq!(store.kmsg_cursor("other").unwrap(), None);
+    }
+
+    #[test]
+    fn a_version_1_database_upgrades_with_its_kills() {
+        // Written by the walking skeleton's daemon: 5 real kills on 6.18.
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/db/schema-v1-5-kills.db");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        std::fs::copy(fixture, &path).unwrap();
+        let store = Store::open(&path, Access::ReadWrite).unwrap();
+        let kills = store.list(&Filter::default()).unwrap();
+        assert_eq!(kills.len(), 5);
+        for kill in &kills {
+            assert_eq!(kill.sources, [Source::Ebpf]);
+            assert_eq!(kill.victim.comm.as_deref(), Some("demo-hog"));
+            assert!(kill.boot_id.is_some() && kill.boot_ns.is_some() && kill.time_ns.is_some());
+            assert_eq!(kill.kind, Kind::Kill);
+        }
+        let version: u32 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[test]
@@ -381,10 +673,14 @@ mod tests {
             victim: Victim { comm: None, anon_rss_kb: None, ..first.victim.clone() },
             ..sample_kill(101, 2_000)
         };
-        let id1 = store.insert(&first).unwrap();
-        let id2 = store.insert(&second).unwrap();
-        assert_ne!(id1, id2);
-        assert_eq!(store.insert(&first).unwrap(), id1, "the same kill twice keeps one row");
+        let id1 = store.record(&first).unwrap().id();
+        let id2 = store.record(&second).unwrap().id();
+        assert_ne!(id1, id2, "two eBPF events are two kills");
+        assert_eq!(
+            store.record(&first).unwrap(),
+            Recorded::Duplicate(id1),
+            "the same kill twice keeps one row"
+        );
 
         let got = store.get(id1).unwrap().unwrap();
         assert_eq!(got, Kill { id: Some(id1), ..first.clone() });

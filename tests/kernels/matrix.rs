@@ -341,7 +341,16 @@ fn verify(release: &str, console: &str) -> Result<String> {
             continue;
         }
         recorded += 1;
-        let victim = &found[0]["victim"];
+        let record = &found[0];
+        // The join (kmsg reader + correlation) on cgroup v2: every eBPF event
+        // met its own Killed process line.
+        if record["sources"] != serde_json::json!(["ebpf", "kmsg"]) {
+            problems.push(format!("pid {pid} sources {} (want ebpf+kmsg)", record["sources"]));
+        }
+        if line.comm != "oomt-single" && record["oom"]["group_cgroup"].as_str() != Some("/group") {
+            problems.push(format!("pid {pid} group_cgroup {} (want /group)", record["oom"]["group_cgroup"]));
+        }
+        let victim = &record["victim"];
         let want = [line.total_vm_kb, line.anon_rss_kb, line.file_rss_kb, line.shmem_rss_kb];
         let names = FIELDS.iter().map(|f| (*f, f.trim_end_matches("_kb")));
         for ((field, tp_name), kernel_value) in names.zip(want) {
@@ -372,7 +381,7 @@ fn verify(release: &str, console: &str) -> Result<String> {
         }
         return Err(format!("{recorded}/{total} kills recorded; {}", problems.join("; ")));
     }
-    let mut summary = format!("{release}: {recorded}/{total} kills recorded, fields equal");
+    let mut summary = format!("{release}: {recorded}/{total} kills recorded, fields equal, joined to the kernel's lines");
     if !absent.is_empty() {
         summary
             .push_str(&format!("; this kernel's tracepoint lacks {} (recorded as null)", absent.join(", ")));

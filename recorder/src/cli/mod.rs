@@ -2,6 +2,7 @@
 //! typed structs before any work starts.
 
 pub mod format;
+pub mod import;
 pub mod json;
 pub mod list;
 pub mod run;
@@ -36,6 +37,8 @@ pub enum Command {
     List(list::ListArgs),
     /// Show one recorded kill in full.
     Show(show::ShowArgs),
+    /// Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps).
+    Import(import::ImportArgs),
 }
 
 /// Runs the parsed command. Errors are for main to print; their exit code is 2.
@@ -44,6 +47,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Run(args) => run::run(&cli.db, &args),
         Command::List(args) => list::run(&cli.db, &args),
         Command::Show(args) => show::run(&cli.db, &args),
+        Command::Import(args) => import::run(&cli.db, &args),
     }
 }
 

@@ -7,7 +7,7 @@ use clap::Args;
 use super::{format, json};
 use crate::{
     exit::Exit,
-    kill::Kill,
+    kill::{Kill, Kind},
     store::{Access, Filter, Store},
 };
 
@@ -70,15 +70,24 @@ pub fn run(db: &Path, args: &ShowArgs) -> anyhow::Result<Exit> {
 fn write_text(out: &mut dyn Write, kill: &Kill) -> std::io::Result<()> {
     let v = &kill.victim;
     let t = &kill.trigger;
+    let o = &kill.oom;
     let comm = v.comm.as_deref().unwrap_or("?");
+    let what = match kill.kind {
+        Kind::Kill => "Kill",
+        Kind::Exiting => "Exiting task marked as OOM victim (not killed)",
+    };
     writeln!(
         out,
-        "Kill {}: {comm} (pid {}) at {}",
+        "{what} {}: {comm} (pid {}) at {}",
         format::opt(kill.id),
         v.pid,
         format::local_time(kill.time_ns)
     )?;
-    writeln!(out, "  Boot:        {} (+{:.6} s)", kill.boot_id, kill.boot_ns as f64 / 1e9)?;
+    let boot = kill.boot_id.as_deref().unwrap_or("unknown");
+    match kill.boot_ns {
+        Some(ns) => writeln!(out, "  Boot:        {boot} (+{:.6} s)", ns as f64 / 1e9)?,
+        None => writeln!(out, "  Boot:        {boot}")?,
+    }
     let sources: Vec<&str> = kill.sources.iter().map(|s| s.as_str()).collect();
     writeln!(out, "  Sources:     {}", sources.join(", "))?;
     writeln!(out)?;
@@ -103,10 +112,59 @@ fn write_text(out: &mut dyn Write, kill: &Kill) -> std::io::Result<()> {
     writeln!(out, "  PID:           {}", format::opt(t.pid))?;
     writeln!(out, "  TGID:          {}", format::opt(t.tgid))?;
     writeln!(out, "  Command:       {}", t.comm.as_deref().unwrap_or("-"))?;
+    writeln!(out, "  UID:           {}", format::opt(t.uid))?;
+    writeln!(
+        out,
+        "  Allocation:    gfp_mask={}, order={}",
+        t.gfp_mask.as_deref().unwrap_or("-"),
+        format::opt(t.order)
+    )?;
     writeln!(out)?;
-    writeln!(out, "Cgroup")?;
-    writeln!(out, "  Path:          {}", kill.cgroup.as_deref().unwrap_or("unknown"))?;
-    writeln!(out, "  Memory limit:  {}", format::bytes_opt(kill.memory_limit_bytes))?;
+    writeln!(out, "OOM")?;
+    writeln!(out, "  Reason:        {}", o.reason.as_deref().unwrap_or("-"))?;
+    writeln!(out, "  Constraint:    {}", o.constraint.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "  OOM cgroup:    {}",
+        o.oom_cgroup.as_deref().unwrap_or(if o.global == Some(true) { "(global OOM)" } else { "-" })
+    )?;
+    writeln!(out, "  Task cgroup:   {}", o.task_cgroup.as_deref().or(kill.cgroup.as_deref()).unwrap_or("-"))?;
+    if let Some(group) = &o.group_cgroup {
+        writeln!(out, "  Group kill:    every task in {group} (memory.oom.group)")?;
+    }
+    let usage = |usage: Option<u64>, limit: Option<u64>| match (usage, limit) {
+        (None, None) => "-".to_owned(),
+        (u, l) => format!("{} of {}", format::kb(u), format::kb(l)),
+    };
+    writeln!(
+        out,
+        "  Memory:        {} (failcnt {})",
+        usage(o.memory_usage_kb, o.memory_limit_kb),
+        format::opt(o.failcnt)
+    )?;
+    writeln!(out, "  Swap:          {}", usage(o.swap_usage_kb, o.swap_limit_kb))?;
+    if o.memsw_usage_kb.is_some() {
+        writeln!(out, "  Memory+swap:   {}", usage(o.memsw_usage_kb, o.memsw_limit_kb))?;
+    }
+    if let Some(r) = &o.reaped {
+        writeln!(
+            out,
+            "  Reaped:        anon {}, file {}, shmem {} left after the oom_reaper",
+            format::kb(Some(r.anon_rss_kb)),
+            format::kb(Some(r.file_rss_kb)),
+            format::kb(Some(r.shmem_rss_kb))
+        )?;
+    }
+    if let Some(tasks) = &o.tasks {
+        writeln!(out, "  Tasks in the cgroup at the kill: {}", tasks.len())?;
+    }
+    if !kill.kernel_report.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Kernel report ({} lines)", kill.kernel_report.len())?;
+        for line in &kill.kernel_report {
+            writeln!(out, "  {line}")?;
+        }
+    }
     Ok(())
 }
 

@@ -1,0 +1,202 @@
+//! The systemd journal's copy of the kernel log: for kills of earlier boots
+//! (catch-up after downtime across a reboot), for when /dev/kmsg cannot be
+//! read, and for `oomrecorder import --journal-dir`.
+//!
+//! Kernel entries carry `_TRANSPORT=kernel`, `_BOOT_ID`, and
+//! `_SOURCE_MONOTONIC_TIMESTAMP`: the kernel log record's own µs since boot
+//! (systemd's journald-kmsg.c copies it from /dev/kmsg), so a journal line
+//! joins an eBPF event exactly like a /dev/kmsg line does.
+//!
+//! The `systemd` crate's `Journal` is not `Send`: everything here runs on the
+//! one thread that opened it.
+
+use std::{collections::HashMap, path::Path};
+
+use systemd::journal::{self, Journal, JournalSeek};
+
+use crate::{
+    clock, correlate,
+    kill::{Kill, Source},
+    report::{Item, Line, Parser},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot open the journal{}", .dir.as_deref().map(|d| format!(" in {}", d.display())).unwrap_or_default())]
+    Open { dir: Option<std::path::PathBuf>, source: systemd::Error },
+    #[error("reading the journal")]
+    Read(#[source] systemd::Error),
+}
+
+pub struct KernelJournal {
+    journal: Journal,
+    /// One parser per boot: a report never spans boots.
+    parsers: HashMap<String, Parser>,
+    source: Source,
+    pub entries: u64,
+}
+
+impl KernelJournal {
+    /// The system journal of this machine.
+    pub fn open_system() -> Result<KernelJournal, JournalError> {
+        let journal = journal::OpenOptions::default()
+            .system(true)
+            .local_only(true)
+            .open()
+            .map_err(|source| JournalError::Open { dir: None, source })?;
+        KernelJournal::new(journal, None, Source::Journal)
+    }
+
+    /// Journal files in `dir` (e.g. a copy of another machine's
+    /// /var/log/journal/<machine-id>).
+    pub fn open_dir(dir: &Path) -> Result<KernelJournal, JournalError> {
+        let journal = journal::OpenDirectoryOptions::default()
+            .open_directory(dir.to_string_lossy().as_ref())
+            .map_err(|source| JournalError::Open { dir: Some(dir.to_path_buf()), source })?;
+        KernelJournal::new(journal, Some(dir.to_path_buf()), Source::Import)
+    }
+
+    fn new(
+        mut journal: Journal,
+        dir: Option<std::path::PathBuf>,
+        source: Source,
+    ) -> Result<KernelJournal, JournalError> {
+        journal.match_add("_TRANSPORT", "kernel").map_err(|source| JournalError::Open { dir, source })?;
+        Ok(KernelJournal { journal, parsers: HashMap::new(), source, entries: 0 })
+    }
+
+    /// Positions after `cursor` (an earlier run's), or at the oldest entry.
+    pub fn seek(&mut self, cursor: Option<&str>) -> Result<(), JournalError> {
+        let result = match cursor {
+            Some(cursor) => self.journal.seek(JournalSeek::Cursor { cursor: cursor.to_owned() }).map(|_| {
+                // The cursor's own entry was read last time: step past it.
+                let _ = self.journal.next();
+            }),
+            None => self.journal.seek(JournalSeek::Head).map(drop),
+        };
+        result.map_err(JournalError::Read)
+    }
+
+    /// Reads every kernel entry from the current position to the end,
+    /// handing each kill to `found`. Returns the cursor of the last entry.
+    pub fn read_to_end(&mut self, mut found: impl FnMut(Kill)) -> Result<Option<String>, JournalError> {
+        let mut last_cursor = None;
+        while self.journal.next().map_err(JournalError::Read)? > 0 {
+            self.entries += 1;
+            let field = |journal: &mut Journal, name: &str| -> Option<String> {
+                journal
+                    .get_data(name)
+                    .ok()
+                    .flatten()
+                    .and_then(|f| f.value().map(|v| String::from_utf8_lossy(v).into_owned()))
+            };
+            let Some(message) = field(&mut self.journal, "MESSAGE") else { continue };
+            let boot_id = field(&mut self.journal, "_BOOT_ID").map(|b| hyphenate(&b));
+            let usec = field(&mut self.journal, "_SOURCE_MONOTONIC_TIMESTAMP").and_then(|u| u.parse().ok());
+            let realtime = self.journal.timestamp_usec().ok();
+            let parser = self.parsers.entry(boot_id.clone().unwrap_or_default()).or_default();
+            let recorded_ns = clock::wall_ns_now();
+            for text in message.lines() {
+                for item in parser.push(Line { usec, text }) {
+                    if let Item::Kill(kk) = item {
+                        let time_ns = realtime.map(|us| us as i64 * 1_000);
+                        let mut kill = correlate::from_kernel(
+                            &kk,
+                            self.source,
+                            boot_id.as_deref(),
+                            time_ns,
+                            recorded_ns,
+                        );
+                        if self.source == Source::Import {
+                            // Imported journals are found again by entry, so a
+                            // second import adds nothing.
+                            kill.fingerprint =
+                                self.journal.cursor().ok().map(|c| format!("journal:{c}:{}", kk.pid));
+                        }
+                        found(kill);
+                    }
+                }
+            }
+            last_cursor = self.journal.cursor().ok();
+        }
+        Ok(last_cursor)
+    }
+}
+
+/// Where the daemon keeps how far it read the journal.
+pub const CURSOR_KEY: &str = "journal_cursor";
+
+/// The daemon's journal reader, on its own thread: first the catch-up (kills
+/// of this and earlier boots that the journal holds and the store lacks; the
+/// store merges what it already has), then, when /dev/kmsg cannot be read,
+/// the live kernel log from the journal until `stop` is set.
+pub fn follow(
+    cursor: Option<String>,
+    live: bool,
+    tx: std::sync::mpsc::Sender<crate::writer::ToWriter>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use crate::writer::ToWriter;
+    use std::sync::atomic::Ordering;
+
+    let mut journal = match KernelJournal::open_system() {
+        Ok(journal) => journal,
+        Err(e) => {
+            log::info!("no systemd journal to catch up from ({e}); earlier boots' kills are not recovered");
+            return;
+        }
+    };
+    let send_all = |journal: &mut KernelJournal| -> Result<(), JournalError> {
+        let mut kills = 0;
+        let cursor = journal.read_to_end(|kill| {
+            kills += 1;
+            let _ = tx.send(ToWriter::Kill(Box::new(kill)));
+        })?;
+        if let Some(value) = cursor {
+            let _ = tx.send(ToWriter::State { key: CURSOR_KEY, value });
+        }
+        if kills > 0 {
+            log::info!("journal: {kills} kills read");
+        }
+        Ok(())
+    };
+    let result = journal.seek(cursor.as_deref()).and_then(|()| send_all(&mut journal));
+    if let Err(e) = result {
+        log::warn!("journal catch-up stopped: {e}");
+        return;
+    }
+    if !live {
+        return;
+    }
+    log::info!("reading the kernel log from the journal (/dev/kmsg is not readable)");
+    while !stop.load(Ordering::Relaxed) {
+        if let Err(e) = journal.journal.wait(Some(std::time::Duration::from_secs(1))) {
+            log::warn!("journal: {e}; no longer following it");
+            return;
+        }
+        if let Err(e) = send_all(&mut journal) {
+            log::warn!("journal: {e}; no longer following it");
+            return;
+        }
+    }
+}
+
+/// `_BOOT_ID` is 32 hex digits; /proc/sys/kernel/random/boot_id, which the
+/// rest of the recorder uses, is the same UUID with hyphens.
+pub fn hyphenate(id: &str) -> String {
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return id.to_owned();
+    }
+    format!("{}-{}-{}-{}-{}", &id[..8], &id[8..12], &id[12..16], &id[16..20], &id[20..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_ids_match_procs_form() {
+        assert_eq!(hyphenate("90e19252c4f34f33b61e680af3ffcadb"), "90e19252-c4f3-4f33-b61e-680af3ffcadb");
+        assert_eq!(hyphenate("not-an-id"), "not-an-id");
+    }
+}

@@ -1,0 +1,152 @@
+//! The kernel's own OOM reports, read from /dev/kmsg and handed to the writer.
+//!
+//! At start the reader sits at the oldest record the ring buffer still holds,
+//! so its first pass is the catch-up: kills made while the daemon was down
+//! are found there and recorded (the store merges them with what it already
+//! has, so a replay adds nothing). The sequence number stored at the previous
+//! run says how many records were overwritten in between: those are counted
+//! as lost, never silently skipped.
+
+use std::sync::{atomic::Ordering, mpsc, Arc};
+
+use crate::{
+    clock, correlate,
+    kill::Source,
+    kmsg::{Kmsg, Read1, SeqTracker},
+    report::{Item, Line, Parser},
+    store::Loss,
+    writer::{KmsgHealth, ToWriter},
+};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelLogStats {
+    pub records: u64,
+    pub malformed: u64,
+    pub lost: u64,
+    pub kills: u64,
+}
+
+pub struct KernelLogReader {
+    parser: Parser,
+    seq: SeqTracker,
+    boot_id: String,
+    tx: mpsc::Sender<ToWriter>,
+    health: Arc<KmsgHealth>,
+    last_seq: Option<u64>,
+    sent_seq: Option<u64>,
+    pub stats: KernelLogStats,
+}
+
+impl KernelLogReader {
+    /// `cursor`: the last record a previous run read on this boot.
+    pub fn new(
+        boot_id: String,
+        cursor: Option<u64>,
+        tx: mpsc::Sender<ToWriter>,
+        health: Arc<KmsgHealth>,
+    ) -> KernelLogReader {
+        health.live.store(true, Ordering::Relaxed);
+        KernelLogReader {
+            parser: Parser::new(),
+            seq: cursor.map_or_else(SeqTracker::default, |c| SeqTracker::expecting(c + 1)),
+            boot_id,
+            tx,
+            health,
+            last_seq: None,
+            sent_seq: cursor,
+            stats: KernelLogStats::default(),
+        }
+    }
+
+    /// Reads every record available now. Returns false when /dev/kmsg failed
+    /// for good (the caller stops polling it; the error is logged).
+    pub fn drain(&mut self, kmsg: &mut Kmsg) -> bool {
+        let ok = loop {
+            match kmsg.read_one() {
+                Ok(Read1::Record(record)) => {
+                    self.stats.records += 1;
+                    self.count_gap(record.seq);
+                    self.last_seq = Some(record.seq);
+                    if !record.is_kernel() {
+                        continue;
+                    }
+                    for text in record.text.lines() {
+                        let items = self.parser.push(Line { usec: Some(record.usec), text });
+                        self.send_items(items);
+                    }
+                }
+                Ok(Read1::Overrun) => {
+                    log::warn!("the kernel log wrapped before it was read; counting what was overwritten");
+                }
+                Ok(Read1::Malformed { raw, error }) => {
+                    self.stats.malformed += 1;
+                    log::warn!("kernel log record not understood ({error}), kept out: {raw:?}");
+                }
+                Ok(Read1::Empty) => break true,
+                Err(e) => {
+                    log::error!("reading /dev/kmsg failed ({e}); kernel reports are no longer read");
+                    self.health.live.store(false, Ordering::Relaxed);
+                    break false;
+                }
+            }
+        };
+        self.send_cursor();
+        ok
+    }
+
+    fn count_gap(&mut self, seq: u64) {
+        let gap = self.seq.saw(seq);
+        if gap == 0 {
+            return;
+        }
+        self.stats.lost += gap;
+        self.health.lost.fetch_add(gap, Ordering::Relaxed);
+        let detail = format!("records {} to {} overwritten before they were read", seq - gap, seq - 1);
+        log::warn!("kernel log: {gap} records lost ({detail}); OOM reports among them are not joined");
+        self.send(ToWriter::Loss(Loss {
+            time_ns: clock::wall_ns_now(),
+            boot_id: self.boot_id.clone(),
+            reason: "kmsg_overrun",
+            count: gap,
+            detail: Some(detail),
+        }));
+    }
+
+    fn send_items(&mut self, items: Vec<Item>) {
+        let now = clock::wall_ns_now();
+        for item in items {
+            let boot_id = Some(self.boot_id.as_str());
+            let message = match &item {
+                Item::Kill(kk) => {
+                    self.stats.kills += 1;
+                    let time_ns = kk.usec.map(|usec| clock::mono_to_wall_ns(usec * 1_000));
+                    ToWriter::Kill(Box::new(correlate::from_kernel(kk, Source::Kmsg, boot_id, time_ns, now)))
+                }
+                // The reaper's figures only add to a kill already known.
+                Item::Reaped(r) => {
+                    ToWriter::Annotate(Box::new(correlate::from_reaped(r, Source::Kmsg, boot_id, now)))
+                }
+                Item::Exiting(e) => {
+                    let time_ns = e.usec.map(|usec| clock::mono_to_wall_ns(usec * 1_000));
+                    let mut kill = correlate::from_exiting(e, Source::Kmsg, boot_id, now);
+                    kill.time_ns = time_ns;
+                    ToWriter::Kill(Box::new(kill))
+                }
+            };
+            self.send(message);
+        }
+    }
+
+    fn send_cursor(&mut self) {
+        if let Some(seq) = self.last_seq.filter(|s| Some(*s) != self.sent_seq) {
+            self.sent_seq = Some(seq);
+            self.send(ToWriter::KmsgCursor { boot_id: self.boot_id.clone(), seq });
+        }
+    }
+
+    fn send(&self, message: ToWriter) {
+        if self.tx.send(message).is_err() {
+            log::error!("store writer is gone; a kernel-log fact was not recorded");
+        }
+    }
+}

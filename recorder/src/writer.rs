@@ -1,0 +1,244 @@
+//! The store writer: the one thread that owns the SQLite connection.
+//!
+//! It keeps what it could not write (locked database, full disk) in order and
+//! retries; it gives up only at shutdown, and then logs each unstored message
+//! in full, so nothing disappears silently.
+//!
+//! It also decides which eBPF victims were only *marked*: a task already
+//! exiting is marked as victim (`task_will_free_mem()` in mm/oom_kill.c) but
+//! never gets a `Killed process` line, which the kernel prints right after
+//! marking every task it kills (`__oom_kill_process`). When the kernel log
+//! was read without loss and no line came for a victim within
+//! [`EXITING_AFTER`], the record is labelled `exiting`.
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        mpsc, Arc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    clock,
+    kill::{Kill, Source},
+    store::{Loss, Recorded, Store},
+};
+
+/// How long the writer waits between retries of a failed write.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// Final attempts at shutdown before unstored records go to the log.
+const FINAL_ATTEMPTS: u32 = 3;
+/// How long an eBPF victim may wait for its `Killed process` line before it
+/// counts as an exiting task. The line is printed in the same function call as
+/// the tracepoint; only a stalled reader delays it.
+pub const EXITING_AFTER: Duration = Duration::from_secs(5);
+
+/// What the sources hand the writer.
+pub enum ToWriter {
+    /// Facts about one kill, from any source; merged by the store.
+    Kill(Box<Kill>),
+    /// Facts that only add to a kill already recorded (the oom_reaper's
+    /// figures); dropped, with a debug line, when no record matches.
+    Annotate(Box<Kill>),
+    Loss(Loss),
+    /// The kernel log was read up to this record on this boot.
+    KmsgCursor {
+        boot_id: String,
+        seq: u64,
+    },
+    /// A value to keep between runs (the journal cursor).
+    State {
+        key: &'static str,
+        value: String,
+    },
+}
+
+/// How the kernel-log reader is doing, shared with the writer.
+#[derive(Default)]
+pub struct KmsgHealth {
+    /// The log is being read live.
+    pub live: AtomicBool,
+    /// Records lost so far (overwritten before they were read).
+    pub lost: AtomicU64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Messages committed.
+    pub stored: u64,
+    /// Messages still unstored at exit (logged in full).
+    pub unstored: u64,
+}
+
+/// An eBPF record still waiting for its kill line.
+struct Awaiting {
+    id: i64,
+    since: Instant,
+    lost_then: u64,
+}
+
+pub struct Writer {
+    store: Store,
+    health: Arc<KmsgHealth>,
+    pending: VecDeque<ToWriter>,
+    awaiting: Vec<Awaiting>,
+    failing: bool,
+    stats: WriterStats,
+}
+
+impl Writer {
+    pub fn new(store: Store, health: Arc<KmsgHealth>) -> Writer {
+        Writer {
+            store,
+            health,
+            pending: VecDeque::new(),
+            awaiting: Vec::new(),
+            failing: false,
+            stats: WriterStats::default(),
+        }
+    }
+
+    /// Runs until every sender is gone, then drains.
+    pub fn run(mut self, rx: mpsc::Receiver<ToWriter>) -> WriterStats {
+        loop {
+            let wait = if self.pending.is_empty() && self.awaiting.is_empty() {
+                Duration::from_secs(3600)
+            } else {
+                RETRY_EVERY
+            };
+            match rx.recv_timeout(wait) {
+                Ok(message) => self.pending.push_back(message),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            while let Ok(message) = rx.try_recv() {
+                self.pending.push_back(message);
+            }
+            self.flush();
+            self.label_exiting(Instant::now());
+        }
+        for _ in 0..FINAL_ATTEMPTS {
+            if self.pending.is_empty() {
+                break;
+            }
+            thread::sleep(RETRY_EVERY);
+            self.flush();
+        }
+        for message in self.pending.drain(..) {
+            self.stats.unstored += 1;
+            log::error!("could not store before exit, kept here instead: {}", describe(&message));
+        }
+        self.stats
+    }
+
+    fn flush(&mut self) {
+        while let Some(message) = self.pending.front_mut() {
+            let result = match message {
+                ToWriter::Kill(kill) => {
+                    kill.recorded_ns = clock::wall_ns_now();
+                    self.store.record(kill).map(|recorded| {
+                        note_recorded(kill, recorded);
+                        if let Recorded::Inserted(id) = recorded {
+                            if kill.sources == [Source::Ebpf] {
+                                self.awaiting.push(Awaiting {
+                                    id,
+                                    since: Instant::now(),
+                                    lost_then: self.health.lost.load(Ordering::Relaxed),
+                                });
+                            }
+                        } else if kill.kmsg_usec.is_some() {
+                            self.awaiting.retain(|a| a.id != recorded.id());
+                        }
+                    })
+                }
+                ToWriter::Annotate(kill) => self.store.annotate(kill).map(|id| {
+                    if id.is_none() {
+                        log::debug!(
+                            "no record for reaped pid {}: its kill is older than this log",
+                            kill.victim.pid
+                        );
+                    }
+                }),
+                ToWriter::Loss(loss) => self.store.record_loss(loss),
+                ToWriter::KmsgCursor { boot_id, seq } => self.store.set_kmsg_cursor(boot_id, *seq),
+                ToWriter::State { key, value } => self.store.set_state(key, value),
+            };
+            match result {
+                Ok(()) => {
+                    if std::mem::take(&mut self.failing) {
+                        log::info!("the store accepts writes again");
+                    }
+                    self.stats.stored += 1;
+                    self.pending.pop_front();
+                }
+                Err(e) => {
+                    if !self.failing {
+                        log::error!("{e}; keeping {} message(s) in memory and retrying", self.pending.len());
+                        self.failing = true;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn label_exiting(&mut self, now: Instant) {
+        let live = self.health.live.load(Ordering::Relaxed);
+        let lost = self.health.lost.load(Ordering::Relaxed);
+        let (due, waiting): (Vec<_>, Vec<_>) =
+            self.awaiting.drain(..).partition(|a| now.duration_since(a.since) >= EXITING_AFTER);
+        self.awaiting = waiting;
+        for entry in due {
+            if !live || lost != entry.lost_then {
+                // The line may have been lost with the log: do not guess.
+                continue;
+            }
+            match self.store.mark_exiting(entry.id) {
+                Ok(()) => log::info!(
+                    "kill {}: no Killed process line came; the victim was already exiting (marked, not killed)",
+                    entry.id
+                ),
+                Err(e) => log::warn!("cannot label kill {} as exiting: {e}", entry.id),
+            }
+        }
+    }
+}
+
+fn note_recorded(kill: &Kill, recorded: Recorded) {
+    let sources: Vec<&str> = kill.sources.iter().map(|s| s.as_str()).collect();
+    let what = match recorded {
+        Recorded::Inserted(_) => "recorded",
+        Recorded::Merged(_) => "joined",
+        Recorded::Duplicate(_) => return,
+    };
+    log::info!(
+        "{what} kill {}: pid {} ({}) from {}, anon-rss {} kB",
+        recorded.id(),
+        kill.victim.pid,
+        kill.victim.comm.as_deref().unwrap_or("?"),
+        sources.join("+"),
+        kill.victim.anon_rss_kb.map_or("?".to_owned(), |v| v.to_string())
+    );
+}
+
+/// One line with everything a message holds, for the log when it cannot be stored.
+pub(crate) fn describe(message: &ToWriter) -> String {
+    match message {
+        ToWriter::Kill(kill) | ToWriter::Annotate(kill) => crate::cli::json::kill_detail(kill).to_string(),
+        ToWriter::Loss(loss) => format!(
+            "loss of {} ({}) at {} on boot {}{}",
+            loss.count,
+            loss.reason,
+            loss.time_ns,
+            loss.boot_id,
+            loss.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+        ToWriter::KmsgCursor { boot_id, seq } => {
+            format!("kernel log read up to record {seq} on boot {boot_id}")
+        }
+        ToWriter::State { key, value } => format!("state {key} = {value}"),
+    }
+}

@@ -1,0 +1,216 @@
+//! `oomrecorder import` on real captured kernel logs (and the older shapes
+//! written from the kernel's format strings), in every format users paste:
+//! each kill the kernel reported becomes one record with its figures, and a
+//! second import adds nothing. The oracle is the test's own reading of the
+//! `Killed process` lines (support::parse_killed_line), not the parser's.
+
+mod support;
+
+use std::{collections::BTreeMap, path::Path, process::Command};
+
+use support::*;
+
+fn fixture(name: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `[ 123.456789] text` → (µs, text).
+fn split_dmesg(line: &str) -> (u64, &str) {
+    let (stamp, text) = line.split_once("] ").expect("dmesg line");
+    let (secs, micros) = stamp.trim_start_matches('[').trim().split_once('.').expect("stamp");
+    (secs.parse::<u64>().unwrap() * 1_000_000 + micros.parse::<u64>().unwrap(), text)
+}
+
+/// The same log in the forms users paste it in.
+fn formats(lines: &[String]) -> Vec<(&'static str, String)> {
+    let boot = 1_764_000_000u64; // wall clock of boot, s
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let civil = |usec: u64| {
+        let t = jiff::Timestamp::from_second((boot + usec / 1_000_000) as i64).unwrap();
+        t.to_zoned_datetime(jiff::tz::TimeZone::UTC).datetime()
+    };
+    let mut out: Vec<(&'static str, String)> = vec![
+        ("dmesg", String::new()),
+        ("dmesg -T", String::new()),
+        ("dmesg -T (ja locale)", String::new()),
+        ("journalctl -k", String::new()),
+        ("syslog (ru locale)", String::new()),
+        ("journalctl -o short-iso", String::new()),
+        ("/dev/kmsg", String::new()),
+        ("grep -n", String::new()),
+    ];
+    for (seq, line) in lines.iter().enumerate() {
+        let (usec, text) = split_dmesg(line);
+        let c = civil(usec);
+        let (hms, day) = (format!("{:02}:{:02}:{:02}", c.hour(), c.minute(), c.second()), c.day());
+        let mon = month[c.month() as usize - 1];
+        let rendered = [
+            line.clone(),
+            format!("[Tue {mon} {day:2} {hms} {}] {text}", c.year()),
+            format!("[火 {:2}月 {day:2} {hms} {}] {text}", c.month(), c.year()),
+            format!("{mon} {day:02} {hms} web-1 kernel: {text}"),
+            format!("июл {day:02} {hms} узел kernel: {text}"),
+            format!("{}-{:02}-{day:02}T{hms}+0000 web-1 kernel: {text}", c.year(), c.month()),
+            format!("3,{seq},{usec},-;{}", text.replace('\\', "\\x5c")),
+            format!("{}:{line}", seq + 1),
+        ];
+        for ((_, buf), r) in out.iter_mut().zip(rendered) {
+            buf.push_str(&r);
+            buf.push('\n');
+        }
+    }
+    out
+}
+
+/// The kernel's victims in a log: first `Killed process` line per pid.
+fn victims(lines: &[String]) -> BTreeMap<i64, KilledLine> {
+    let mut kills = BTreeMap::new();
+    for line in lines {
+        if let Some(k) = parse_killed_line(line) {
+            kills.entry(k.pid).or_insert(k);
+        }
+    }
+    kills
+}
+
+fn import(db: &Path, input: &str) -> String {
+    let mut child = Command::new(BIN)
+        .args(["import", "-", "--db"])
+        .arg(db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn check_fixture(name: &str, expected_kills: usize) {
+    let lines = fixture(name);
+    let kernel = victims(&lines);
+    assert_eq!(kernel.len(), expected_kills, "{name}: the fixture itself");
+    for (format, text) in formats(&lines) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("oom.db");
+        let said = import(&db, &text);
+        assert!(
+            said.contains(&format!("{expected_kills} kills found, {expected_kills} added")),
+            "{name} as {format}: {said}"
+        );
+        let again = import(&db, &text);
+        assert!(again.contains(", 0 added"), "{name} as {format}, imported twice: {again}");
+
+        let rows = cli_json(&["list", "--json", "--limit", "100000", "--db", db.to_str().unwrap()]);
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), expected_kills, "{name} as {format}");
+        for row in rows {
+            let pid = row["pid"].as_i64().unwrap();
+            let k = kernel.get(&pid).unwrap_or_else(|| panic!("{name} as {format}: pid {pid} is no victim"));
+            let shown = cli_json(&["show", &row["id"].to_string(), "--json", "--db", db.to_str().unwrap()]);
+            let v = &shown["victim"];
+            assert_eq!(shown["sources"], serde_json::json!(["import"]));
+            assert_eq!(v["comm"].as_str(), Some(k.comm.as_str()), "{name} as {format}");
+            assert_eq!(v["anon_rss_kb"].as_u64(), Some(k.anon_rss_kb), "{name} as {format}, pid {pid}");
+            assert_eq!(v["total_vm_kb"].as_u64(), Some(k.total_vm_kb), "{name} as {format}, pid {pid}");
+            assert_eq!(v["file_rss_kb"].as_u64(), Some(k.file_rss_kb), "{name} as {format}, pid {pid}");
+            assert_eq!(v["shmem_rss_kb"].as_u64(), Some(k.shmem_rss_kb), "{name} as {format}, pid {pid}");
+            if format == "journalctl -o short-iso" || format.starts_with("dmesg -T") && !format.contains("ja")
+            {
+                assert!(
+                    shown["time"].as_str().is_some(),
+                    "{name} as {format}: a stamp with a year gives a time"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn linux_6_18_cgroup_v1_memcg_kills() {
+    check_fixture("kmsg-oom-6.18-v1-memcg.txt", 3);
+}
+
+#[test]
+fn linux_6_1_cgroup_v2_single_and_group_kills() {
+    check_fixture("kmsg-oom-6.1-v2-group.txt", 53);
+}
+
+#[test]
+fn linux_6_12_cgroup_v2_single_and_group_kills() {
+    check_fixture("kmsg-oom-6.12-v2-group.txt", 53);
+}
+
+/// Real journal files, written by systemd-journal-remote from Journal Export
+/// Format: kernel entries as journald stores them (`_TRANSPORT=kernel`,
+/// `_BOOT_ID`, `_SOURCE_MONOTONIC_TIMESTAMP`).
+#[test]
+fn journal_files_are_read_with_their_boot_and_time() {
+    let remote = Path::new("/lib/systemd/systemd-journal-remote");
+    assert!(remote.exists(), "systemd-journal-remote is missing: scripts/setup installs it");
+    let lines = fixture("kmsg-oom-6.18-v1-memcg.txt");
+    let kernel = victims(&lines);
+    let boot = "90e19252c4f34f33b61e680af3ffcadb";
+    let boot_wall_usec = 1_764_000_000_000_000u64;
+    let mut export = Vec::new();
+    for line in &lines {
+        let (usec, text) = split_dmesg(line);
+        for field in [
+            format!("__REALTIME_TIMESTAMP={}", boot_wall_usec + usec),
+            format!("__MONOTONIC_TIMESTAMP={usec}"),
+            format!("_BOOT_ID={boot}"),
+            "_TRANSPORT=kernel".to_owned(),
+            format!("_SOURCE_MONOTONIC_TIMESTAMP={usec}"),
+            "PRIORITY=3".to_owned(),
+            format!("MESSAGE={text}"),
+        ] {
+            export.extend_from_slice(field.as_bytes());
+            export.push(b'\n');
+        }
+        export.push(b'\n');
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let journal_dir = dir.path().join("journal");
+    std::fs::create_dir(&journal_dir).unwrap();
+    let mut child = Command::new(remote)
+        .arg("-o")
+        .arg(journal_dir.join("kernel.journal"))
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &export).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains(&format!("{} entries", lines.len())), "journal-remote dropped entries: {said}");
+
+    let db = dir.path().join("oom.db");
+    let run = |db: &Path| {
+        let out = Command::new(BIN).args(["import", "--journal-dir"]).arg(&journal_dir).arg("--db").arg(db).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let said = run(&db);
+    assert!(said.contains("3 kills found, 3 added"), "{said}");
+    assert!(run(&db).contains(", 0 added"), "a second import adds nothing");
+    let rows = cli_json(&["list", "--json", "--db", db.to_str().unwrap()]);
+    for row in rows.as_array().unwrap() {
+        let shown = cli_json(&["show", &row["id"].to_string(), "--json", "--db", db.to_str().unwrap()]);
+        let pid = shown["victim"]["pid"].as_i64().unwrap();
+        let k = &kernel[&pid];
+        assert_eq!(shown["victim"]["anon_rss_kb"].as_u64(), Some(k.anon_rss_kb));
+        assert_eq!(shown["boot_id"], "90e19252-c4f3-4f33-b61e-680af3ffcadb");
+        assert!(shown["time"].as_str().is_some_and(|t| t.starts_with("2025-11-24")), "{}", shown["time"]);
+        assert!(shown["kmsg_usec"].as_u64().is_some());
+    }
+}
