@@ -52,7 +52,7 @@ fn formats(lines: &[String]) -> Vec<(&'static str, String)> {
         let mon = month[c.month() as usize - 1];
         let rendered = [
             line.clone(),
-            format!("[Tue {mon} {day:2} {hms} {}] {text}", c.year()),
+            format!("[{}] {text}", c.strftime("%a %b %e %H:%M:%S %Y")),
             format!("[火 {:2}月 {day:2} {hms} {}] {text}", c.month(), c.year()),
             format!("{mon} {day:02} {hms} web-1 kernel: {text}"),
             format!("июл {day:02} {hms} узел kernel: {text}"),
@@ -196,7 +196,13 @@ fn journal_files_are_read_with_their_boot_and_time() {
 
     let db = dir.path().join("oom.db");
     let run = |db: &Path| {
-        let out = Command::new(BIN).args(["import", "--journal-dir"]).arg(&journal_dir).arg("--db").arg(db).output().unwrap();
+        let out = Command::new(BIN)
+            .args(["import", "--journal-dir"])
+            .arg(&journal_dir)
+            .arg("--db")
+            .arg(db)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };

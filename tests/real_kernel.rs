@@ -18,8 +18,19 @@ const KILLS: usize = 5;
 const LIMIT: u64 = 64 << 20;
 
 /// One real-kernel test at a time: each counts the kills it makes, and a
-/// neighbour's storm would only add noise (and kernel-log pressure).
-static SERIAL: Mutex<()> = Mutex::new(());
+/// neighbour's storm would only add noise (and kernel-log pressure). Holds
+/// when the last test's kills ended.
+static SERIAL: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Waits out the kernel's OOM report rate limit (10 headers per 5 s,
+/// mm/oom_kill.c `oom_rs`) after an earlier test's kills, so this test's
+/// first kill gets its full report.
+fn quiet_kernel_log(last: &mut Option<Instant>) {
+    if let Some(ended) = last.take() {
+        let quiet = Duration::from_millis(5_500);
+        std::thread::sleep(quiet.saturating_sub(ended.elapsed()));
+    }
+}
 
 /// The records of `comm`, once `want` of them are in the store (or 15 s passed).
 fn records_of(db: &Path, comm: &str, want: usize) -> Vec<Value> {
@@ -71,7 +82,7 @@ fn one_record_per_kill<'a>(kernel: &[KilledLine], records: &'a [Value]) -> HashM
 #[test]
 fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
     require_root("every_real_oom_kill_becomes_one_record_with_the_kernels_figures");
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("oom.db");
     let db_arg = db.to_str().unwrap();
@@ -79,6 +90,7 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
 
     let comm = unique_name("oomt-");
     let victim = victim_binary(dir.path(), &comm);
+    quiet_kernel_log(&mut serial);
     let mut kmsg = Kmsg::open_at_end();
     let cgroup = MemCgroup::create(&comm, LIMIT);
     let mut pids = Vec::new();
@@ -88,8 +100,10 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
         pids.push(i64::from(pid));
     }
     drop(cgroup);
+    *serial = Some(Instant::now());
 
-    let kernel = kmsg.killed(&comm, KILLS, Duration::from_secs(10));
+    let (kernel, with_header) = kmsg.killed_with_summaries(&comm, KILLS, Duration::from_secs(10));
+    assert!(with_header.contains(&pids[0]), "after a quiet log the first kill has its full report");
     assert_eq!(
         kernel.iter().map(|k| k.pid).collect::<Vec<_>>(),
         pids,
@@ -130,26 +144,30 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
         assert!(shown["boot_id"].as_str().is_some_and(|b| b.len() == 36));
         assert!(shown["kmsg_usec"].as_u64().is_some());
     }
-    // The first kill's report is never rate-limited away here (5 kills are
-    // under the kernel's 10 reports per 5 s): it names the cgroup and limit.
-    let first = cli_json(&["show", &by_pid[&pids[0]]["id"].to_string(), "--json", "--db", db_arg]);
+    // Each kill whose header the kernel printed carries it: cgroup, limit,
+    // memory.stat, the task table and the allocation that failed.
+    for pid in &with_header {
+        let shown = cli_json(&["show", &by_pid[pid]["id"].to_string(), "--json", "--db", db_arg]);
+        check_header(&shown, &comm);
+    }
+    assert_eq!(daemon.stop().code(), Some(0), "daemon exit after SIGTERM");
+}
+
+fn check_header(first: &Value, comm: &str) {
     let oom = &first["oom"];
     assert_eq!(oom["constraint"], "CONSTRAINT_MEMCG", "{oom:#}");
     assert!(oom["oom_cgroup"].as_str().is_some_and(|c| c.ends_with(&comm)), "{oom:#}");
     assert_eq!(oom["memory_limit_kb"].as_u64(), Some(LIMIT / 1024), "{oom:#}");
     assert!(oom["memory_stat"].as_object().is_some_and(|s| !s.is_empty()), "{oom:#}");
     assert!(oom["tasks"].as_array().is_some_and(|t| !t.is_empty()), "{oom:#}");
-    assert_eq!(first["trigger"]["comm"], comm.as_str());
+    assert_eq!(first["trigger"]["comm"], comm);
     assert!(first["trigger"]["gfp_mask"].as_str().is_some());
-
-    let status = daemon.stop();
-    assert_eq!(status.code(), Some(0), "daemon exit after SIGTERM");
 }
 
 #[test]
 fn a_storm_of_50_kills_is_joined_to_the_kernels_lines() {
     require_root("a_storm_of_50_kills_is_joined_to_the_kernels_lines");
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     const STORM: usize = 50;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("oom.db");
@@ -171,6 +189,7 @@ fn a_storm_of_50_kills_is_joined_to_the_kernels_lines() {
         }
     });
     drop(cgroup);
+    *serial = Some(Instant::now());
     let kernel = kmsg.killed(&comm, STORM, Duration::from_secs(15));
     assert_eq!(kernel.len(), STORM, "the kernel reported {} kills", kernel.len());
     let records = records_of(&db, &comm, STORM);
@@ -184,7 +203,7 @@ fn a_storm_of_50_kills_is_joined_to_the_kernels_lines() {
 #[test]
 fn kills_made_while_the_daemon_was_stopped_are_recovered_once() {
     require_root("kills_made_while_the_daemon_was_stopped_are_recovered_once");
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("oom.db");
     let comm = unique_name("down-");
@@ -200,6 +219,7 @@ fn kills_made_while_the_daemon_was_stopped_are_recovered_once() {
         assert_oom_killed(pid, status);
     }
     drop(cgroup);
+    *serial = Some(Instant::now());
     let kernel = kmsg.killed(&comm, 3, Duration::from_secs(10));
     assert_eq!(kernel.len(), 3);
 

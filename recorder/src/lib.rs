@@ -1,7 +1,8 @@
 //! oomrecorder: records every Linux OOM kill with the kernel's own figures.
 //!
 //! One module per source of truth: `loader` (eBPF program and attach point),
-//! `tracefs` (tracepoint layout), `kill` (the record), `store` (SQLite),
+//! `tracefs` (tracepoint layout), `report` (the kernel's kmsg OOM
+//! report), `kill` (the record), `store` (SQLite),
 //! `daemon` (the pipeline), `cli` (commands).
 
 pub mod caps;
@@ -16,6 +17,7 @@ pub mod kernel_log;
 pub mod kill;
 pub mod kmsg;
 pub mod loader;
+pub mod report;
 pub mod store;
 pub mod tracefs;
 pub mod writer;

@@ -381,7 +381,8 @@ fn verify(release: &str, console: &str) -> Result<String> {
         }
         return Err(format!("{recorded}/{total} kills recorded; {}", problems.join("; ")));
     }
-    let mut summary = format!("{release}: {recorded}/{total} kills recorded, fields equal, joined to the kernel's lines");
+    let mut summary =
+        format!("{release}: {recorded}/{total} kills recorded, fields equal, joined to the kernel's lines");
     if !absent.is_empty() {
         summary
             .push_str(&format!("; this kernel's tracepoint lacks {} (recorded as null)", absent.join(", ")));

@@ -59,6 +59,8 @@ pub struct Daemon {
 impl Daemon {
     pub fn start(db: &Path, dir: &Path) -> Daemon {
         let socket_path = dir.join("notify.sock");
+        // A previous daemon of the same test may have left its socket file.
+        let _ = fs::remove_file(&socket_path);
         let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
         socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         let log = dir.join("daemon.log");
@@ -282,8 +284,21 @@ impl Kmsg {
     /// Every `Killed process` line for `comm` logged since opening, waiting
     /// until `want` of them arrived or `timeout` passed.
     pub fn killed(&mut self, comm: &str, want: usize, timeout: Duration) -> Vec<KilledLine> {
+        self.killed_with_summaries(comm, want, timeout).0
+    }
+
+    /// As [`Kmsg::killed`], plus the pids named by `oom-kill:` summary lines:
+    /// the kills whose report header the kernel printed (it rate-limits
+    /// headers to 10 per 5 s, mm/oom_kill.c `oom_rs`).
+    pub fn killed_with_summaries(
+        &mut self,
+        comm: &str,
+        want: usize,
+        timeout: Duration,
+    ) -> (Vec<KilledLine>, Vec<i64>) {
         let deadline = Instant::now() + timeout;
         let mut found = Vec::new();
+        let mut summaries = Vec::new();
         let mut buf = vec![0u8; 8192];
         while found.len() < want && Instant::now() < deadline {
             match self.file.read(&mut buf) {
@@ -294,6 +309,10 @@ impl Kmsg {
                     if let Some(line) = parse_killed_line(text).filter(|l| l.comm == comm) {
                         found.push(line);
                     }
+                    if text.starts_with("oom-kill:") && text.contains(&format!(",task={comm},")) {
+                        let pid = text.split(",pid=").nth(1).and_then(|p| p.split(',').next());
+                        summaries.extend(pid.and_then(|p| p.parse::<i64>().ok()));
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     std::thread::sleep(Duration::from_millis(20))
@@ -303,7 +322,7 @@ impl Kmsg {
                 Err(e) => panic!("read /dev/kmsg: {e}"),
             }
         }
-        found
+        (found, summaries)
     }
 }
 
