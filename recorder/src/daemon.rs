@@ -24,6 +24,7 @@ use crate::{
     caps, clock,
     kill::Kill,
     loader::{self, CounterMap, LoadError, Probe},
+    retention::Retention,
     store::{Access, Loss, Store, StoreError},
     tracefs::{self, TracefsError},
 };
@@ -57,6 +58,8 @@ pub enum DaemonError {
 
 pub struct DaemonConfig {
     pub db: PathBuf,
+    /// Delete kills older than this (at start, then daily); `None` keeps all.
+    pub retention: Option<Duration>,
 }
 
 /// What one run did, logged at exit and returned for tests.
@@ -110,9 +113,10 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
     );
 
     let (tx, rx) = mpsc::channel();
+    let retention = config.retention.map(Retention::new);
     let writer = thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || write_loop(store, rx))
+        .spawn(move || write_loop(store, rx, retention))
         .map_err(DaemonError::Runtime)?;
 
     let runtime =
@@ -239,12 +243,18 @@ struct WriterStats {
 
 /// Owns the store. Keeps messages it could not write (locked database, full
 /// disk) in order and retries; gives up only at shutdown, logging each one.
-fn write_loop(mut store: Store, rx: mpsc::Receiver<ToWriter>) -> WriterStats {
+fn write_loop(
+    mut store: Store,
+    rx: mpsc::Receiver<ToWriter>,
+    mut retention: Option<Retention>,
+) -> WriterStats {
     let mut pending: VecDeque<ToWriter> = VecDeque::new();
     let mut stats = WriterStats::default();
     let mut failing = false;
     loop {
         let wait = if pending.is_empty() { Duration::from_secs(3600) } else { RETRY_EVERY };
+        let wait =
+            retention.as_mut().map_or(wait, |r| wait.min(r.prune_if_due(&mut store, clock::wall_ns_now())));
         match rx.recv_timeout(wait) {
             Ok(message) => pending.push_back(message),
             Err(mpsc::RecvTimeoutError::Timeout) => {}

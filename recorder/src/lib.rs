@@ -7,9 +7,11 @@
 pub mod caps;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod daemon;
 pub mod exit;
 pub mod kill;
 pub mod loader;
+pub mod retention;
 pub mod store;
 pub mod tracefs;

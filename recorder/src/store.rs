@@ -258,6 +258,18 @@ impl Store {
             .map_err(|e| self.sql(e))?;
         raws.into_iter().map(|raw| raw.into_kill(&self.path)).collect()
     }
+
+    /// Deletes kills (and loss records) whose wall-clock time is before
+    /// `cutoff_ns`, in one transaction; returns how many kills went.
+    pub fn prune_older_than(&mut self, cutoff_ns: i64) -> Result<u64, StoreError> {
+        let tx =
+            self.conn.transaction().map_err(|e| StoreError::Sql { path: self.path.clone(), source: e })?;
+        let result = tx
+            .execute("DELETE FROM kills WHERE time_ns < ?1", [cutoff_ns])
+            .and_then(|kills| tx.execute("DELETE FROM losses WHERE time_ns < ?1", [cutoff_ns]).map(|_| kills))
+            .and_then(|kills| tx.commit().map(|()| kills as u64));
+        result.map_err(|e| self.sql(e))
+    }
 }
 
 fn sources_to_json(sources: &[Source]) -> String {
@@ -436,6 +448,26 @@ mod tests {
         let err = Store::open(&path, Access::ReadWrite).err().expect("must refuse");
         assert!(matches!(err, StoreError::Open { .. }), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn prune_deletes_only_what_is_older_than_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        let old = sample_kill(1, 1_000);
+        let new = sample_kill(2, 9_000);
+        store.insert(&old).unwrap();
+        let kept = store.insert(&new).unwrap();
+        let loss = |time_ns| Loss { time_ns, boot_id: "b".into(), reason: "decode", count: 1, detail: None };
+        store.record_loss(&loss(old.time_ns)).unwrap();
+        store.record_loss(&loss(new.time_ns)).unwrap();
+
+        // The cutoff is exclusive: a kill exactly at it stays.
+        assert_eq!(store.prune_older_than(new.time_ns).unwrap(), 1);
+        let left: Vec<i64> = store.list(&Filter::default()).unwrap().iter().map(|k| k.id.unwrap()).collect();
+        assert_eq!(left, [kept]);
+        assert_eq!(store.loss_count("decode").unwrap(), 1);
+        assert_eq!(store.prune_older_than(new.time_ns).unwrap(), 0, "nothing more to delete");
     }
 
     #[test]
