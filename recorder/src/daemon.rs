@@ -149,7 +149,7 @@ async fn read_loop(
     tx: mpsc::Sender<ToWriter>,
     boot_id: String,
 ) -> Result<Summary, DaemonError> {
-    let Probe { ebpf: _ebpf, events, counters } = probe;
+    let Probe { ebpf, events, counters } = probe;
     // Register the handlers before READY=1, so a stop right after start-up
     // still drains and exits 0.
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
@@ -176,6 +176,10 @@ async fn read_loop(
             _ = sigint.recv() => { log::info!("SIGINT: draining and stopping"); break; }
         }
     }
+    // Detach first, then drain: a victim marked between the last drain and
+    // the detach would otherwise sit in the ring buffer and be lost with it
+    // (a kill while the service stops). The maps outlive the program.
+    drop(ebpf);
     reader.drain(ring.get_mut());
     reader.check_counters(&counters);
     Ok(reader.summary)
