@@ -1,6 +1,7 @@
 //! Command line: one module per subcommand; arguments are parsed by clap into
 //! typed structs before any work starts.
 
+pub mod assets;
 pub mod format;
 pub mod json;
 pub mod list;
@@ -42,15 +43,22 @@ pub enum Command {
     List(list::ListArgs),
     /// Show one recorded kill in full.
     Show(show::ShowArgs),
+    /// Write man pages and shell completions into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateAssets(assets::AssetsArgs),
 }
 
 /// Runs the parsed command. Errors are for main to print; their exit code is 2.
 pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    if let Command::GenerateAssets(args) = &cli.command {
+        return assets::run(args);
+    }
     let settings = settings(&cli)?;
     match cli.command {
         Command::Run(args) => run::run(&settings, &args),
         Command::List(args) => list::run(&settings.db, &args),
         Command::Show(args) => show::run(&settings.db, &args),
+        Command::GenerateAssets(_) => unreachable!("handled above"),
     }
 }
 
