@@ -28,6 +28,7 @@ use crate::{
     kill::Kill,
     kmsg::Kmsg,
     loader::{self, CounterMap, LoadError, Probe},
+    retention::Retention,
     store::{Access, Loss, Store, StoreError},
     tracefs::{self, TracefsError},
     writer::{describe, KmsgHealth, ToWriter, Writer},
@@ -58,6 +59,8 @@ pub enum DaemonError {
 
 pub struct DaemonConfig {
     pub db: PathBuf,
+    /// Delete kills older than this (at start, then daily); `None` keeps all.
+    pub retention: Option<Duration>,
 }
 
 /// What one run did, logged at exit and returned for tests.
@@ -122,7 +125,8 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
     let journal_cursor = store.state(journal::CURSOR_KEY)?;
     let health = Arc::new(KmsgHealth::default());
     let (tx, rx) = mpsc::channel();
-    let writer = Writer::new(store, Arc::clone(&health));
+    let retention = config.retention.map(Retention::new);
+    let writer = Writer::new(store, Arc::clone(&health), retention);
     let writer = thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || writer.run(rx))
@@ -186,7 +190,7 @@ async fn read_loop(
     tx: mpsc::Sender<ToWriter>,
     boot_id: String,
 ) -> Result<Summary, DaemonError> {
-    let Probe { ebpf: _ebpf, events, counters } = probe;
+    let Probe { ebpf, events, counters } = probe;
     // Register the handlers before READY=1, so a stop right after start-up
     // still drains and exits 0.
     let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?;
@@ -231,6 +235,10 @@ async fn read_loop(
             _ = sigint.recv() => { log::info!("SIGINT: draining and stopping"); break; }
         }
     }
+    // Detach first, then drain: a victim marked between the last drain and
+    // the detach would otherwise sit in the ring buffer and be lost with it
+    // (a kill while the service stops). The maps outlive the program.
+    drop(ebpf);
     reader.drain(ring.get_mut());
     reader.check_counters(&counters);
     if let (Some(fd), Some(log_reader)) = (kmsg_fd.as_mut(), log_reader.as_mut()) {

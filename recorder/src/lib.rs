@@ -8,6 +8,7 @@
 pub mod caps;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod correlate;
 pub mod daemon;
 pub mod exit;
@@ -18,6 +19,7 @@ pub mod kill;
 pub mod kmsg;
 pub mod loader;
 pub mod report;
+pub mod retention;
 pub mod store;
 pub mod tracefs;
 pub mod writer;

@@ -342,6 +342,20 @@ impl Store {
             .map_err(|e| self.sql(e))?;
         raws.into_iter().map(|raw| raw.into_kill(&self.path)).collect()
     }
+
+    /// Deletes kills (and loss records) whose wall-clock time is before
+    /// `cutoff_ns`, in one transaction; returns how many kills went.
+    pub fn prune_older_than(&mut self, cutoff_ns: i64) -> Result<u64, StoreError> {
+        let tx =
+            self.conn.transaction().map_err(|e| StoreError::Sql { path: self.path.clone(), source: e })?;
+        let result = tx
+            // A kill of unknown time (an imported syslog line has no year)
+            // ages from when it was recorded.
+            .execute("DELETE FROM kills WHERE COALESCE(time_ns, recorded_ns) < ?1", [cutoff_ns])
+            .and_then(|kills| tx.execute("DELETE FROM losses WHERE time_ns < ?1", [cutoff_ns]).map(|_| kills))
+            .and_then(|kills| tx.commit().map(|()| kills as u64));
+        result.map_err(|e| self.sql(e))
+    }
 }
 
 /// Where [`Store::record`] put a kill.
@@ -732,6 +746,27 @@ mod tests {
         let err = Store::open(&path, Access::ReadWrite).err().expect("must refuse");
         assert!(matches!(err, StoreError::Open { .. }), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn prune_deletes_only_what_is_older_than_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        let old = sample_kill(1, 1_000);
+        let new = sample_kill(2, 9_000);
+        let (old_ns, new_ns) = (old.time_ns.unwrap(), new.time_ns.unwrap());
+        store.record(&old).unwrap();
+        let kept = store.record(&new).unwrap().id();
+        let loss = |time_ns| Loss { time_ns, boot_id: "b".into(), reason: "decode", count: 1, detail: None };
+        store.record_loss(&loss(old_ns)).unwrap();
+        store.record_loss(&loss(new_ns)).unwrap();
+
+        // The cutoff is exclusive: a kill exactly at it stays.
+        assert_eq!(store.prune_older_than(new_ns).unwrap(), 1);
+        let left: Vec<i64> = store.list(&Filter::default()).unwrap().iter().map(|k| k.id.unwrap()).collect();
+        assert_eq!(left, [kept]);
+        assert_eq!(store.loss_count("decode").unwrap(), 1);
+        assert_eq!(store.prune_older_than(new_ns).unwrap(), 0, "nothing more to delete");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use std::{
 use crate::{
     clock,
     kill::{Kill, Source},
+    retention::Retention,
     store::{Loss, Recorded, Store},
 };
 
@@ -83,6 +84,7 @@ struct Awaiting {
 pub struct Writer {
     store: Store,
     health: Arc<KmsgHealth>,
+    retention: Option<Retention>,
     pending: VecDeque<ToWriter>,
     awaiting: Vec<Awaiting>,
     failing: bool,
@@ -90,10 +92,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(store: Store, health: Arc<KmsgHealth>) -> Writer {
+    pub fn new(store: Store, health: Arc<KmsgHealth>, retention: Option<Retention>) -> Writer {
         Writer {
             store,
             health,
+            retention,
             pending: VecDeque::new(),
             awaiting: Vec::new(),
             failing: false,
@@ -108,6 +111,10 @@ impl Writer {
                 Duration::from_secs(3600)
             } else {
                 RETRY_EVERY
+            };
+            let wait = match self.retention.as_mut() {
+                Some(r) => wait.min(r.prune_if_due(&mut self.store, clock::wall_ns_now())),
+                None => wait,
             };
             match rx.recv_timeout(wait) {
                 Ok(message) => self.pending.push_back(message),

@@ -1,6 +1,7 @@
 //! Command line: one module per subcommand; arguments are parsed by clap into
 //! typed structs before any work starts.
 
+pub mod assets;
 pub mod format;
 pub mod import;
 pub mod json;
@@ -12,18 +13,24 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::exit::Exit;
-
-/// Where the daemon keeps its records unless told otherwise (the service's
-/// StateDirectory).
-pub const DEFAULT_DB: &str = "/var/lib/oomrecorder/oomrecorder.db";
+pub use crate::config::DEFAULT_DB;
+use crate::{
+    config::{self, Settings, DEFAULT_CONFIG},
+    exit::Exit,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "oomrecorder", version, about = "Records every Linux OOM kill and keeps the evidence")]
 pub struct Cli {
-    /// SQLite database the daemon writes and the other commands read.
-    #[arg(long, global = true, env = "OOMRECORDER_DB", default_value = DEFAULT_DB, value_name = "PATH")]
-    pub db: PathBuf,
+    /// SQLite database the daemon writes and the other commands read
+    /// [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]
+    #[arg(long, global = true, env = "OOMRECORDER_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Configuration file (only the default one may be missing)
+    /// [default: /etc/oomrecorder/oomrecorder.toml]
+    #[arg(long, global = true, env = "OOMRECORDER_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -39,16 +46,41 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps).
     Import(import::ImportArgs),
+    /// Write man pages and shell completions into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateAssets(assets::AssetsArgs),
 }
 
 /// Runs the parsed command. Errors are for main to print; their exit code is 2.
 pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
-    match cli.command {
-        Command::Run(args) => run::run(&cli.db, &args),
-        Command::List(args) => list::run(&cli.db, &args),
-        Command::Show(args) => show::run(&cli.db, &args),
-        Command::Import(args) => import::run(&cli.db, &args),
+    // Packaging needs no configuration (and must not fail on a bad one).
+    if let Command::GenerateAssets(args) = &cli.command {
+        return assets::run(args);
     }
+    let settings = settings(&cli)?;
+    match cli.command {
+        Command::Run(args) => run::run(&settings, &args),
+        Command::List(args) => list::run(&settings.db, &args),
+        Command::Show(args) => show::run(&settings.db, &args),
+        Command::Import(args) => import::run(&settings.db, &args),
+        Command::GenerateAssets(args) => assets::run(&args),
+    }
+}
+
+/// Reads the configuration file and applies precedence: flag (or
+/// environment) over file over default. Every command reads it, so `list`
+/// finds the database the daemon was configured to write.
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let (path, explicit) = match &cli.config {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    let file = config::read_config(&path, explicit)?;
+    let retention_flag = match &cli.command {
+        Command::Run(args) => args.retention_days,
+        _ => None,
+    };
+    Ok(Settings::resolve(cli.db.as_deref(), retention_flag, file))
 }
 
 #[cfg(test)]
@@ -64,11 +96,43 @@ mod tests {
     #[test]
     fn db_is_global_and_defaults() {
         let cli = Cli::try_parse_from(["oomrecorder", "list", "--db", "/tmp/x.db"]).unwrap();
-        assert_eq!(cli.db, PathBuf::from("/tmp/x.db"));
-        let cli = Cli::try_parse_from(["oomrecorder", "show", "3"]).unwrap();
+        assert_eq!(cli.db, Some(PathBuf::from("/tmp/x.db")));
         if std::env::var_os("OOMRECORDER_DB").is_none() {
-            assert_eq!(cli.db, PathBuf::from(DEFAULT_DB));
+            let cli = Cli::try_parse_from(["oomrecorder", "show", "3"]).unwrap();
+            assert_eq!(cli.db, None, "left to the configuration file, then DEFAULT_DB");
         }
         assert!(Cli::try_parse_from(["oomrecorder", "list", "--limit", "x"]).is_err());
+    }
+
+    #[test]
+    fn the_config_file_sets_what_flags_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "db = \"/srv/file.db\"\nretention_days = 7\n").unwrap();
+        let config = path.to_str().unwrap();
+        let from_file =
+            settings(&Cli::try_parse_from(["oomrecorder", "--config", config, "run"]).unwrap()).unwrap();
+        assert_eq!(from_file.db, PathBuf::from("/srv/file.db"));
+        assert_eq!(from_file.retention, Some(std::time::Duration::from_secs(7 * 86_400)));
+        let flagged = settings(
+            &Cli::try_parse_from([
+                "oomrecorder",
+                "run",
+                "--config",
+                config,
+                "--db",
+                "/x.db",
+                "--retention-days",
+                "0",
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!((flagged.db, flagged.retention), (PathBuf::from("/x.db"), None));
+
+        let missing = dir.path().join("missing.toml");
+        let cli =
+            Cli::try_parse_from(["oomrecorder", "list", "--config", missing.to_str().unwrap()]).unwrap();
+        assert!(settings(&cli).is_err(), "a named configuration file must exist");
     }
 }

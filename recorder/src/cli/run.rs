@@ -1,18 +1,22 @@
 //! `oomrecorder run`.
 
-use std::path::Path;
-
 use clap::Args;
 
 use crate::{
+    config::Settings,
     daemon::{self, DaemonConfig},
     exit::Exit,
 };
 
 #[derive(Debug, Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// Delete kills older than N days, at start and daily; 0 keeps everything
+    /// [default: `retention_days` in the configuration file, else 0]
+    #[arg(long, value_name = "N")]
+    pub retention_days: Option<u32>,
+}
 
-pub fn run(db: &Path, _args: &RunArgs) -> anyhow::Result<Exit> {
-    daemon::run(&DaemonConfig { db: db.to_path_buf() })?;
+pub fn run(settings: &Settings, _args: &RunArgs) -> anyhow::Result<Exit> {
+    daemon::run(&DaemonConfig { db: settings.db.clone(), retention: settings.retention })?;
     Ok(Exit::Ok)
 }

@@ -1,0 +1,62 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_oomrecorder_global_optspecs
+    string join \n db= config= h/help V/version
+end
+
+function __fish_oomrecorder_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_oomrecorder_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_oomrecorder_using_subcommand
+    set -l cmd (__fish_oomrecorder_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -s h -l help -d 'Print help'
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -s V -l version -d 'Print version'
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "run" -d 'Run the recorder: attach to the kernel and store every OOM kill'
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "list" -d 'List recorded kills, newest first'
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "show" -d 'Show one recorded kill in full'
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "import" -d 'Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps)'
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "generate-assets" -d 'Write man pages and shell completions into DIR (for packaging)'
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l retention-days -d 'Delete kills older than N days, at start and daily; 0 keeps everything [default: `retention_days` in the configuration file, else 0]' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -s h -l help -d 'Print help'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -s n -l limit -d 'Show at most N kills' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l json -d 'One JSON array for scripts instead of a table'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -s h -l help -d 'Print help'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l json -d 'One JSON object for scripts'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -s h -l help -d 'Print help'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l journal-dir -d 'Also read the kernel entries of the journal files in DIR (a copy of another machine\'s /var/log/journal, or `journalctl --directory` input)' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -s h -l help -d 'Print help'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand generate-assets" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand generate-assets" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand generate-assets" -s h -l help -d 'Print help'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import generate-assets help" -f -a "run" -d 'Run the recorder: attach to the kernel and store every OOM kill'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import generate-assets help" -f -a "list" -d 'List recorded kills, newest first'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import generate-assets help" -f -a "show" -d 'Show one recorded kill in full'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import generate-assets help" -f -a "import" -d 'Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps)'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import generate-assets help" -f -a "generate-assets" -d 'Write man pages and shell completions into DIR (for packaging)'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import generate-assets help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
