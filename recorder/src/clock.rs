@@ -47,6 +47,11 @@ pub fn mono_to_wall_ns(mono_ns: u64) -> i64 {
     (i128::from(mono_ns) + offset) as i64
 }
 
+/// CLOCK_MONOTONIC now, in ns: the kernel log's clock.
+pub fn mono_ns_now() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC) as u64
+}
+
 /// Wall-clock now, in Unix ns.
 pub fn wall_ns_now() -> i64 {
     clock_ns(libc::CLOCK_REALTIME) as i64

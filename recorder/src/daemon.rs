@@ -134,10 +134,10 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let journal_thread = {
-        let (tx, stop, live) = (tx.clone(), Arc::clone(&stop), kmsg.is_none());
+        let (tx, stop, live, boot_id) = (tx.clone(), Arc::clone(&stop), kmsg.is_none(), boot_id.clone());
         thread::Builder::new()
             .name("journal".into())
-            .spawn(move || journal::follow(journal_cursor, live, tx, stop))
+            .spawn(move || journal::follow(&boot_id, journal_cursor, live, tx, stop))
             .map_err(DaemonError::Runtime)?
     };
     let kernel_log =

@@ -33,6 +33,9 @@ pub struct KernelJournal {
     /// One parser per boot: a report never spans boots.
     parsers: HashMap<String, Parser>,
     source: Source,
+    /// The journal's id for the running boot and the kernel's, when they
+    /// differ (see [`KernelJournal::alias_current_boot`]).
+    boot_alias: Option<(String, String)>,
     pub entries: u64,
 }
 
@@ -62,7 +65,40 @@ impl KernelJournal {
         source: Source,
     ) -> Result<KernelJournal, JournalError> {
         journal.match_add("_TRANSPORT", "kernel").map_err(|source| JournalError::Open { dir, source })?;
-        Ok(KernelJournal { journal, parsers: HashMap::new(), source, entries: 0 })
+        Ok(KernelJournal { journal, parsers: HashMap::new(), source, boot_alias: None, entries: 0 })
+    }
+
+    /// Makes the journal's entries of the running boot carry the kernel's
+    /// boot id. They differ when journald runs in a container: systemd-nspawn
+    /// gives the container its own /proc/sys/kernel/random/boot_id, which
+    /// journald stamps on kernel lines, while the recorder (in a service
+    /// whose /proc/sys is the kernel's) sees the real one. Without the alias,
+    /// a kill would be recorded twice, once per boot id. The running boot is
+    /// the one of the newest kernel entry, if that entry's stamp is not later
+    /// than the uptime now.
+    pub fn alias_current_boot(&mut self, kernel_boot_id: &str) -> Result<(), JournalError> {
+        self.journal.seek(JournalSeek::Tail).map_err(JournalError::Read)?;
+        if self.journal.previous().map_err(JournalError::Read)? == 0 {
+            return Ok(());
+        }
+        let field = |journal: &mut Journal, name: &str| -> Option<String> {
+            journal
+                .get_data(name)
+                .ok()
+                .flatten()
+                .and_then(|f| f.value().map(|v| String::from_utf8_lossy(v).into_owned()))
+        };
+        let newest = field(&mut self.journal, "_BOOT_ID").map(|b| hyphenate(&b));
+        let usec: Option<u64> =
+            field(&mut self.journal, "_SOURCE_MONOTONIC_TIMESTAMP").and_then(|u| u.parse().ok());
+        let uptime_usec = clock::mono_ns_now() / 1_000;
+        if let (Some(newest), Some(usec)) = (newest, usec) {
+            if newest != kernel_boot_id && usec <= uptime_usec {
+                log::info!("the journal calls this boot {newest}; recording its kernel lines as boot {kernel_boot_id}");
+                self.boot_alias = Some((newest, kernel_boot_id.to_owned()));
+            }
+        }
+        Ok(())
     }
 
     /// Positions after `cursor` (an earlier run's), or at the oldest entry.
@@ -91,7 +127,11 @@ impl KernelJournal {
                     .and_then(|f| f.value().map(|v| String::from_utf8_lossy(v).into_owned()))
             };
             let Some(message) = field(&mut self.journal, "MESSAGE") else { continue };
-            let boot_id = field(&mut self.journal, "_BOOT_ID").map(|b| hyphenate(&b));
+            let boot_id =
+                field(&mut self.journal, "_BOOT_ID").map(|b| hyphenate(&b)).map(|b| match &self.boot_alias {
+                    Some((journal_id, kernel_id)) if *journal_id == b => kernel_id.clone(),
+                    _ => b,
+                });
             let usec = field(&mut self.journal, "_SOURCE_MONOTONIC_TIMESTAMP").and_then(|u| u.parse().ok());
             let realtime = self.journal.timestamp_usec().ok();
             let parser = self.parsers.entry(boot_id.clone().unwrap_or_default()).or_default();
@@ -131,6 +171,7 @@ pub const CURSOR_KEY: &str = "journal_cursor";
 /// store merges what it already has), then, when /dev/kmsg cannot be read,
 /// the live kernel log from the journal until `stop` is set.
 pub fn follow(
+    boot_id: &str,
     cursor: Option<String>,
     live: bool,
     tx: std::sync::mpsc::Sender<crate::writer::ToWriter>,
@@ -160,7 +201,10 @@ pub fn follow(
         }
         Ok(())
     };
-    let result = journal.seek(cursor.as_deref()).and_then(|()| send_all(&mut journal));
+    let result = journal
+        .alias_current_boot(boot_id)
+        .and_then(|()| journal.seek(cursor.as_deref()))
+        .and_then(|()| send_all(&mut journal));
     if let Err(e) = result {
         log::warn!("journal catch-up stopped: {e}");
         return;
