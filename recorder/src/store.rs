@@ -183,8 +183,8 @@ impl Store {
         if let Some(fingerprint) = &kill.fingerprint {
             let existing: Option<i64> = self
                 .conn
-                .query_row("SELECT id FROM kills WHERE fingerprint = ?1", [fingerprint], |row| row.get(0))
-                .optional()
+                .prepare_cached("SELECT id FROM kills WHERE fingerprint = ?1")
+                .and_then(|mut stmt| stmt.query_row([fingerprint], |row| row.get(0)).optional())
                 .map_err(|e| self.sql(e))?;
             if let Some(id) = existing {
                 return Ok(Some(Recorded::Duplicate(id)));
@@ -219,7 +219,9 @@ impl Store {
         let sql =
             format!("INSERT INTO kills ({}) VALUES ({}) RETURNING id", names.join(", "), params.join(", "));
         let params = named(&columns);
-        self.conn.query_row(&sql, &params[..], |row| row.get(0)).map_err(|e| self.sql(e))
+        // Cached: an import stores thousands of kills with the same statement.
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
+        stmt.query_row(&params[..], |row| row.get(0)).map_err(|e| self.sql(e))
     }
 
     fn update(&mut self, id: i64, kill: &Kill) -> Result<(), StoreError> {
@@ -228,7 +230,8 @@ impl Store {
         let sql = format!("UPDATE kills SET {} WHERE id = :id", sets.join(", "));
         let mut params = named(&columns);
         params.push((":id", &id));
-        self.conn.execute(&sql, &params[..]).map(drop).map_err(|e| self.sql(e))
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
+        stmt.execute(&params[..]).map(drop).map_err(|e| self.sql(e))
     }
 
     /// A value kept between runs (see the `state` table).
