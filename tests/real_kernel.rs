@@ -165,10 +165,10 @@ fn check_header(first: &Value, comm: &str) {
 }
 
 #[test]
-fn a_storm_of_50_kills_is_joined_to_the_kernels_lines() {
-    require_root("a_storm_of_50_kills_is_joined_to_the_kernels_lines");
+fn a_storm_of_300_kills_is_joined_to_the_kernels_lines() {
+    require_root("a_storm_of_300_kills_is_joined_to_the_kernels_lines");
     let mut serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    const STORM: usize = 50;
+    const STORM: usize = 300;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("oom.db");
     let daemon = Daemon::start(&db, dir.path());
