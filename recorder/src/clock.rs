@@ -26,25 +26,26 @@ pub fn boot_ns_now() -> u64 {
     clock_ns(libc::CLOCK_BOOTTIME) as u64
 }
 
-/// Wall-clock (Unix) ns for a CLOCK_BOOTTIME instant. The offset between the
-/// two clocks is read now, bracketed by two boot-clock reads, so a clock step
-/// (NTP, settimeofday) since start-up is followed.
-pub fn boot_to_wall_ns(boot_ns: u64) -> i64 {
-    let before = clock_ns(libc::CLOCK_BOOTTIME);
+/// Wall-clock (Unix) ns for an instant `ns` on `clock`. The offset between
+/// the two clocks is read now, bracketed by two reads of `clock`, so a clock
+/// step (NTP, settimeofday) since start-up is followed.
+fn to_wall_ns(clock: libc::clockid_t, ns: u64) -> i64 {
+    let before = clock_ns(clock);
     let real = clock_ns(libc::CLOCK_REALTIME);
-    let after = clock_ns(libc::CLOCK_BOOTTIME);
+    let after = clock_ns(clock);
     let offset = real - (before + after) / 2;
-    (i128::from(boot_ns) + offset) as i64
+    (i128::from(ns) + offset) as i64
 }
 
-/// Wall-clock (Unix) ns for a CLOCK_MONOTONIC instant, such as a kernel log
-/// stamp (`local_clock()`, which like CLOCK_MONOTONIC stops in suspend).
+/// Wall-clock ns for a CLOCK_BOOTTIME instant (the eBPF event's stamp).
+pub fn boot_to_wall_ns(boot_ns: u64) -> i64 {
+    to_wall_ns(libc::CLOCK_BOOTTIME, boot_ns)
+}
+
+/// Wall-clock ns for a CLOCK_MONOTONIC instant, such as a kernel log stamp
+/// (`local_clock()`, which like CLOCK_MONOTONIC stops in suspend).
 pub fn mono_to_wall_ns(mono_ns: u64) -> i64 {
-    let before = clock_ns(libc::CLOCK_MONOTONIC);
-    let real = clock_ns(libc::CLOCK_REALTIME);
-    let after = clock_ns(libc::CLOCK_MONOTONIC);
-    let offset = real - (before + after) / 2;
-    (i128::from(mono_ns) + offset) as i64
+    to_wall_ns(libc::CLOCK_MONOTONIC, mono_ns)
 }
 
 /// CLOCK_MONOTONIC now, in ns: the kernel log's clock.

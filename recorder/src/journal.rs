@@ -81,13 +81,6 @@ impl KernelJournal {
         if self.journal.previous().map_err(JournalError::Read)? == 0 {
             return Ok(());
         }
-        let field = |journal: &mut Journal, name: &str| -> Option<String> {
-            journal
-                .get_data(name)
-                .ok()
-                .flatten()
-                .and_then(|f| f.value().map(|v| String::from_utf8_lossy(v).into_owned()))
-        };
         let newest = field(&mut self.journal, "_BOOT_ID").map(|b| hyphenate(&b));
         let usec: Option<u64> =
             field(&mut self.journal, "_SOURCE_MONOTONIC_TIMESTAMP").and_then(|u| u.parse().ok());
@@ -119,13 +112,6 @@ impl KernelJournal {
         let mut last_cursor = None;
         while self.journal.next().map_err(JournalError::Read)? > 0 {
             self.entries += 1;
-            let field = |journal: &mut Journal, name: &str| -> Option<String> {
-                journal
-                    .get_data(name)
-                    .ok()
-                    .flatten()
-                    .and_then(|f| f.value().map(|v| String::from_utf8_lossy(v).into_owned()))
-            };
             let Some(message) = field(&mut self.journal, "MESSAGE") else { continue };
             let boot_id =
                 field(&mut self.journal, "_BOOT_ID").map(|b| hyphenate(&b)).map(|b| match &self.boot_alias {
@@ -223,6 +209,15 @@ pub fn follow(
             return;
         }
     }
+}
+
+/// One field of the journal's current entry, as text; `None` when absent.
+fn field(journal: &mut Journal, name: &str) -> Option<String> {
+    journal
+        .get_data(name)
+        .ok()
+        .flatten()
+        .and_then(|f| f.value().map(|v| String::from_utf8_lossy(v).into_owned()))
 }
 
 /// `_BOOT_ID` is 32 hex digits; /proc/sys/kernel/random/boot_id, which the
