@@ -65,7 +65,13 @@ fn kmsg_record(line: &str) -> Option<Stripped<'_>> {
 
 /// The first `[…] ` in the line's first 120 bytes, as (contents, rest).
 fn bracket(line: &str) -> Option<(&str, &str)> {
-    let head = &line[..line.len().min(120)];
+    // 120 bytes, cut back to a character boundary (found by the property
+    // test below: a multi-byte character across byte 120 panicked).
+    let mut end = line.len().min(120);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &line[..end];
     let open = head.find('[')?;
     let close = open + line[open..].find(']')?;
     let rest = &line[close + 1..];
@@ -251,6 +257,23 @@ mod tests {
         assert!(parse_wall("Sun Sep  8 05:04:45 2024").is_some());
         assert_eq!(parse_wall("Sep 08 05:04:45"), None, "syslog has no year");
         assert_eq!(parse_wall("июл 24 01:20:00"), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any line, however broken, yields some text and no panic; whatever
+        /// prefix is found, the text is a suffix of the line.
+        #[test]
+        fn any_line_strips_to_a_suffix(line in "\\PC{0,160}") {
+            let stripped = strip(&line);
+            proptest::prop_assert!(line.trim_end_matches(['\r', '\n']).ends_with(stripped.text));
+        }
+    }
+
+    #[test]
+    fn a_multibyte_character_across_byte_120_does_not_panic() {
+        let line = format!("{}й] Killed process 1 (x)", "a".repeat(119));
+        assert_eq!(strip(&line).text, line);
     }
 
     #[test]

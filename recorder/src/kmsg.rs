@@ -221,6 +221,25 @@ mod tests {
         assert_eq!(unescape(b"\\xff\\xfe"), "\u{fffd}\u{fffd}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Whatever a read returns, parsing gives a record or an error.
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = parse_record(&raw);
+            let _ = unescape(&raw);
+        }
+
+        /// A well-formed header always parses, whatever the text holds.
+        #[test]
+        fn any_text_after_a_header_is_kept(prefix in 0u64..200, seq in proptest::prelude::any::<u32>(), text in "[^\n]{0,200}") {
+            let raw = format!("{prefix},{seq},12,-;{}\n", text.replace('\\', "\\x5c"));
+            let record = parse_record(raw.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(record.seq, u64::from(seq));
+            proptest::prop_assert_eq!(record.text, text);
+        }
+    }
+
     #[test]
     fn sequence_gaps_are_counted() {
         let mut seq = SeqTracker::expecting(10);

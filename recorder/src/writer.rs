@@ -249,3 +249,80 @@ pub(crate) fn describe(message: &ToWriter) -> String {
         ToWriter::State { key, value } => format!("state {key} = {value}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        kill::{Kind, Victim},
+        store::Access,
+    };
+
+    fn ebpf_kill(pid: i32) -> Kill {
+        Kill {
+            boot_id: Some("b".into()),
+            boot_ns: Some(5_000_000_000),
+            mono_ns: Some(5_000_000_000),
+            time_ns: Some(1),
+            sources: vec![Source::Ebpf],
+            victim: Victim { pid, ..Victim::default() },
+            ..Kill::default()
+        }
+    }
+
+    fn writer_with(health: Arc<KmsgHealth>) -> (Writer, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        (Writer::new(store, health, None), dir)
+    }
+
+    #[test]
+    fn a_victim_without_its_kill_line_is_labelled_exiting() {
+        let health = Arc::new(KmsgHealth::default());
+        health.live.store(true, Ordering::Relaxed);
+        let (mut writer, _dir) = writer_with(Arc::clone(&health));
+        writer.pending.push_back(ToWriter::Kill(Box::new(ebpf_kill(10))));
+        writer.pending.push_back(ToWriter::Kill(Box::new(ebpf_kill(11))));
+        writer.flush();
+        // pid 11's line arrives; pid 10's never does.
+        let line = Kill {
+            boot_id: Some("b".into()),
+            kmsg_usec: Some(5_000_000),
+            sources: vec![Source::Kmsg],
+            victim: Victim { pid: 11, ..Victim::default() },
+            ..Kill::default()
+        };
+        writer.pending.push_back(ToWriter::Kill(Box::new(line)));
+        writer.flush();
+        writer.label_exiting(Instant::now());
+        let kinds = |writer: &Writer| -> Vec<(i32, Kind)> {
+            let mut all: Vec<_> = writer
+                .store
+                .list(&crate::store::Filter::default())
+                .unwrap()
+                .iter()
+                .map(|k| (k.victim.pid, k.kind))
+                .collect();
+            all.sort_by_key(|(pid, _)| *pid);
+            all
+        };
+        assert_eq!(kinds(&writer), [(10, Kind::Kill), (11, Kind::Kill)], "not before the wait is over");
+        writer.label_exiting(Instant::now() + EXITING_AFTER);
+        assert_eq!(kinds(&writer), [(10, Kind::Exiting), (11, Kind::Kill)]);
+    }
+
+    #[test]
+    fn no_label_when_the_log_lost_records_meanwhile() {
+        let health = Arc::new(KmsgHealth::default());
+        health.live.store(true, Ordering::Relaxed);
+        let (mut writer, _dir) = writer_with(Arc::clone(&health));
+        writer.pending.push_back(ToWriter::Kill(Box::new(ebpf_kill(10))));
+        writer.flush();
+        // The kernel log wrapped: the line may have been among the lost.
+        health.lost.fetch_add(3, Ordering::Relaxed);
+        writer.label_exiting(Instant::now() + EXITING_AFTER);
+        let kill = &writer.store.list(&crate::store::Filter::default()).unwrap()[0];
+        assert_eq!(kill.kind, Kind::Kill);
+        assert!(writer.awaiting.is_empty(), "decided once, not retried forever");
+    }
+}
