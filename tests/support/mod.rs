@@ -262,14 +262,21 @@ pub fn parse_killed_line(text: &str) -> Option<KilledLine> {
     })
 }
 
-/// /dev/kmsg opened at its end: reads only what the kernel logs from now on.
+/// /dev/kmsg opened at its end and read continuously by a thread from now
+/// on: a storm logs more than the ring buffer holds (the headers of a v1
+/// report run to kilobytes), so the test's oracle must keep up with the
+/// kernel like the daemon does, not read it afterwards.
 pub struct Kmsg {
-    file: fs::File,
+    texts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    overruns: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Kmsg {
     pub fn open_at_end() -> Kmsg {
-        let file = fs::OpenOptions::new()
+        use std::sync::{atomic::Ordering, Arc, Mutex};
+        let mut file = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open("/dev/kmsg")
@@ -278,7 +285,37 @@ impl Kmsg {
         // next record to be written (Documentation/ABI/testing/dev-kmsg).
         let rc = unsafe { libc::lseek(std::os::fd::AsRawFd::as_raw_fd(&file), 0, libc::SEEK_END) };
         assert!(rc >= 0, "lseek /dev/kmsg: {}", io::Error::last_os_error());
-        Kmsg { file }
+        let texts = Arc::new(Mutex::new(Vec::new()));
+        let overruns = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (texts, overruns, stop) = (Arc::clone(&texts), Arc::clone(&overruns), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 16384];
+                loop {
+                    match file.read(&mut buf) {
+                        // One read returns one record: `prio,seq,usec,flags;text\n` + continuation lines.
+                        Ok(n) => {
+                            let record = String::from_utf8_lossy(&buf[..n]);
+                            let text =
+                                record.split_once(';').map_or("", |(_, t)| t).lines().next().unwrap_or("");
+                            texts.lock().unwrap().push(text.to_owned());
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
+                            overruns.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => panic!("read /dev/kmsg: {e}"),
+                    }
+                }
+            })
+        };
+        Kmsg { texts, overruns, stop, reader: Some(reader) }
     }
 
     /// Every `Killed process` line for `comm` logged since opening, waiting
@@ -297,32 +334,38 @@ impl Kmsg {
         timeout: Duration,
     ) -> (Vec<KilledLine>, Vec<i64>) {
         let deadline = Instant::now() + timeout;
-        let mut found = Vec::new();
-        let mut summaries = Vec::new();
-        let mut buf = vec![0u8; 8192];
-        while found.len() < want && Instant::now() < deadline {
-            match self.file.read(&mut buf) {
-                // One read returns one record: `prio,seq,usec,flags;text\n` + continuation lines.
-                Ok(n) => {
-                    let record = String::from_utf8_lossy(&buf[..n]);
-                    let text = record.split_once(';').map_or("", |(_, t)| t).lines().next().unwrap_or("");
-                    if let Some(line) = parse_killed_line(text).filter(|l| l.comm == comm) {
-                        found.push(line);
-                    }
-                    if text.starts_with("oom-kill:") && text.contains(&format!(",task={comm},")) {
-                        let pid = text.split(",pid=").nth(1).and_then(|p| p.split(',').next());
-                        summaries.extend(pid.and_then(|p| p.parse::<i64>().ok()));
-                    }
+        loop {
+            let mut found = Vec::new();
+            let mut summaries = Vec::new();
+            for text in self.texts.lock().unwrap().iter() {
+                if let Some(line) = parse_killed_line(text).filter(|l| l.comm == comm) {
+                    found.push(line);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(20))
+                if text.starts_with("oom-kill:") && text.contains(&format!(",task={comm},")) {
+                    let pid = text.split(",pid=").nth(1).and_then(|p| p.split(',').next());
+                    summaries.extend(pid.and_then(|p| p.parse::<i64>().ok()));
                 }
-                // EPIPE: records were overwritten before we read them; go on.
-                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
-                Err(e) => panic!("read /dev/kmsg: {e}"),
             }
+            if found.len() >= want || Instant::now() > deadline {
+                let overruns = self.overruns.load(std::sync::atomic::Ordering::Relaxed);
+                assert!(
+                    found.len() >= want || overruns == 0,
+                    "the test's own /dev/kmsg reader fell behind the kernel ({overruns} overruns): \
+                     its oracle is incomplete, not the recorder"
+                );
+                return (found, summaries);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        (found, summaries)
+    }
+}
+
+impl Drop for Kmsg {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 }
 
