@@ -220,3 +220,27 @@ fn journal_files_are_read_with_their_boot_and_time() {
         assert!(shown["kmsg_usec"].as_u64().is_some());
     }
 }
+
+/// The older kernels' shapes (written from the kernels' format strings, see
+/// tests/fixtures/README.md): every era's kill lines become records through
+/// the whole import path, as raw dmesg.
+#[test]
+fn older_kernel_shapes_import_their_kills() {
+    for (name, kills) in [
+        ("kmsg-oom-2.6.32-rhel6-shape.txt", 1),
+        ("kmsg-oom-3.10-rhel7-shape.txt", 1),
+        ("kmsg-oom-4.14-shape.txt", 3),
+        ("kmsg-oom-4.19-shape.txt", 4),
+        ("kmsg-oom-6.19-shape.txt", 3),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("oom.db");
+        let said = import(&db, &fixture(name).join("\n"));
+        assert!(said.contains(&format!("{kills} kills found, {kills} added")), "{name}: {said}");
+        let rows = cli_json(&["list", "--json", "--db", db.to_str().unwrap()]);
+        for row in rows.as_array().unwrap() {
+            assert!(row["anon_rss_kb"].as_u64().is_some(), "{name}: {row}");
+            assert!(row["comm"].as_str().is_some_and(|c| !c.is_empty()), "{name}: {row}");
+        }
+    }
+}
