@@ -6,12 +6,14 @@
 //! `daemon` (the pipeline), `cli` (commands).
 
 pub mod caps;
+pub mod cgroupfs;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod correlate;
 pub mod daemon;
 pub mod exit;
+pub mod identity;
 pub mod import;
 pub mod journal;
 pub mod kernel_log;
