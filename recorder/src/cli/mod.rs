@@ -8,6 +8,7 @@ pub mod json;
 pub mod list;
 pub mod run;
 pub mod show;
+pub mod when;
 
 use std::path::PathBuf;
 
