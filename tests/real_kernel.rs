@@ -93,6 +93,7 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
     quiet_kernel_log(&mut serial);
     let mut kmsg = Kmsg::open_at_end();
     let cgroup = MemCgroup::create(&comm, LIMIT);
+    let cgroup_version = cgroup.version;
     let mut pids = Vec::new();
     for _ in 0..KILLS {
         let (pid, status) = cgroup.run_hog(&victim);
@@ -116,7 +117,10 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
         let all = cli_json(&["list", "--json", "--limit", "1000", "--db", db_arg]);
         let ours: Vec<Value> =
             all.as_array().unwrap().iter().filter(|r| r["comm"] == comm.as_str()).cloned().collect();
-        if ours.len() >= KILLS || Instant::now() > deadline {
+        // Each eBPF record is stored at once and its kernel line joins it
+        // moments later: wait for the join, not only for the count.
+        let joined = ours.iter().all(|r| r["sources"].as_array().is_some_and(|s| s.len() == 2));
+        if ours.len() >= KILLS && joined || Instant::now() > deadline {
             break ours;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -149,6 +153,19 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
     for pid in &with_header {
         let shown = cli_json(&["show", &by_pid[pid]["id"].to_string(), "--json", "--db", db_arg]);
         check_header(&shown, &comm);
+        // The figures read through BTF at the kill equal the report's own.
+        let problems = kernel_state_problems(&shown);
+        assert!(problems.is_empty(), "{problems:#?}\n{shown:#}");
+        assert_eq!(shown["oom"]["oom_cgroup_inferred"], false, "the report named the OOM cgroup");
+        assert_eq!(shown["cgroup"]["version"].as_u64(), Some(u64::from(cgroup_version)));
+        let badness = &shown["victim"]["badness"];
+        assert_eq!(badness["totalpages"].as_u64(), Some(LIMIT / 4096), "memcg OOM without swap: {badness}");
+    }
+    for pid in &pids {
+        let shown = cli_json(&["show", &by_pid[pid]["id"].to_string(), "--json", "--db", db_arg]);
+        let missing = missing_kernel_state(&shown);
+        assert!(missing.is_empty(), "pid {pid}: {missing:?} null\n{shown:#}");
+        assert!(shown["cgroup"]["path"].as_str().is_some_and(|p| p.ends_with(&format!("/{comm}"))));
     }
     assert_eq!(daemon.stop().code(), Some(0), "daemon exit after SIGTERM");
 }
@@ -194,9 +211,24 @@ fn a_storm_of_300_kills_is_joined_to_the_kernels_lines() {
     assert_eq!(kernel.len(), STORM, "the kernel reported {} kills", kernel.len());
     let records = records_of(&db, &comm, STORM);
     assert_eq!(records.len(), STORM, "daemon log:\n{}", daemon.log());
+    let mut with_header = 0;
     for r in one_record_per_kill(&kernel, &records).values() {
         assert_eq!(r["sources"], serde_json::json!(["ebpf", "kmsg"]), "{r:#}");
+        // Header or not (most lose it to the rate limit), every kill carries
+        // the kernel state read at the instant of the kill.
+        let missing = missing_kernel_state(r);
+        assert!(missing.is_empty(), "{missing:?} null: {r:#}");
+        if r["oom"]["tasks"].is_array() {
+            with_header += 1;
+            let problems = kernel_state_problems(r);
+            assert!(problems.is_empty(), "{problems:#?}");
+        } else {
+            // No report header: the OOM cgroup is inferred from the counters.
+            assert_eq!(r["oom"]["oom_cgroup_inferred"], true, "{r:#}");
+            assert!(r["oom"]["oom_cgroup"].as_str().is_some_and(|c| c.ends_with(&comm)), "{r:#}");
+        }
     }
+    assert!(with_header > 0 && with_header < STORM, "{with_header} of {STORM} kills had a header");
     assert_eq!(daemon.stop().code(), Some(0));
 }
 

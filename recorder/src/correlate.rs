@@ -118,6 +118,8 @@ pub fn merge(existing: &Kill, new: &Kill) -> Kill {
     fill(&mut out.cgroup, &new.cgroup);
     fill(&mut out.memory_limit_bytes, &new.memory_limit_bytes);
     fill(&mut out.fingerprint, &new.fingerprint);
+    // Only the eBPF program reads the kernel's structures: its facts stand.
+    fill(&mut out.kernel, &new.kernel);
     fill_oom(&mut out.oom, &new.oom);
     if out.kernel_report.is_empty() {
         out.kernel_report.clone_from(&new.kernel_report);
@@ -213,6 +215,7 @@ pub fn from_kernel(
         oom,
         kernel_report,
         fingerprint: None,
+        kernel: None,
     }
 }
 

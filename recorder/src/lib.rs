@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod exit;
 pub mod import;
 pub mod journal;
+pub mod kernel;
 pub mod kernel_log;
 pub mod kill;
 pub mod kmsg;
