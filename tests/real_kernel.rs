@@ -154,7 +154,7 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
         let shown = cli_json(&["show", &by_pid[pid]["id"].to_string(), "--json", "--db", db_arg]);
         check_header(&shown, &comm);
         // The figures read through BTF at the kill equal the report's own.
-        let problems = kernel_state_problems(&shown);
+        let problems = kernel_state_problems(&shown, true);
         assert!(problems.is_empty(), "{problems:#?}\n{shown:#}");
         assert_eq!(shown["oom"]["oom_cgroup_inferred"], false, "the report named the OOM cgroup");
         assert_eq!(shown["cgroup"]["version"].as_u64(), Some(u64::from(cgroup_version)));
@@ -220,7 +220,7 @@ fn a_storm_of_300_kills_is_joined_to_the_kernels_lines() {
         assert!(missing.is_empty(), "{missing:?} null: {r:#}");
         if r["oom"]["tasks"].is_array() {
             with_header += 1;
-            let problems = kernel_state_problems(r);
+            let problems = kernel_state_problems(r, true);
             assert!(problems.is_empty(), "{problems:#?}");
         } else {
             // No report header: the OOM cgroup is inferred from the counters.
