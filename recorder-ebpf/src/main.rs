@@ -152,7 +152,7 @@ fn read<T>(base: *const u8, offset: u32) -> Option<T> {
 
 #[inline(always)]
 fn read_ptr(base: *const u8, offset: u32) -> *const u8 {
-    read::<*const u8>(base, offset).unwrap_or(core::ptr::null())
+    read::<*const u8>(base, offset).unwrap_or_default()
 }
 
 /// Copies `len` bytes of kernel memory to `dst`; false when the read failed

@@ -319,6 +319,16 @@ mod tests {
     }
 
     #[test]
+    fn kernel_state_comes_from_ebpf_whichever_arrives_first() {
+        let state = crate::kill::KernelState { page_size: 4096, age_ms: Some(5), ..Default::default() };
+        let event = Kill { kernel: Some(state.clone()), ..ebpf(42, 5_000_000) };
+        let line = kmsg(42, 5_000);
+        assert_eq!(merge(&event, &line).kernel, Some(state.clone()));
+        assert_eq!(merge(&line, &event).kernel, Some(state));
+        assert_eq!(merge(&line, &line).kernel, None, "the log alone knows no kernel state");
+    }
+
+    #[test]
     fn a_kill_line_overrules_exiting() {
         let exiting = Kill { kind: Kind::Exiting, ..ebpf(42, 5_000_000) };
         assert_eq!(merge(&exiting, &kmsg(42, 5_000)).kind, Kind::Kill);

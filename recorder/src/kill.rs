@@ -432,6 +432,113 @@ mod tests {
         assert_eq!(kill.victim.tgid, None);
     }
 
+    fn name(text: &str) -> [u8; common::CGROUP_NAME_LEN] {
+        let mut out = [0; common::CGROUP_NAME_LEN];
+        out[..text.len()].copy_from_slice(text.as_bytes());
+        out
+    }
+
+    /// A raw tracepoint event: a 64 MiB cgroup `/pods/app` at its limit,
+    /// under an unlimited `/pods` and the root.
+    fn btf_event() -> OomEvent {
+        let mut event = OomEvent {
+            version: OOM_EVENT_VERSION,
+            present: present::COMM | present::ANON_RSS,
+            victim_pid: 42,
+            victim_tgid: 40,
+            mono_ns: 10_000_000_000,
+            start_time_ns: 7_500_000_000,
+            page_shift: 12,
+            kpresent: kpresent::TGID
+                | kpresent::START_TIME
+                | kpresent::RSS
+                | kpresent::PGTABLES
+                | kpresent::CGROUP_PATH
+                | kpresent::CGROUP_ID
+                | kpresent::MEMCG
+                | kpresent::MEMCG_SWAP,
+            // A percpu_counter approximation may dip below zero.
+            rss_pages: [439, 16_320, 0, -3],
+            pgtables_bytes: 184_320,
+            cgroup_id: 6635,
+            cgroup_depth: 2,
+            memcg_levels: 3,
+            ..OomEvent::ZERO
+        };
+        event.cgroup_names[0] = name("app");
+        event.cgroup_names[1] = name("pods");
+        let unlimited = i64::MAX as u64 / 4096;
+        event.memcg[0] = PageCounters { usage: 16_380, max: 16_384, swap_max: 0, ..PageCounters::default() };
+        event.memcg[1] = PageCounters { usage: 20_000, max: unlimited, ..PageCounters::default() };
+        event.memcg[2] = PageCounters { usage: 90_000, max: unlimited, ..PageCounters::default() };
+        event
+    }
+
+    #[test]
+    fn kernel_state_from_a_raw_tracepoint_event() {
+        let kill = Kill::from_event(&btf_event(), "b", 1, 2);
+        let k = kill.kernel.as_ref().unwrap();
+        assert_eq!(kill.victim.tgid, Some(40));
+        assert_eq!(k.age_ms, Some(2_500));
+        assert_eq!(k.rss_pages, Some(RssPages { file: 439, anon: 16_320, swapents: 0, shmem: 0 }), "clamped");
+        assert_eq!(k.cgroup_path.as_deref(), Some("/pods/app"));
+        let paths: Vec<_> = k.memcg.iter().map(|l| l.path.as_deref()).collect();
+        assert_eq!(paths, [Some("/pods/app"), Some("/pods"), Some("/")]);
+        assert_eq!(k.memcg[0].memory_limit_bytes, 64 << 20);
+        assert_eq!(k.memcg[0].memory_low_bytes, None, "not read: unknown, not 0");
+        assert_eq!(k.memcg[0].swap_limit_bytes, Some(0));
+        assert_eq!((k.min_flt, k.nodename.as_deref()), (None, None));
+        assert_eq!(k.inferred_oom_level(), Some(0));
+        // No kernel log yet: list's cgroup and limit come from the counters.
+        assert_eq!(kill.cgroup.as_deref(), Some("/pods/app"));
+        assert_eq!(kill.memory_limit_bytes, Some(64 << 20));
+
+        let mut cut = btf_event();
+        cut.kpresent &= !kpresent::CGROUP_PATH;
+        let k = KernelState::from_event(&cut).unwrap();
+        assert_eq!(k.cgroup_path, None, "a path that did not reach the root is unknown");
+        assert!(k.memcg.iter().all(|l| l.path.is_none()));
+
+        let tracepoint = OomEvent { version: OOM_EVENT_VERSION, victim_pid: 1, ..OomEvent::ZERO };
+        assert_eq!(Kill::from_event(&tracepoint, "b", 1, 2).kernel, None);
+    }
+
+    #[test]
+    fn badness_is_the_kernels_sum() {
+        let mut k = KernelState::from_event(&btf_event()).unwrap();
+        k.cgroup_version = Some(2);
+        k.ram_pages = Some(500_000);
+        k.swap_pages = Some(0);
+        // memcg OOM: totalpages = memory.max (+ swap.max, capped by swap).
+        let b = k.badness(Some(0), Some(0)).unwrap();
+        assert_eq!((b.rss_pages, b.pgtables_pages, b.totalpages), (16_759, 45, 16_384));
+        assert_eq!(b.points, Some(16_804));
+        // adj * (totalpages / 1000), integer division first (mm/oom_kill.c).
+        let b = k.badness(Some(500), Some(0)).unwrap();
+        assert_eq!(b.adj_pages, 500 * 16);
+        assert_eq!(b.points, Some(16_804 + 8_000));
+        // Global: RAM + swap.
+        assert_eq!(k.badness(Some(0), None).unwrap().totalpages, 500_000);
+        // -1000 exempts the task.
+        assert_eq!(k.badness(Some(-1000), Some(0)).unwrap().points, None);
+        // Unknown adj or no rss: no badness, never a made-up one.
+        assert_eq!(k.badness(None, Some(0)), None);
+        // v1: memsw is memory + swap; the swap share is memsw - memory.
+        k.cgroup_version = Some(1);
+        k.swap_pages = Some(1_000_000);
+        k.memcg[0].swap_limit_bytes = Some((16_384 + 100) * 4096);
+        assert_eq!(k.badness(Some(0), Some(0)).unwrap().totalpages, 16_484);
+    }
+
+    #[test]
+    fn the_oom_cgroup_is_the_lowest_at_its_limit() {
+        let mut k = KernelState::from_event(&btf_event()).unwrap();
+        k.memcg[0].memory_usage_bytes = 8 << 20;
+        assert_eq!(k.inferred_oom_level(), None, "none at its limit, unlimited ones never count");
+        k.memcg[1].memory_limit_bytes = 20_100 * 4096;
+        assert_eq!(k.inferred_oom_level(), Some(1), "the parent (a pod) hit its limit");
+    }
+
     #[test]
     fn comm_stops_at_nul_and_survives_bad_utf8() {
         assert_eq!(comm_from_bytes(b"a b(c).d-e\0junk!"), "a b(c).d-e");

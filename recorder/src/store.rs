@@ -725,6 +725,34 @@ mod tests {
     }
 
     #[test]
+    fn kernel_state_round_trips_and_stays_null_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        let state = crate::kill::KernelState {
+            page_size: 4096,
+            age_ms: Some(48),
+            rss_pages: Some(crate::kill::RssPages { file: 439, anon: 16_320, swapents: 0, shmem: 0 }),
+            nodename: Some("vm".into()),
+            cgroup_path: Some("/a/b".into()),
+            cgroup_id: Some(6635),
+            cgroup_version: Some(1),
+            memcg: vec![crate::kill::MemcgLevel {
+                path: Some("/a/b".into()),
+                memory_usage_bytes: 1,
+                memory_limit_bytes: 2,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let with = Kill { kernel: Some(state), ..sample_kill(1, 1_000) };
+        let id = store.record(&with).unwrap().id();
+        assert_eq!(store.get(id).unwrap().unwrap(), Kill { id: Some(id), ..with });
+        let without = sample_kill(2, 2_000);
+        let id = store.record(&without).unwrap().id();
+        assert_eq!(store.get(id).unwrap().unwrap().kernel, None);
+    }
+
+    #[test]
     fn losses_are_summed_by_reason() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();

@@ -321,6 +321,16 @@ fn verify(release: &str, console: &str) -> Result<String> {
         .filter(|l| l.contains("oom-kill:"))
         .filter_map(|l| l.split(",pid=").nth(1)?.split(',').next()?.parse().ok())
         .collect();
+    let doctor = section(console, "DOCTOR")?;
+    if !doctor.contains(&"=== DOCTOR EXIT 0")
+        || !doctor.iter().any(|l| l.starts_with("attach point: raw_tracepoint mark_victim"))
+        || doctor.iter().any(|l| l.contains(" no "))
+    {
+        return Err(format!(
+            "doctor does not report a raw tracepoint with every field:\n{}",
+            doctor.join("\n")
+        ));
+    }
     let daemon_log = section(console, "DAEMON LOG")?;
     // A verifier rejection of the raw tracepoint program is a bug, not a
     // fallback to accept.
