@@ -629,6 +629,149 @@ mod tests {
         assert!(plan.fields.iter().all(|f| f.status.as_ref().is_err_and(|e| e.contains("missing"))));
     }
 
+    /// A tiny BTF blob (include/uapi/linux/btf.h), to test shapes the host's
+    /// kernel does not have.
+    #[derive(Default)]
+    struct BtfBuilder {
+        types: Vec<u8>,
+        strings: Vec<u8>,
+        count: u32,
+    }
+
+    impl BtfBuilder {
+        fn new() -> Self {
+            BtfBuilder { strings: vec![0], ..Default::default() }
+        }
+        fn name(&mut self, name: &str) -> u32 {
+            if name.is_empty() {
+                return 0;
+            }
+            let offset = self.strings.len() as u32;
+            self.strings.extend_from_slice(name.as_bytes());
+            self.strings.push(0);
+            offset
+        }
+        fn push(&mut self, name: &str, kind: u32, vlen: u32, size_or_type: u32, extra: &[u32]) -> u32 {
+            let name = self.name(name);
+            for word in [name, (kind << 24) | vlen, size_or_type].iter().chain(extra) {
+                self.types.extend_from_slice(&word.to_le_bytes());
+            }
+            self.count += 1;
+            self.count
+        }
+        fn int(&mut self, name: &str, size: u32) -> u32 {
+            self.push(name, 1, 0, size, &[size * 8])
+        }
+        fn ptr(&mut self, to: u32) -> u32 {
+            self.push("", 2, 0, to, &[])
+        }
+        fn array(&mut self, of: u32, index: u32, n: u32) -> u32 {
+            self.push("", 3, 0, 0, &[of, index, n])
+        }
+        /// Members: (name, type, byte offset).
+        fn strukt(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+            let mut extra = Vec::new();
+            for (member, ty, offset) in members {
+                extra.extend([self.name(member), *ty, offset * 8]);
+            }
+            self.push(name, 4, members.len() as u32, size, &extra)
+        }
+        fn fwd(&mut self, name: &str) -> u32 {
+            self.push(name, 7, 0, 0, &[])
+        }
+        fn typedef(&mut self, name: &str, to: u32) -> u32 {
+            self.push(name, 8, 0, to, &[])
+        }
+        fn func_proto(&mut self, params: &[u32]) -> u32 {
+            let extra: Vec<u32> = params.iter().flat_map(|t| [0, *t]).collect();
+            self.push("", 13, params.len() as u32, 0, &extra)
+        }
+        fn build(&self) -> Vec<u8> {
+            let mut out = Vec::new();
+            out.extend_from_slice(&0xeb9f_u16.to_le_bytes());
+            out.extend_from_slice(&[1, 0]);
+            for word in [24, 0, self.types.len() as u32, self.types.len() as u32, self.strings.len() as u32] {
+                out.extend_from_slice(&word.to_le_bytes());
+            }
+            out.extend_from_slice(&self.types);
+            out.extend_from_slice(&self.strings);
+            out
+        }
+    }
+
+    /// A kernel whose task_struct has pid/tgid and an 8-byte `start_time`
+    /// of an unexpected 4-byte shape, no mm, no cgroups; `task_arg` picks the
+    /// raw tracepoint's first argument (the task, or a pid).
+    fn small_kernel(pid_size: u32, task_arg: bool) -> Vec<u8> {
+        let mut b = BtfBuilder::new();
+        let int = b.int("int", 4);
+        let wide = b.int("long", pid_size);
+        let char_ = b.int("char", 1);
+        let index = b.int("unsigned int", 4);
+        let comm = b.array(char_, index, 16);
+        let task = b.strukt(
+            "task_struct",
+            64,
+            &[
+                ("pid", if pid_size == 4 { int } else { wide }, 0),
+                ("tgid", int, 8),
+                ("comm", comm, 16),
+                ("start_time", int, 32),
+            ],
+        );
+        // Declared after the struct, so a by-name lookup finds it last.
+        b.fwd("task_struct");
+        let task_ptr = b.ptr(task);
+        let void_ptr = b.ptr(0);
+        let first = if task_arg { task_ptr } else { int };
+        let proto = b.func_proto(&[void_ptr, first, int]);
+        let fn_ptr = b.ptr(proto);
+        b.typedef("btf_trace_mark_victim", fn_ptr);
+        b.build()
+    }
+
+    fn status<'a>(plan: &'a Plan, name: &str) -> &'a Result<String, String> {
+        &plan.fields.iter().find(|f| f.name == name).expect(name).status
+    }
+
+    #[test]
+    fn missing_fields_and_odd_shapes_are_absent_with_the_reason() {
+        let btf = Btf::parse(&small_kernel(4, true)).expect("the small kernel's BTF parses");
+        let plan = plan(Ok(&btf), Some(MemcgVersion::V2), 4096);
+        assert_eq!(plan.attach, AttachPoint::RawTracepoint, "{}", plan.attach_reason);
+        assert_eq!(plan.layout.task_tgid, 8);
+        assert!(plan.layout.has(kfield::TASK_PID | kfield::TASK_TGID | kfield::TASK_COMM));
+        // A forward declaration of task_struct does not hide the struct.
+        assert!(status(&plan, "victim.tgid").is_ok());
+        let shape = status(&plan, "victim.age_ms").as_ref().unwrap_err();
+        assert!(shape.contains("is 4 bytes, expected 8"), "{shape}");
+        assert!(!plan.layout.has(kfield::TASK_START_TIME));
+        let missing = status(&plan, "victim mm").as_ref().unwrap_err();
+        assert!(missing.contains("mm"), "{missing}");
+        for dependent in ["victim.rss_pages", "victim.pgtables_bytes"] {
+            assert!(status(&plan, dependent).as_ref().unwrap_err().contains("task_struct.mm is absent"));
+        }
+        let memcg = status(&plan, "cgroup (memory css)").as_ref().unwrap_err();
+        assert!(memcg.contains("memory_cgrp_id"), "{memcg}");
+        assert_eq!(
+            plan.layout.fields,
+            kfield::TASK_PID | kfield::TASK_TGID | kfield::TASK_COMM,
+            "only what resolved is handed to the program"
+        );
+    }
+
+    #[test]
+    fn a_pid_only_raw_tracepoint_or_an_odd_pid_falls_back_to_the_tracepoint() {
+        let old = Btf::parse(&small_kernel(4, false)).unwrap();
+        let plan_old = plan(Ok(&old), Some(MemcgVersion::V2), 4096);
+        assert_eq!(plan_old.attach, AttachPoint::Tracepoint);
+        assert!(plan_old.attach_reason.contains("72ba14deb40a"), "{}", plan_old.attach_reason);
+        let odd = Btf::parse(&small_kernel(8, true)).unwrap();
+        let plan_odd = plan(Ok(&odd), Some(MemcgVersion::V2), 4096);
+        assert_eq!(plan_odd.attach, AttachPoint::Tracepoint);
+        assert!(status(&plan_odd, "victim.pid").as_ref().unwrap_err().contains("expected 4"));
+    }
+
     #[test]
     fn garbage_is_not_btf() {
         assert!(Btf::parse(b"not btf at all").is_err());
