@@ -232,12 +232,17 @@ const AT_LIMIT_PAGES: u64 = 512;
 impl KernelState {
     /// The index of the memcg that hit its limit, inferred from the counters:
     /// the lowest level whose usage reached its max (within [`AT_LIMIT_PAGES`]).
+    /// A limit of PAGE_COUNTER_MAX (include/linux/page_counter.h: LONG_MAX /
+    /// PAGE_SIZE pages), i.e. `max`: no limit.
+    pub fn is_unlimited(&self, limit_bytes: u64) -> bool {
+        let page = self.page_size.max(1);
+        limit_bytes >= (i64::MAX as u64 / page) * page
+    }
+
     pub fn inferred_oom_level(&self) -> Option<usize> {
         let page = self.page_size.max(1);
-        // PAGE_COUNTER_MAX (include/linux/page_counter.h): LONG_MAX / PAGE_SIZE.
-        let unlimited = (i64::MAX as u64 / page) * page;
         self.memcg.iter().position(|l| {
-            l.memory_limit_bytes < unlimited
+            !self.is_unlimited(l.memory_limit_bytes)
                 && l.memory_limit_bytes.saturating_sub(l.memory_usage_bytes) <= AT_LIMIT_PAGES * page
         })
     }

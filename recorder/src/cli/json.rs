@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use crate::kill::{KernelState, Kill, MemcgLevel};
+use crate::kill::{Badness, KernelState, Kill, MemcgLevel};
 
 /// RFC 3339 UTC with milliseconds (`2026-11-25T08:30:01.123Z`), truncated;
 /// `null` when unknown.
@@ -111,18 +111,22 @@ fn memcg_level(l: &MemcgLevel) -> Value {
     })
 }
 
-fn badness(kill: &Kill) -> Value {
-    let Some(k) = &kill.kernel else {
-        return Value::Null;
-    };
+/// The kernel's badness of the victim, recomputed against the OOM's
+/// totalpages; `None` when a figure is unknown.
+pub fn badness_of(kill: &Kill) -> Option<Badness> {
+    let k = kill.kernel.as_ref()?;
     let level = match oom_level(kill) {
         (Some(level), _) => Some(level),
         // The kernel log named a cgroup the recorded levels do not reach.
-        (None, _) if kill.oom.oom_cgroup.is_some() => return Value::Null,
+        (None, _) if kill.oom.oom_cgroup.is_some() => return None,
         // A global OOM by the log, or no cgroup at its limit: RAM + swap.
         (None, _) => None,
     };
-    match k.badness(kill.victim.oom_score_adj, level) {
+    k.badness(kill.victim.oom_score_adj, level)
+}
+
+fn badness(kill: &Kill) -> Value {
+    match badness_of(kill) {
         Some(b) => json!({
             "points": b.points,
             "rss_pages": b.rss_pages,
