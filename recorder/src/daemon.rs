@@ -62,6 +62,8 @@ pub struct DaemonConfig {
     pub db: PathBuf,
     /// Delete kills older than this (at start, then daily); `None` keeps all.
     pub retention: Option<Duration>,
+    /// Use the tracepoint program whatever the kernel offers (tests).
+    pub force_tracepoint: bool,
 }
 
 /// What one run did, logged at exit and returned for tests.
@@ -94,7 +96,11 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
     }
     let store = Store::open(&config.db, Access::ReadWrite)?;
     let boot_id = clock::read_boot_id(Path::new("/proc")).map_err(DaemonError::BootId)?;
-    let (plan, memcg_version) = kernel::read_plan();
+    let (mut plan, memcg_version) = kernel::read_plan();
+    if config.force_tracepoint {
+        plan.attach = AttachPoint::Tracepoint;
+        plan.attach_reason = "forced by --force-tracepoint".to_owned();
+    }
     let machine = kernel::Machine::read(memcg_version);
     log::info!("attach point: {} ({})", plan.attach.as_str(), plan.attach_reason);
     let absent: Vec<String> = plan

@@ -58,6 +58,11 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(db: &Path, dir: &Path) -> Daemon {
+        Daemon::start_with(db, dir, &[])
+    }
+
+    /// As [`Daemon::start`], with more arguments to `oomrecorder run`.
+    pub fn start_with(db: &Path, dir: &Path, extra: &[&str]) -> Daemon {
         let socket_path = dir.join("notify.sock");
         // A previous daemon of the same test may have left its socket file.
         let _ = fs::remove_file(&socket_path);
@@ -67,6 +72,7 @@ impl Daemon {
         let child = Command::new(BIN)
             .args(["run", "--db"])
             .arg(db)
+            .args(extra)
             .env("NOTIFY_SOCKET", &socket_path)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -38,6 +38,7 @@ complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "help" -d 'P
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l retention-days -d 'Delete kills older than N days, at start and daily; 0 keeps everything [default: `retention_days` in the configuration file, else 0]' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l force-tracepoint -d 'Attach the oom:mark_victim tracepoint program even where the raw tracepoint is usable (tests keep the fallback path exercised)'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -s h -l help -d 'Print help'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -s n -l limit -d 'Show at most N kills' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
