@@ -94,6 +94,8 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
     let mut kmsg = Kmsg::open_at_end();
     let cgroup = MemCgroup::create(&comm, LIMIT);
     let cgroup_version = cgroup.version;
+    // kn->id is the cgroup directory's inode number (fs/kernfs/inode.c).
+    let cgroup_inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&cgroup.path).unwrap());
     let mut pids = Vec::new();
     for _ in 0..KILLS {
         let (pid, status) = cgroup.run_hog(&victim);
@@ -166,6 +168,7 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
         let missing = missing_kernel_state(&shown);
         assert!(missing.is_empty(), "pid {pid}: {missing:?} null\n{shown:#}");
         assert!(shown["cgroup"]["path"].as_str().is_some_and(|p| p.ends_with(&format!("/{comm}"))));
+        assert_eq!(shown["cgroup"]["id"].as_u64(), Some(cgroup_inode), "kn->id is the directory's inode");
     }
     assert_eq!(daemon.stop().code(), Some(0), "daemon exit after SIGTERM");
 }

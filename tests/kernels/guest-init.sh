@@ -68,6 +68,10 @@ while [ -s /sys/fs/cgroup/group/cgroup.procs ]; do
     i=$((i + 1)); [ $i -gt 600 ] && fail "group not emptied"; sleep 0.1
 done
 
+# kn->id of each test cgroup is its directory's inode number.
+echo "=== INODE /single $(stat -c %i /sys/fs/cgroup/single)"
+echo "=== INODE /group $(stat -c %i /sys/fs/cgroup/group)"
+
 sleep 1
 kill -TERM $daemon
 wait $daemon

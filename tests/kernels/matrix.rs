@@ -352,6 +352,11 @@ fn verify(release: &str, console: &str) -> Result<String> {
         records.entry(pid).or_default().push(record);
     }
 
+    let inodes: BTreeMap<&str, u64> = console
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("=== INODE "))
+        .filter_map(|rest| rest.split_once(' ').and_then(|(path, ino)| Some((path, ino.parse().ok()?))))
+        .collect();
     let mut problems = Vec::new();
     let mut recorded = 0;
     let (mut with_header, mut memory_lines) = (0, 0);
@@ -391,6 +396,14 @@ fn verify(release: &str, console: &str) -> Result<String> {
         let missing = support::missing_kernel_state(record);
         if !missing.is_empty() {
             problems.push(format!("pid {pid}: {} null", missing.join(", ")));
+        }
+        let path = record["cgroup"]["path"].as_str().unwrap_or("");
+        if inodes.get(path).is_none_or(|ino| record["cgroup"]["id"].as_u64() != Some(*ino)) {
+            problems.push(format!(
+                "pid {pid} cgroup {path} id {} (its inode: {:?})",
+                record["cgroup"]["id"],
+                inodes.get(path)
+            ));
         }
         if record["cgroup"]["version"].as_u64() != Some(2) {
             problems.push(format!("pid {pid} cgroup version {} (want 2)", record["cgroup"]["version"]));
