@@ -119,6 +119,17 @@ fn list_and_show_json_keep_the_contract() {
         );
     }
     assert!(shown["kernel_report"]["lines"].as_array().unwrap().is_empty());
+    // Kernel state read through BTF: keys present, null when the raw
+    // tracepoint program did not read them (this record is tracepoint-only).
+    for key in
+        ["age_ms", "min_flt", "maj_flt", "swapents_kb", "rss_pages", "pgtables_bytes", "nodename", "badness"]
+    {
+        assert!(shown["victim"].get(key).is_some_and(|v| v.is_null()), "victim.{key}: {}", shown["victim"]);
+    }
+    for key in ["path", "id", "version", "at_kill", "ancestors"] {
+        assert!(shown["cgroup"].get(key).is_some_and(|v| v.is_null()), "cgroup.{key}: {}", shown["cgroup"]);
+    }
+    assert!(shown["oom"].get("oom_cgroup_inferred").is_some_and(|v| v.is_null()));
 
     let last = cli_json(&["show", "last", "--json", "--db", db]);
     assert_eq!(last["victim"]["pid"], 11);
@@ -237,4 +248,35 @@ fn run_without_capabilities_names_them_and_touches_nothing() {
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains("CAP_BPF") && stderr.contains("CAP_PERFMON"), "{stderr}");
     assert!(!db.exists(), "the database was created despite the refusal");
+}
+
+#[test]
+fn doctor_says_what_this_kernel_gives_and_exits_by_whether_the_recorder_can_run() {
+    require_root("doctor_says_what_this_kernel_gives_and_exits_by_whether_the_recorder_can_run");
+    let report = cli_json(&["doctor", "--json"]);
+    assert_eq!(report["can_run"], true, "{report:#}");
+    assert_eq!(report["btf"]["available"], true, "{report:#}");
+    // CI's kernel (6.18) carries the task in mark_victim's raw tracepoint and
+    // every field the recorder reads.
+    assert_eq!(report["attach"]["point"], "raw_tracepoint mark_victim", "{report:#}");
+    let fields = report["fields"].as_array().unwrap();
+    assert!(fields.len() > 15, "{report:#}");
+    for field in fields {
+        assert_eq!(field["available"], true, "{field}");
+    }
+    assert!(report["kernel"].as_str().is_some_and(|k| !k.is_empty()));
+    assert!(report["cgroup_mounts"].as_array().is_some_and(|m| !m.is_empty()));
+    let text = cli(&["doctor"]);
+    assert_eq!(text.status.code(), Some(0));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("attach point: raw_tracepoint mark_victim") && text.contains("can run"), "{text}");
+
+    // Without capabilities the recorder cannot run: exit 2, and it says why.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN, "doctor"])
+        .output()
+        .expect("run setpriv (util-linux)");
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("missing CAP_BPF") && text.contains("cannot run"), "{text}");
 }

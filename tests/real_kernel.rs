@@ -93,6 +93,9 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
     quiet_kernel_log(&mut serial);
     let mut kmsg = Kmsg::open_at_end();
     let cgroup = MemCgroup::create(&comm, LIMIT);
+    let cgroup_version = cgroup.version;
+    // kn->id is the cgroup directory's inode number (fs/kernfs/inode.c).
+    let cgroup_inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&cgroup.path).unwrap());
     let mut pids = Vec::new();
     for _ in 0..KILLS {
         let (pid, status) = cgroup.run_hog(&victim);
@@ -116,7 +119,10 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
         let all = cli_json(&["list", "--json", "--limit", "1000", "--db", db_arg]);
         let ours: Vec<Value> =
             all.as_array().unwrap().iter().filter(|r| r["comm"] == comm.as_str()).cloned().collect();
-        if ours.len() >= KILLS || Instant::now() > deadline {
+        // Each eBPF record is stored at once and its kernel line joins it
+        // moments later: wait for the join, not only for the count.
+        let joined = ours.iter().all(|r| r["sources"].as_array().is_some_and(|s| s.len() == 2));
+        if ours.len() >= KILLS && joined || Instant::now() > deadline {
             break ours;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -149,6 +155,20 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
     for pid in &with_header {
         let shown = cli_json(&["show", &by_pid[pid]["id"].to_string(), "--json", "--db", db_arg]);
         check_header(&shown, &comm);
+        // The figures read through BTF at the kill equal the report's own.
+        let problems = kernel_state_problems(&shown, true);
+        assert!(problems.is_empty(), "{problems:#?}\n{shown:#}");
+        assert_eq!(shown["oom"]["oom_cgroup_inferred"], false, "the report named the OOM cgroup");
+        assert_eq!(shown["cgroup"]["version"].as_u64(), Some(u64::from(cgroup_version)));
+        let badness = &shown["victim"]["badness"];
+        assert_eq!(badness["totalpages"].as_u64(), Some(LIMIT / 4096), "memcg OOM without swap: {badness}");
+    }
+    for pid in &pids {
+        let shown = cli_json(&["show", &by_pid[pid]["id"].to_string(), "--json", "--db", db_arg]);
+        let missing = missing_kernel_state(&shown);
+        assert!(missing.is_empty(), "pid {pid}: {missing:?} null\n{shown:#}");
+        assert!(shown["cgroup"]["path"].as_str().is_some_and(|p| p.ends_with(&format!("/{comm}"))));
+        assert_eq!(shown["cgroup"]["id"].as_u64(), Some(cgroup_inode), "kn->id is the directory's inode");
     }
     assert_eq!(daemon.stop().code(), Some(0), "daemon exit after SIGTERM");
 }
@@ -175,6 +195,13 @@ fn a_storm_of_300_kills_is_joined_to_the_kernels_lines() {
     let comm = unique_name("storm-");
     let victim = victim_binary(dir.path(), &comm);
     let mut kmsg = Kmsg::open_at_end();
+    // Read the kernel log while the storm runs: 300 kills' lines and their
+    // rate-limited reports can overrun the kernel's 128 KiB ring buffer
+    // before a reader that starts afterwards gets to them.
+    let kernel_lines = {
+        let comm = comm.clone();
+        std::thread::spawn(move || kmsg.killed(&comm, STORM, Duration::from_secs(60)))
+    };
     let cgroup = MemCgroup::create(&comm, LIMIT);
     // Two hogs at once, so kills overlap and most reports lose their header
     // to the kernel's rate limit: every kill must still join its own line.
@@ -190,13 +217,30 @@ fn a_storm_of_300_kills_is_joined_to_the_kernels_lines() {
     });
     drop(cgroup);
     *serial = Some(Instant::now());
-    let kernel = kmsg.killed(&comm, STORM, Duration::from_secs(15));
+    let kernel = kernel_lines.join().expect("kernel log reader");
     assert_eq!(kernel.len(), STORM, "the kernel reported {} kills", kernel.len());
     let records = records_of(&db, &comm, STORM);
     assert_eq!(records.len(), STORM, "daemon log:\n{}", daemon.log());
+    let mut with_header = 0;
     for r in one_record_per_kill(&kernel, &records).values() {
         assert_eq!(r["sources"], serde_json::json!(["ebpf", "kmsg"]), "{r:#}");
+        // Header or not (most lose it to the rate limit), every kill carries
+        // the kernel state read at the instant of the kill.
+        let missing = missing_kernel_state(r);
+        assert!(missing.is_empty(), "{missing:?} null: {r:#}");
+        if r["oom"]["tasks"].is_array() {
+            with_header += 1;
+            // Not the memory line: the other hog charges and frees between
+            // the report and the kill (one hog at a time checks it, above).
+            let problems = kernel_state_problems(r, false);
+            assert!(problems.is_empty(), "{problems:#?}");
+        } else {
+            // No report header: the OOM cgroup is inferred from the counters.
+            assert_eq!(r["oom"]["oom_cgroup_inferred"], true, "{r:#}");
+            assert!(r["oom"]["oom_cgroup"].as_str().is_some_and(|c| c.ends_with(&comm)), "{r:#}");
+        }
     }
+    assert!(with_header > 0 && with_header < STORM, "{with_header} of {STORM} kills had a header");
     assert_eq!(daemon.stop().code(), Some(0));
 }
 
@@ -236,4 +280,38 @@ fn kills_made_while_the_daemon_was_stopped_are_recovered_once() {
         }
         assert_eq!(daemon.stop().code(), Some(0));
     }
+}
+
+#[test]
+fn the_tracepoint_fallback_still_records_the_tracepoints_figures() {
+    require_root("the_tracepoint_fallback_still_records_the_tracepoints_figures");
+    let mut serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    // What runs on kernels whose raw tracepoint carries no task, or no BTF.
+    let daemon = Daemon::start_with(&db, dir.path(), &["--force-tracepoint"]);
+    assert!(
+        daemon.log().contains("attached oom_mark_victim to tracepoint oom:mark_victim"),
+        "{}",
+        daemon.log()
+    );
+    let comm = unique_name("tpfb-");
+    let victim = victim_binary(dir.path(), &comm);
+    let mut kmsg = Kmsg::open_at_end();
+    let cgroup = MemCgroup::create(&comm, LIMIT);
+    for _ in 0..2 {
+        let (pid, status) = cgroup.run_hog(&victim);
+        assert_oom_killed(pid, status);
+    }
+    drop(cgroup);
+    *serial = Some(Instant::now());
+    let kernel = kmsg.killed(&comm, 2, Duration::from_secs(10));
+    let records = records_of(&db, &comm, 2);
+    for r in one_record_per_kill(&kernel, &records).values() {
+        assert!(r["sources"].as_array().unwrap().contains(&serde_json::json!("ebpf")), "{r:#}");
+        // Nothing was read through BTF: unknown, never zero.
+        assert!(r["victim"]["rss_pages"].is_null() && r["cgroup"]["at_kill"].is_null(), "{r:#}");
+        assert!(r["victim"]["age_ms"].is_null() && r["victim"]["badness"].is_null(), "{r:#}");
+    }
+    assert_eq!(daemon.stop().code(), Some(0));
 }

@@ -14,7 +14,7 @@ pub const COMM_LEN: usize = 16;
 
 /// Layout version of [`OomEvent`]. Bump it whenever a field moves; user space
 /// refuses events of any other version instead of misreading them.
-pub const OOM_EVENT_VERSION: u32 = 1;
+pub const OOM_EVENT_VERSION: u32 = 2;
 
 /// Bits of [`OomEvent::present`]: which `oom:mark_victim` fields the running
 /// kernel has. Kernels without commit 72ba14deb40a (mainline 6.9; backported
@@ -37,7 +37,7 @@ pub mod present {
 /// pages with `K()`); fields whose bit is clear in `present` are zero and must
 /// be read as unknown.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OomEvent {
     /// [`OOM_EVENT_VERSION`].
     pub version: u32,
@@ -66,10 +66,245 @@ pub struct OomEvent {
     pub _pad: u32,
     pub victim_comm: [u8; COMM_LEN],
     pub trigger_comm: [u8; COMM_LEN],
+
+    // Version 2: the victim's kernel state, read through BTF offsets by the
+    // raw tracepoint program (`oom_mark_victim_raw`). All zero, with
+    // `kpresent` 0, when the plain tracepoint program ran.
+    /// Bits from [`kpresent`].
+    pub kpresent: u32,
+    pub victim_tgid: i32,
+    /// `task->start_time`: CLOCK_MONOTONIC ns at fork (include/linux/sched.h).
+    pub start_time_ns: u64,
+    pub min_flt: u64,
+    pub maj_flt: u64,
+    /// `mm->rss_stat`, in pages, indexed by [`rss`]. Signed: from 6.2 each is
+    /// a `percpu_counter`'s approximate `count`, which can dip below zero.
+    pub rss_pages: [i64; 4],
+    pub pgtables_bytes: u64,
+    pub total_vm_pages: u64,
+    /// `kn->id` of the victim's memory cgroup (its directory's inode number).
+    pub cgroup_id: u64,
+    /// How many names `cgroup_names` holds, leaf first.
+    pub cgroup_depth: u32,
+    /// How many levels `memcg` holds: the victim's memory cgroup, then its
+    /// ancestors up to the root.
+    pub memcg_levels: u32,
+    /// log2 of the page size, so user space can turn pages into bytes.
+    pub page_shift: u32,
+    pub _pad2: u32,
+    /// `task->nsproxy->uts_ns->name.nodename`: the victim's hostname (a
+    /// container's own), NUL-terminated (`__NEW_UTS_LEN` 64 + 1).
+    pub nodename: [u8; NODENAME_LEN],
+    /// kernfs names of the victim's memory cgroup and its parents, leaf
+    /// first, each NUL-terminated (truncated names clear `CGROUP_PATH`).
+    pub cgroup_names: [[u8; CGROUP_NAME_LEN]; CGROUP_MAX_DEPTH],
+    pub memcg: [PageCounters; MEMCG_MAX_LEVELS],
 }
 
-pub const OOM_EVENT_SIZE: usize = 120;
+pub const OOM_EVENT_SIZE: usize = 1768;
 const _: () = assert!(size_of::<OomEvent>() == OOM_EVENT_SIZE);
+
+/// Bytes kept of the victim's UTS nodename (`__NEW_UTS_LEN` + 1 = 65, rounded up).
+pub const NODENAME_LEN: usize = 72;
+/// Bytes kept of each cgroup directory name (longer names make the path unknown).
+pub const CGROUP_NAME_LEN: usize = 128;
+/// cgroup levels walked up from the victim's memory cgroup (Kubernetes pods
+/// on systemd hosts are 4 deep).
+pub const CGROUP_MAX_DEPTH: usize = 8;
+/// Memory cgroups whose page counters are read: the victim's and ancestors.
+pub const MEMCG_MAX_LEVELS: usize = 8;
+
+/// Indices of [`OomEvent::rss_pages`]: the kernel's own order of
+/// `enum { MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES }`
+/// (include/linux/mm_types_task.h).
+pub mod rss {
+    pub const FILE: usize = 0;
+    pub const ANON: usize = 1;
+    pub const SWAPENTS: usize = 2;
+    pub const SHMEM: usize = 3;
+}
+
+/// Bits of [`OomEvent::kpresent`]: which kernel-state figures the raw
+/// tracepoint program read. A clear bit means unknown (field absent from this
+/// kernel's BTF, or the read failed), never zero.
+pub mod kpresent {
+    pub const TGID: u32 = 1 << 0;
+    pub const START_TIME: u32 = 1 << 1;
+    pub const FAULTS: u32 = 1 << 2;
+    pub const RSS: u32 = 1 << 3;
+    pub const PGTABLES: u32 = 1 << 4;
+    pub const TOTAL_VM: u32 = 1 << 5;
+    pub const NODENAME: u32 = 1 << 6;
+    pub const CGROUP_ID: u32 = 1 << 7;
+    /// `cgroup_names` reaches the root: the path is complete.
+    pub const CGROUP_PATH: u32 = 1 << 8;
+    /// `memcg[..memcg_levels]` usage and max are read.
+    pub const MEMCG: u32 = 1 << 9;
+    pub const MEMCG_LOW: u32 = 1 << 10;
+    pub const MEMCG_HIGH: u32 = 1 << 11;
+    pub const MEMCG_MIN: u32 = 1 << 12;
+    /// `swap_*` of `memcg` hold `memory.swap` (v2) or `memory.memsw` (v1).
+    pub const MEMCG_SWAP: u32 = 1 << 13;
+    /// The swap counter is v1's memory+swap (`memsw`), not v2's swap.
+    pub const MEMCG_MEMSW: u32 = 1 << 14;
+}
+
+/// One memory cgroup's `struct page_counter`s (include/linux/page_counter.h),
+/// in pages, as read at the kill.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PageCounters {
+    pub usage: u64,
+    pub max: u64,
+    pub low: u64,
+    pub high: u64,
+    pub min: u64,
+    pub swap_usage: u64,
+    pub swap_max: u64,
+}
+
+const _: () = assert!(size_of::<PageCounters>() == 56);
+
+/// Which [`KernelLayout`] offsets this kernel's BTF gave: bit set = the
+/// offset is valid and the program may read it.
+pub mod kfield {
+    pub const TASK_PID: u64 = 1 << 0;
+    pub const TASK_TGID: u64 = 1 << 1;
+    pub const TASK_COMM: u64 = 1 << 2;
+    pub const TASK_START_TIME: u64 = 1 << 3;
+    pub const TASK_FAULTS: u64 = 1 << 4;
+    pub const UID: u64 = 1 << 5;
+    pub const OOM_SCORE_ADJ: u64 = 1 << 6;
+    pub const MM: u64 = 1 << 7;
+    pub const TOTAL_VM: u64 = 1 << 8;
+    pub const RSS: u64 = 1 << 9;
+    pub const PGTABLES: u64 = 1 << 10;
+    pub const NODENAME: u64 = 1 << 11;
+    pub const MEMCG_CSS: u64 = 1 << 12;
+    pub const CGROUP_KN: u64 = 1 << 13;
+    pub const KN_ID: u64 = 1 << 14;
+    pub const CSS_PARENT: u64 = 1 << 15;
+    pub const MEMCG: u64 = 1 << 16;
+    pub const PC_LOW: u64 = 1 << 17;
+    pub const PC_HIGH: u64 = 1 << 18;
+    pub const PC_MIN: u64 = 1 << 19;
+    pub const MEMCG_SWAP: u64 = 1 << 20;
+    /// The swap counter is v1's `memsw`.
+    pub const MEMCG_MEMSW: u64 = 1 << 21;
+}
+
+/// Offsets (bytes) into kernel structures, resolved by user space from
+/// `/sys/kernel/btf/vmlinux` and handed to the raw tracepoint program as the
+/// global `KERNEL_LAYOUT`. Rust eBPF gets no compiler CO-RE relocations; this
+/// struct is how the program follows struct layout changes across kernels.
+/// An offset is only meaningful when its [`kfield`] bit is set in `fields`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelLayout {
+    pub fields: u64,
+    pub page_shift: u32,
+    // struct task_struct (include/linux/sched.h)
+    pub task_pid: u32,
+    pub task_tgid: u32,
+    pub task_comm: u32,
+    pub task_start_time: u32,
+    pub task_min_flt: u32,
+    pub task_maj_flt: u32,
+    pub task_real_cred: u32,
+    pub task_signal: u32,
+    pub task_mm: u32,
+    pub task_nsproxy: u32,
+    pub task_cgroups: u32,
+    /// `cred->uid.val` (include/linux/cred.h).
+    pub cred_uid: u32,
+    /// `signal_struct->oom_score_adj`, a `short`.
+    pub signal_oom_score_adj: u32,
+    // struct mm_struct (include/linux/mm_types.h)
+    pub mm_total_vm: u32,
+    /// Offset of counter 0's value: `rss_stat.count[0].counter` before 6.2,
+    /// `rss_stat[0].count` from 6.2.
+    pub mm_rss: u32,
+    /// Bytes from one counter to the next (8, or `sizeof(struct percpu_counter)`).
+    pub mm_rss_stride: u32,
+    /// Kernel index of MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES.
+    pub mm_rss_index: [u32; 4],
+    pub mm_pgtables_bytes: u32,
+    /// `nsproxy->uts_ns`, then `uts_namespace->name.nodename`.
+    pub nsproxy_uts_ns: u32,
+    pub uts_nodename: u32,
+    /// `css_set->subsys[memory_cgrp_id]` (include/linux/cgroup-defs.h).
+    pub css_set_memory: u32,
+    pub css_cgroup: u32,
+    pub css_parent: u32,
+    pub cgroup_kn: u32,
+    /// `kernfs_node` name, parent (`__parent` from 6.15) and id
+    /// (include/linux/kernfs.h).
+    pub kn_name: u32,
+    pub kn_parent: u32,
+    pub kn_id: u32,
+    /// `mem_cgroup` members (include/linux/memcontrol.h): its `css`, and the
+    /// `memory` and `swap`/`memsw` page counters.
+    pub memcg_css: u32,
+    pub memcg_memory: u32,
+    pub memcg_swap: u32,
+    /// `page_counter` members (include/linux/page_counter.h).
+    pub pc_usage: u32,
+    pub pc_max: u32,
+    pub pc_low: u32,
+    pub pc_high: u32,
+    pub pc_min: u32,
+    pub _pad: u32,
+}
+
+const _: () = assert!(size_of::<KernelLayout>() == 168);
+
+impl KernelLayout {
+    /// Nothing known: the program's compiled-in default, replaced at load.
+    pub const ABSENT: KernelLayout = KernelLayout {
+        fields: 0,
+        page_shift: 12,
+        task_pid: 0,
+        task_tgid: 0,
+        task_comm: 0,
+        task_start_time: 0,
+        task_min_flt: 0,
+        task_maj_flt: 0,
+        task_real_cred: 0,
+        task_signal: 0,
+        task_mm: 0,
+        task_nsproxy: 0,
+        task_cgroups: 0,
+        cred_uid: 0,
+        signal_oom_score_adj: 0,
+        mm_total_vm: 0,
+        mm_rss: 0,
+        mm_rss_stride: 0,
+        mm_rss_index: [0; 4],
+        mm_pgtables_bytes: 0,
+        nsproxy_uts_ns: 0,
+        uts_nodename: 0,
+        css_set_memory: 0,
+        css_cgroup: 0,
+        css_parent: 0,
+        cgroup_kn: 0,
+        kn_name: 0,
+        kn_parent: 0,
+        kn_id: 0,
+        memcg_css: 0,
+        memcg_memory: 0,
+        memcg_swap: 0,
+        pc_usage: 0,
+        pc_max: 0,
+        pc_low: 0,
+        pc_high: 0,
+        pc_min: 0,
+        _pad: 0,
+    };
+
+    pub const fn has(&self, field: u64) -> bool {
+        self.fields & field == field
+    }
+}
 
 /// Where one tracepoint field sits in the raw record, as the tracefs `format`
 /// file says (`offset:N; size:N;`). `size == 0` means this kernel lacks it.
@@ -191,6 +426,44 @@ impl core::fmt::Display for DecodeError {
 }
 
 impl OomEvent {
+    /// Every field zero (arrays this long have no derived `Default`).
+    pub const ZERO: OomEvent = OomEvent {
+        version: 0,
+        present: 0,
+        boot_ns: 0,
+        mono_ns: 0,
+        victim_pid: 0,
+        victim_uid: 0,
+        total_vm_kb: 0,
+        anon_rss_kb: 0,
+        file_rss_kb: 0,
+        shmem_rss_kb: 0,
+        pgtables_kb: 0,
+        trigger_pid: 0,
+        trigger_tgid: 0,
+        oom_score_adj: 0,
+        _pad: 0,
+        victim_comm: [0; COMM_LEN],
+        trigger_comm: [0; COMM_LEN],
+        kpresent: 0,
+        victim_tgid: 0,
+        start_time_ns: 0,
+        min_flt: 0,
+        maj_flt: 0,
+        rss_pages: [0; 4],
+        pgtables_bytes: 0,
+        total_vm_pages: 0,
+        cgroup_id: 0,
+        cgroup_depth: 0,
+        memcg_levels: 0,
+        page_shift: 0,
+        _pad2: 0,
+        nodename: [0; NODENAME_LEN],
+        cgroup_names: [[0; CGROUP_NAME_LEN]; CGROUP_MAX_DEPTH],
+        memcg: [PageCounters { usage: 0, max: 0, low: 0, high: 0, min: 0, swap_usage: 0, swap_max: 0 };
+            MEMCG_MAX_LEVELS],
+    };
+
     /// Decodes one ring-buffer record. The only way user space turns bytes
     /// into an event: the length and the version are checked first.
     pub fn decode(bytes: &[u8]) -> Result<OomEvent, DecodeError> {
@@ -216,10 +489,18 @@ impl OomEvent {
     }
 }
 
+impl Default for OomEvent {
+    fn default() -> Self {
+        OomEvent::ZERO
+    }
+}
+
 #[cfg(feature = "user")]
 mod user {
     // SAFETY: repr(C), integers only, no padding bytes (size asserted above).
     unsafe impl aya::Pod for super::MarkVictimLayout {}
+    // SAFETY: repr(C), integers only, explicit padding (size asserted above).
+    unsafe impl aya::Pod for super::KernelLayout {}
 }
 
 #[cfg(test)]
@@ -246,6 +527,11 @@ mod tests {
             _pad: 0,
             victim_comm: *b"victim\0\0\0\0\0\0\0\0\0\0",
             trigger_comm: *b"trigger\0\0\0\0\0\0\0\0\0",
+            kpresent: kpresent::RSS | kpresent::CGROUP_PATH,
+            rss_pages: [1, -2, 3, 4],
+            cgroup_depth: 2,
+            memcg_levels: 1,
+            ..OomEvent::ZERO
         };
         assert_eq!(OomEvent::decode(event.as_bytes()), Ok(event));
     }

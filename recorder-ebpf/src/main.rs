@@ -1,30 +1,51 @@
-//! The kernel side of oomrecorder: copies each OOM victim's figures from the
-//! `oom:mark_victim` tracepoint into a ring buffer. No logic lives here; user
-//! space decides what the figures mean.
+//! The kernel side of oomrecorder: copies each OOM victim's figures into a
+//! ring buffer, from the `mark_victim` raw tracepoint (the victim's
+//! `task_struct`, read at offsets user space resolved from BTF) or, on kernels
+//! whose raw tracepoint carries no task, from the `oom:mark_victim`
+//! tracepoint's record. No logic lives here; user space decides what the
+//! figures mean.
 #![no_std]
 #![no_main]
+
+use core::ffi::c_void;
 
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns, bpf_ktime_get_ns,
-        bpf_probe_read_kernel_buf,
+        bpf_probe_read_kernel_buf, generated,
     },
-    macros::{map, tracepoint},
+    macros::{map, raw_tracepoint, tracepoint},
     maps::{PerCpuArray, RingBuf},
-    programs::TracePointContext,
+    programs::{RawTracePointContext, TracePointContext},
     EbpfContext,
 };
-use common::{counter, MarkVictimLayout, OomEvent, TpField, COMM_LEN, OOM_EVENT_VERSION};
+use common::{
+    counter, kfield, kpresent, present, rss, KernelLayout, MarkVictimLayout, OomEvent, TpField,
+    CGROUP_MAX_DEPTH, CGROUP_NAME_LEN, COMM_LEN, MEMCG_MAX_LEVELS, OOM_EVENT_VERSION,
+};
 
 /// Field offsets of `oom:mark_victim` on the running kernel, written by the
 /// loader from the tracefs `format` file before the program is loaded.
 #[no_mangle]
 static MARK_VICTIM_LAYOUT: MarkVictimLayout = MarkVictimLayout::ABSENT;
 
-/// 256 KiB holds about 2,000 events: a group kill of that many tasks between
-/// two reads of user space. A fuller buffer is counted, never silently lost.
+/// Offsets into the kernel's structures, resolved by user space from
+/// /sys/kernel/btf/vmlinux (recorder/src/kernel.rs) before the raw tracepoint
+/// program is loaded.
+#[no_mangle]
+static KERNEL_LAYOUT: KernelLayout = KernelLayout::ABSENT;
+
+/// 4 MiB holds about 2,300 events of 1,768 bytes: a group kill of that many
+/// tasks between two reads of user space. A fuller buffer is counted, never
+/// silently lost.
 #[map]
-static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
+
+/// One all-zero event per CPU, never written: the source that clears a ring
+/// buffer reservation (which the kernel does not zero) in one helper call,
+/// since the event is too large for the 512-byte eBPF stack.
+#[map]
+static ZERO: PerCpuArray<OomEvent> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per-CPU counters indexed by `common::counter`.
 #[map]
@@ -78,28 +99,28 @@ pub fn oom_mark_victim(ctx: TracePointContext) -> u32 {
         bump(counter::RINGBUF_FULL);
         return 0;
     };
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let mut event = OomEvent {
-        version: OOM_EVENT_VERSION,
-        present: layout.present_bits(),
-        // SAFETY: helpers without arguments; both exist since Linux 5.8.
-        boot_ns: unsafe { bpf_ktime_get_boot_ns() },
-        mono_ns: unsafe { bpf_ktime_get_ns() },
-        victim_pid: read_signed(&ctx, layout.pid) as i32,
-        victim_uid: read_unsigned(&ctx, layout.uid) as u32,
-        total_vm_kb: read_unsigned(&ctx, layout.total_vm),
-        anon_rss_kb: read_unsigned(&ctx, layout.anon_rss),
-        file_rss_kb: read_unsigned(&ctx, layout.file_rss),
-        shmem_rss_kb: read_unsigned(&ctx, layout.shmem_rss),
-        pgtables_kb: read_unsigned(&ctx, layout.pgtables),
-        // bpf_get_current_pid_tgid: tgid in the upper 32 bits, pid in the lower.
-        trigger_pid: pid_tgid as u32,
-        trigger_tgid: (pid_tgid >> 32) as u32,
-        oom_score_adj: read_signed(&ctx, layout.oom_score_adj) as i32,
-        _pad: 0,
-        victim_comm: [0; COMM_LEN],
-        trigger_comm: bpf_get_current_comm().unwrap_or([0; COMM_LEN]),
+    let Some(ev) = zeroed(&mut entry) else {
+        entry.discard(0);
+        return 0;
     };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    ev.version = OOM_EVENT_VERSION;
+    ev.present = layout.present_bits();
+    // SAFETY: helpers without arguments; both exist since Linux 5.8.
+    ev.boot_ns = unsafe { bpf_ktime_get_boot_ns() };
+    ev.mono_ns = unsafe { bpf_ktime_get_ns() };
+    ev.victim_pid = read_signed(&ctx, layout.pid) as i32;
+    ev.victim_uid = read_unsigned(&ctx, layout.uid) as u32;
+    ev.total_vm_kb = read_unsigned(&ctx, layout.total_vm);
+    ev.anon_rss_kb = read_unsigned(&ctx, layout.anon_rss);
+    ev.file_rss_kb = read_unsigned(&ctx, layout.file_rss);
+    ev.shmem_rss_kb = read_unsigned(&ctx, layout.shmem_rss);
+    ev.pgtables_kb = read_unsigned(&ctx, layout.pgtables);
+    // bpf_get_current_pid_tgid: tgid in the upper 32 bits, pid in the lower.
+    ev.trigger_pid = pid_tgid as u32;
+    ev.trigger_tgid = (pid_tgid >> 32) as u32;
+    ev.oom_score_adj = read_signed(&ctx, layout.oom_score_adj) as i32;
+    ev.trigger_comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
     if layout.comm.is_present() {
         // __data_loc: low 16 bits are the string's offset in the record, high
         // 16 bits its length including the NUL (include/trace/stages/).
@@ -109,13 +130,318 @@ pub fn oom_mark_victim(ctx: TracePointContext) -> u32 {
         // size); bytes after the NUL are ignored by user space.
         // SAFETY: bpf_probe_read_kernel_buf tolerates any address.
         let src = unsafe { (ctx.as_ptr() as *const u8).add(offset) };
-        if unsafe { bpf_probe_read_kernel_buf(src, &mut event.victim_comm) }.is_err() {
-            event.present &= !common::present::COMM;
+        if unsafe { bpf_probe_read_kernel_buf(src, &mut ev.victim_comm) }.is_err() {
+            ev.present &= !present::COMM;
         }
     }
-    entry.write(event);
     entry.submit(0);
     0
+}
+
+/// Reads a `T` at `base + offset` in kernel memory; `None` for a null base or
+/// a failed read (bpf_probe_read_kernel never faults).
+#[inline(always)]
+fn read<T>(base: *const u8, offset: u32) -> Option<T> {
+    if base.is_null() {
+        return None;
+    }
+    // SAFETY: bpf_probe_read_kernel checks the address; any T made of
+    // integers or pointers is valid for any bit pattern.
+    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel(base.wrapping_add(offset as usize) as *const T).ok() }
+}
+
+#[inline(always)]
+fn read_ptr(base: *const u8, offset: u32) -> *const u8 {
+    read::<*const u8>(base, offset).unwrap_or_default()
+}
+
+/// Copies `len` bytes of kernel memory to `dst`; false when the read failed
+/// (the helper then zeroes `dst`).
+#[inline(always)]
+fn read_into(dst: *mut u8, len: u32, src: *const u8) -> bool {
+    // SAFETY: `dst` points into this program's ring-buffer reservation with
+    // at least `len` bytes left (callers pass field sizes); the helper checks
+    // the kernel address.
+    !src.is_null()
+        && unsafe { generated::bpf_probe_read_kernel(dst as *mut c_void, len, src as *const c_void) } == 0
+}
+
+/// Clears a ring-buffer reservation (the kernel hands it out as it was) by
+/// copying the all-zero `ZERO` entry over it, and returns it as an event.
+#[inline(always)]
+fn zeroed(entry: &mut aya_ebpf::maps::ring_buf::RingBufEntry<OomEvent>) -> Option<&mut OomEvent> {
+    let zero = ZERO.get_ptr(0)?;
+    let e = entry.as_mut_ptr();
+    if !read_into(e as *mut u8, core::mem::size_of::<OomEvent>() as u32, zero as *const u8) {
+        return None;
+    }
+    // SAFETY: `e` is this program's reservation of one OomEvent, now fully
+    // initialised (zeroed); it lives until submit or discard.
+    Some(unsafe { &mut *e })
+}
+
+/// `mark_victim` raw tracepoint (include/trace/events/oom.h, TP_PROTO since
+/// 72ba14deb40a: `struct task_struct *task, uid_t uid`): arg 0 is the victim.
+/// The current task is the trigger, never the victim: every victim figure is
+/// read from arg 0.
+#[raw_tracepoint(tracepoint = "mark_victim")]
+pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
+    bump(counter::SEEN);
+    // SAFETY: a plain struct the loader rewrites before load; a volatile read
+    // keeps the compiler from folding in the ABSENT default.
+    let layout = unsafe { core::ptr::read_volatile(&KERNEL_LAYOUT) };
+    let task: *const u8 = ctx.arg::<*const c_void>(0) as *const u8;
+    let Some(mut entry) = EVENTS.reserve::<OomEvent>(0) else {
+        bump(counter::RINGBUF_FULL);
+        return 0;
+    };
+    let Some(ev) = zeroed(&mut entry) else {
+        entry.discard(0);
+        return 0;
+    };
+    ev.version = OOM_EVENT_VERSION;
+    // SAFETY: helpers without arguments; both exist since Linux 5.8.
+    ev.boot_ns = unsafe { bpf_ktime_get_boot_ns() };
+    ev.mono_ns = unsafe { bpf_ktime_get_ns() };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    ev.trigger_pid = pid_tgid as u32;
+    ev.trigger_tgid = (pid_tgid >> 32) as u32;
+    ev.trigger_comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
+    ev.page_shift = layout.page_shift;
+    let kb_shift = layout.page_shift.saturating_sub(10);
+
+    if layout.has(kfield::TASK_PID) {
+        ev.victim_pid = read::<i32>(task, layout.task_pid).unwrap_or(0);
+    }
+    if layout.has(kfield::TASK_TGID) {
+        if let Some(tgid) = read::<i32>(task, layout.task_tgid) {
+            ev.victim_tgid = tgid;
+            ev.kpresent |= kpresent::TGID;
+        }
+    }
+    if layout.has(kfield::TASK_COMM)
+        && read_into(
+            ev.victim_comm.as_mut_ptr(),
+            COMM_LEN as u32,
+            task.wrapping_add(layout.task_comm as usize),
+        )
+    {
+        ev.present |= present::COMM;
+    }
+    if layout.has(kfield::TASK_START_TIME) {
+        if let Some(start) = read::<u64>(task, layout.task_start_time) {
+            ev.start_time_ns = start;
+            ev.kpresent |= kpresent::START_TIME;
+        }
+    }
+    if layout.has(kfield::TASK_FAULTS) {
+        if let (Some(min), Some(maj)) =
+            (read::<u64>(task, layout.task_min_flt), read::<u64>(task, layout.task_maj_flt))
+        {
+            ev.min_flt = min;
+            ev.maj_flt = maj;
+            ev.kpresent |= kpresent::FAULTS;
+        }
+    }
+    if layout.has(kfield::UID) {
+        if let Some(uid) = read::<u32>(read_ptr(task, layout.task_real_cred), layout.cred_uid) {
+            ev.victim_uid = uid;
+            ev.present |= present::UID;
+        }
+    }
+    if layout.has(kfield::OOM_SCORE_ADJ) {
+        if let Some(adj) = read::<i16>(read_ptr(task, layout.task_signal), layout.signal_oom_score_adj) {
+            ev.oom_score_adj = adj as i32;
+            ev.present |= present::OOM_SCORE_ADJ;
+        }
+    }
+    let mm = if layout.has(kfield::MM) { read_ptr(task, layout.task_mm) } else { core::ptr::null() };
+    if layout.has(kfield::TOTAL_VM) {
+        if let Some(pages) = read::<u64>(mm, layout.mm_total_vm) {
+            ev.total_vm_pages = pages;
+            ev.total_vm_kb = pages << kb_shift;
+            ev.present |= present::TOTAL_VM;
+            ev.kpresent |= kpresent::TOTAL_VM;
+        }
+    }
+    if layout.has(kfield::RSS) {
+        let mut ok = true;
+        let mut i = 0;
+        while i < 4 {
+            // get_mm_counter() (include/linux/mm.h) clamps a negative
+            // percpu_counter approximation to 0; the raw value is kept here.
+            let index = layout.mm_rss_index[i] & 7;
+            match read::<i64>(mm, layout.mm_rss + index * layout.mm_rss_stride) {
+                Some(v) => ev.rss_pages[i] = v,
+                None => ok = false,
+            }
+            i += 1;
+        }
+        if ok {
+            let kb = |pages: i64| (if pages < 0 { 0 } else { pages as u64 }) << kb_shift;
+            ev.anon_rss_kb = kb(ev.rss_pages[rss::ANON]);
+            ev.file_rss_kb = kb(ev.rss_pages[rss::FILE]);
+            ev.shmem_rss_kb = kb(ev.rss_pages[rss::SHMEM]);
+            ev.present |= present::ANON_RSS | present::FILE_RSS | present::SHMEM_RSS;
+            ev.kpresent |= kpresent::RSS;
+        }
+    }
+    if layout.has(kfield::PGTABLES) {
+        if let Some(bytes) = read::<u64>(mm, layout.mm_pgtables_bytes) {
+            ev.pgtables_bytes = bytes;
+            ev.pgtables_kb = bytes >> 10;
+            ev.present |= present::PGTABLES;
+            ev.kpresent |= kpresent::PGTABLES;
+        }
+    }
+    if layout.has(kfield::NODENAME) {
+        let uts = read_ptr(read_ptr(task, layout.task_nsproxy), layout.nsproxy_uts_ns);
+        // __NEW_UTS_LEN + 1 bytes (include/uapi/linux/utsname.h).
+        if read_into(ev.nodename.as_mut_ptr(), 65, uts.wrapping_add(layout.uts_nodename as usize))
+            && !uts.is_null()
+        {
+            ev.kpresent |= kpresent::NODENAME;
+        }
+    }
+    if layout.has(kfield::MEMCG_CSS) {
+        // task->cgroups->subsys[memory_cgrp_id]: the victim's memory css.
+        let css = read_ptr(read_ptr(task, layout.task_cgroups), layout.css_set_memory);
+        if layout.has(kfield::CGROUP_KN) {
+            cgroup_path(ev, &layout, read_ptr(read_ptr(css, layout.css_cgroup), layout.cgroup_kn));
+        }
+        if layout.has(kfield::MEMCG) {
+            memcg_counters(ev, &layout, css);
+        }
+    }
+    entry.submit(0);
+    0
+}
+
+/// Names of the kernfs nodes from the victim's memory cgroup up to (not
+/// including) the hierarchy's root, leaf first, and the leaf's id.
+#[inline(always)]
+fn cgroup_path(ev: &mut OomEvent, layout: &KernelLayout, leaf: *const u8) {
+    if leaf.is_null() {
+        return;
+    }
+    if layout.has(kfield::KN_ID) {
+        if let Some(id) = read::<u64>(leaf, layout.kn_id) {
+            ev.cgroup_id = id;
+            ev.kpresent |= kpresent::CGROUP_ID;
+        }
+    }
+    let mut kn = leaf;
+    let mut depth = 0;
+    let mut complete = true;
+    while depth < CGROUP_MAX_DEPTH {
+        let parent = read_ptr(kn, layout.kn_parent);
+        if parent.is_null() {
+            break;
+        }
+        let name = read_ptr(kn, layout.kn_name);
+        let slot = &mut ev.cgroup_names[depth];
+        // SAFETY: `slot` is CGROUP_NAME_LEN bytes of the reservation; the
+        // helper checks the kernel address and always NUL-terminates.
+        let len = unsafe {
+            generated::bpf_probe_read_kernel_str(
+                slot.as_mut_ptr() as *mut c_void,
+                CGROUP_NAME_LEN as u32,
+                name as *const c_void,
+            )
+        };
+        // A name that filled the slot may be cut: the path is then unknown.
+        if len <= 0 || len as usize >= CGROUP_NAME_LEN {
+            complete = false;
+        }
+        kn = parent;
+        depth += 1;
+    }
+    ev.cgroup_depth = depth as u32;
+    // Stopped by the depth bound with a parent still above: incomplete.
+    if depth == CGROUP_MAX_DEPTH && !read_ptr(kn, layout.kn_parent).is_null() {
+        complete = false;
+    }
+    if complete {
+        ev.kpresent |= kpresent::CGROUP_PATH;
+    }
+}
+
+/// Page counters of the victim's memory cgroup and its ancestors (css.parent)
+/// up to the root, in pages.
+#[inline(always)]
+fn memcg_counters(ev: &mut OomEvent, layout: &KernelLayout, leaf_css: *const u8) {
+    let mut css = leaf_css;
+    let mut level = 0;
+    // Each optional counter stays known only if it was read at every level.
+    let mut flags = kpresent::MEMCG;
+    if layout.has(kfield::PC_LOW) {
+        flags |= kpresent::MEMCG_LOW;
+    }
+    if layout.has(kfield::PC_HIGH) {
+        flags |= kpresent::MEMCG_HIGH;
+    }
+    if layout.has(kfield::PC_MIN) {
+        flags |= kpresent::MEMCG_MIN;
+    }
+    if layout.has(kfield::MEMCG_SWAP) {
+        flags |= kpresent::MEMCG_SWAP;
+        if layout.has(kfield::MEMCG_MEMSW) {
+            flags |= kpresent::MEMCG_MEMSW;
+        }
+    }
+    while level < MEMCG_MAX_LEVELS {
+        if css.is_null() {
+            break;
+        }
+        // container_of(css, struct mem_cgroup, css).
+        let memcg = css.wrapping_sub(layout.memcg_css as usize);
+        let memory = memcg.wrapping_add(layout.memcg_memory as usize);
+        let (Some(usage), Some(max)) =
+            (read::<u64>(memory, layout.pc_usage), read::<u64>(memory, layout.pc_max))
+        else {
+            break;
+        };
+        let c = &mut ev.memcg[level];
+        c.usage = usage;
+        c.max = max;
+        if layout.has(kfield::PC_LOW) {
+            match read::<u64>(memory, layout.pc_low) {
+                Some(v) => c.low = v,
+                None => flags &= !kpresent::MEMCG_LOW,
+            }
+        }
+        if layout.has(kfield::PC_HIGH) {
+            match read::<u64>(memory, layout.pc_high) {
+                Some(v) => c.high = v,
+                None => flags &= !kpresent::MEMCG_HIGH,
+            }
+        }
+        if layout.has(kfield::PC_MIN) {
+            match read::<u64>(memory, layout.pc_min) {
+                Some(v) => c.min = v,
+                None => flags &= !kpresent::MEMCG_MIN,
+            }
+        }
+        if layout.has(kfield::MEMCG_SWAP) {
+            let swap = memcg.wrapping_add(layout.memcg_swap as usize);
+            match (read::<u64>(swap, layout.pc_usage), read::<u64>(swap, layout.pc_max)) {
+                (Some(u), Some(m)) => {
+                    c.swap_usage = u;
+                    c.swap_max = m;
+                }
+                _ => flags &= !kpresent::MEMCG_SWAP,
+            }
+        }
+        level += 1;
+        if !layout.has(kfield::CSS_PARENT) {
+            break;
+        }
+        css = read_ptr(css, layout.css_parent);
+    }
+    if level > 0 {
+        ev.memcg_levels = level as u32;
+        ev.kpresent |= flags;
+    }
 }
 
 #[cfg(not(test))]

@@ -118,6 +118,8 @@ pub fn merge(existing: &Kill, new: &Kill) -> Kill {
     fill(&mut out.cgroup, &new.cgroup);
     fill(&mut out.memory_limit_bytes, &new.memory_limit_bytes);
     fill(&mut out.fingerprint, &new.fingerprint);
+    // Only the eBPF program reads the kernel's structures: its facts stand.
+    fill(&mut out.kernel, &new.kernel);
     fill_oom(&mut out.oom, &new.oom);
     if out.kernel_report.is_empty() {
         out.kernel_report.clone_from(&new.kernel_report);
@@ -213,6 +215,7 @@ pub fn from_kernel(
         oom,
         kernel_report,
         fingerprint: None,
+        kernel: None,
     }
 }
 
@@ -313,6 +316,16 @@ mod tests {
         let both = merge(&event, &line);
         assert_eq!(merge(&both, &line), both, "the group kill's repeated line changes nothing");
         assert_eq!(merge(&both, &event), both, "a replayed event changes nothing");
+    }
+
+    #[test]
+    fn kernel_state_comes_from_ebpf_whichever_arrives_first() {
+        let state = crate::kill::KernelState { page_size: 4096, age_ms: Some(5), ..Default::default() };
+        let event = Kill { kernel: Some(state.clone()), ..ebpf(42, 5_000_000) };
+        let line = kmsg(42, 5_000);
+        assert_eq!(merge(&event, &line).kernel, Some(state.clone()));
+        assert_eq!(merge(&line, &event).kernel, Some(state));
+        assert_eq!(merge(&line, &line).kernel, None, "the log alone knows no kernel state");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use common::OomEvent;
+use common::{MarkVictimLayout, OomEvent};
 use tokio::{
     io::{unix::AsyncFd, Interest},
     signal::unix::{signal, SignalKind},
@@ -24,6 +24,7 @@ use tokio::{
 
 use crate::{
     caps, clock, journal,
+    kernel::{self, AttachPoint},
     kernel_log::KernelLogReader,
     kill::Kill,
     kmsg::Kmsg,
@@ -61,6 +62,8 @@ pub struct DaemonConfig {
     pub db: PathBuf,
     /// Delete kills older than this (at start, then daily); `None` keeps all.
     pub retention: Option<Duration>,
+    /// Use the tracepoint program whatever the kernel offers (tests).
+    pub force_tracepoint: bool,
 }
 
 /// What one run did, logged at exit and returned for tests.
@@ -93,22 +96,52 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
     }
     let store = Store::open(&config.db, Access::ReadWrite)?;
     let boot_id = clock::read_boot_id(Path::new("/proc")).map_err(DaemonError::BootId)?;
-    let tracefs_root = tracefs::ensure_mounted()?;
-    let mark_victim = tracefs::read_mark_victim(&tracefs_root)?;
-    if mark_victim.absent.is_empty() {
-        log::info!("oom:mark_victim carries every field the recorder reads");
-    } else {
-        log::warn!(
-            "this kernel's oom:mark_victim lacks {}: those figures are recorded as unknown",
-            mark_victim.absent.join(", ")
-        );
+    let (mut plan, memcg_version) = kernel::read_plan();
+    if config.force_tracepoint {
+        plan.attach = AttachPoint::Tracepoint;
+        plan.attach_reason = "forced by --force-tracepoint".to_owned();
     }
+    let machine = kernel::Machine::read(memcg_version);
+    log::info!("attach point: {} ({})", plan.attach.as_str(), plan.attach_reason);
+    let absent: Vec<String> = plan
+        .fields
+        .iter()
+        .filter_map(|f| f.status.as_ref().err().map(|why| format!("{} ({why})", f.name)))
+        .collect();
+    if plan.attach == AttachPoint::RawTracepoint && !absent.is_empty() {
+        log::warn!("this kernel's BTF lacks {}: those figures are recorded as unknown", absent.join(", "));
+    }
+    // The tracepoint's record layout: needed by the fallback program only.
+    let mark_victim = match tracefs::ensure_mounted().and_then(|root| tracefs::read_mark_victim(&root)) {
+        Ok(mv) => Some(mv),
+        Err(e) if plan.attach == AttachPoint::RawTracepoint => {
+            log::debug!("tracefs not needed by the raw tracepoint: {e}");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let tp_layout = mark_victim.as_ref().map_or(MarkVictimLayout::ABSENT, |mv| mv.layout);
     loader::raise_memlock_limit();
-    let probe = Probe::load(&mark_victim.layout)?;
-    log::info!(
-        "attached oom_mark_victim to tracepoint oom:mark_victim; recording to {}",
-        store.path().display()
-    );
+    let probe = match Probe::load(plan.attach, &tp_layout, &plan.layout) {
+        Ok(probe) => {
+            log_attached(plan.attach, mark_victim.as_ref());
+            probe
+        }
+        // A rejected raw tracepoint program is a bug, but the recorder must
+        // still record: fall back to the tracepoint, loudly.
+        Err(e) if plan.attach == AttachPoint::RawTracepoint && mark_victim.is_some() => {
+            log::error!(
+                "the raw tracepoint program did not load ({}); falling back to the tracepoint: \
+                 kernel-state figures are recorded as unknown",
+                chain(&e)
+            );
+            let probe = Probe::load(AttachPoint::Tracepoint, &tp_layout, &plan.layout)?;
+            log_attached(AttachPoint::Tracepoint, mark_victim.as_ref());
+            probe
+        }
+        Err(e) => return Err(e.into()),
+    };
+    log::info!("recording to {}", store.path().display());
 
     let cursor = store.kmsg_cursor(&boot_id)?;
     let kmsg = match Kmsg::open(Path::new("/dev/kmsg")) {
@@ -144,7 +177,7 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
         kmsg.map(|kmsg| (kmsg, KernelLogReader::new(boot_id.clone(), cursor, tx.clone(), health)));
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DaemonError::Runtime)?;
-    let reader_result = runtime.block_on(read_loop(probe, kernel_log, tx, boot_id));
+    let reader_result = runtime.block_on(read_loop(probe, kernel_log, tx, boot_id, machine));
     stop.store(true, Ordering::Relaxed);
     if journal_thread.join().is_err() {
         log::error!("the journal reader panicked");
@@ -172,6 +205,36 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
     Ok(summary)
 }
 
+/// An error and its sources on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+fn log_attached(attach: AttachPoint, mark_victim: Option<&tracefs::MarkVictim>) {
+    match attach {
+        AttachPoint::RawTracepoint => {
+            log::info!("attached oom_mark_victim_raw to raw tracepoint mark_victim")
+        }
+        AttachPoint::Tracepoint => {
+            match mark_victim.map(|mv| &mv.absent) {
+                Some(absent) if !absent.is_empty() => log::warn!(
+                    "this kernel's oom:mark_victim lacks {}: those figures are recorded as unknown",
+                    absent.join(", ")
+                ),
+                _ => log::info!("oom:mark_victim carries every field the recorder reads"),
+            }
+            log::info!("attached oom_mark_victim to tracepoint oom:mark_victim")
+        }
+    }
+}
+
 /// Waits until the kernel log is readable; never, when it is not read.
 async fn kmsg_readable(
     fd: &mut Option<AsyncFd<Kmsg>>,
@@ -189,6 +252,7 @@ async fn read_loop(
     kernel_log: Option<(Kmsg, KernelLogReader)>,
     tx: mpsc::Sender<ToWriter>,
     boot_id: String,
+    machine: kernel::Machine,
 ) -> Result<Summary, DaemonError> {
     let Probe { ebpf, events, counters } = probe;
     // Register the handlers before READY=1, so a stop right after start-up
@@ -199,7 +263,7 @@ async fn read_loop(
     // the AsyncFd (its only owner from here on) is dropped.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
         .map_err(|e| DaemonError::Runtime(e.into()))?;
-    let mut reader = EventReader { tx, boot_id, summary: Summary::default() };
+    let mut reader = EventReader { tx, boot_id, machine, summary: Summary::default() };
     let (mut kmsg_fd, mut log_reader) = match kernel_log {
         Some((kmsg, log_reader)) => {
             // SAFETY: Kmsg owns its file, which stays open and unchanged until
@@ -254,6 +318,7 @@ async fn read_loop(
 struct EventReader {
     tx: mpsc::Sender<ToWriter>,
     boot_id: String,
+    machine: kernel::Machine,
     summary: Summary,
 }
 
@@ -264,7 +329,10 @@ impl EventReader {
             match OomEvent::decode(&item) {
                 Ok(event) => {
                     let time_ns = clock::boot_to_wall_ns(event.boot_ns);
-                    let kill = Kill::from_event(&event, &self.boot_id, time_ns, clock::wall_ns_now());
+                    let mut kill = Kill::from_event(&event, &self.boot_id, time_ns, clock::wall_ns_now());
+                    if let Some(state) = kill.kernel.as_mut() {
+                        self.machine.stamp(state);
+                    }
                     self.send(ToWriter::Kill(Box::new(kill)));
                 }
                 Err(e) => {

@@ -16,6 +16,7 @@ pub mod exit;
 pub mod identity;
 pub mod import;
 pub mod journal;
+pub mod kernel;
 pub mod kernel_log;
 pub mod kill;
 pub mod kmsg;

@@ -1,21 +1,25 @@
-//! Loading and attaching the eBPF program. The one module that knows which
-//! hook is used on which kernel: today the `oom:mark_victim` tracepoint, whose
-//! record layout is read from tracefs and passed in as a global.
+//! Loading and attaching the eBPF program chosen by [`crate::kernel::plan`]:
+//! the `mark_victim` raw tracepoint with BTF offsets as a global, or the
+//! `oom:mark_victim` tracepoint with its tracefs record layout as a global.
 
 use aya::{
     maps::{MapData, MapError, PerCpuArray, RingBuf},
-    programs::{ProgramError, TracePoint},
+    programs::{ProgramError, RawTracePoint, TracePoint},
     Ebpf, EbpfError, EbpfLoader,
 };
-use common::{counter, MarkVictimLayout};
+use common::{counter, KernelLayout, MarkVictimLayout};
+
+use crate::kernel::AttachPoint;
 
 /// The eBPF object built by `build.rs` (crate `recorder-ebpf`), embedded once.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/oomrecorder"));
 
 const PROGRAM: &str = "oom_mark_victim";
+const RAW_PROGRAM: &str = "oom_mark_victim_raw";
 const EVENTS_MAP: &str = "EVENTS";
 const COUNTERS_MAP: &str = "COUNTERS";
 const LAYOUT_GLOBAL: &str = "MARK_VICTIM_LAYOUT";
+const KERNEL_LAYOUT_GLOBAL: &str = "KERNEL_LAYOUT";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -27,10 +31,10 @@ pub enum LoadError {
     Object(#[source] EbpfError),
     #[error("the eBPF object has no {what} `{name}` (binary and object out of step; rebuild)")]
     Missing { what: &'static str, name: &'static str },
-    #[error("loading program {PROGRAM} into the kernel")]
-    Program(#[source] ProgramError),
-    #[error("attaching {PROGRAM} to the oom:mark_victim tracepoint")]
-    Attach(#[source] ProgramError),
+    #[error("loading program {program} into the kernel")]
+    Program { program: &'static str, source: ProgramError },
+    #[error("attaching {program} to the {hook}")]
+    Attach { program: &'static str, hook: &'static str, source: ProgramError },
     #[error("opening map {name}")]
     Map { name: &'static str, source: MapError },
 }
@@ -64,23 +68,49 @@ impl CounterMap {
 }
 
 impl Probe {
-    /// Loads the program with `layout` as its view of the tracepoint record and
-    /// attaches it to `oom:mark_victim`.
-    pub fn load(layout: &MarkVictimLayout) -> Result<Probe, LoadError> {
+    /// Loads the program for `attach` (the other one stays unloaded) with
+    /// both layouts as globals, and attaches it.
+    pub fn load(
+        attach: AttachPoint,
+        layout: &MarkVictimLayout,
+        kernel: &KernelLayout,
+    ) -> Result<Probe, LoadError> {
         if EBPF_OBJECT.is_empty() {
             return Err(LoadError::EmptyObject);
         }
         let mut ebpf = EbpfLoader::new()
             .override_global(LAYOUT_GLOBAL, layout, true)
+            .override_global(KERNEL_LAYOUT_GLOBAL, kernel, true)
             .load(EBPF_OBJECT)
             .map_err(LoadError::Object)?;
-        let program: &mut TracePoint = ebpf
-            .program_mut(PROGRAM)
-            .ok_or(LoadError::Missing { what: "program", name: PROGRAM })?
-            .try_into()
-            .map_err(LoadError::Program)?;
-        program.load().map_err(LoadError::Program)?;
-        program.attach("oom", "mark_victim").map_err(LoadError::Attach)?;
+        match attach {
+            AttachPoint::RawTracepoint => {
+                let program: &mut RawTracePoint = ebpf
+                    .program_mut(RAW_PROGRAM)
+                    .ok_or(LoadError::Missing { what: "program", name: RAW_PROGRAM })?
+                    .try_into()
+                    .map_err(|source| LoadError::Program { program: RAW_PROGRAM, source })?;
+                program.load().map_err(|source| LoadError::Program { program: RAW_PROGRAM, source })?;
+                program.attach("mark_victim").map_err(|source| LoadError::Attach {
+                    program: RAW_PROGRAM,
+                    hook: "mark_victim raw tracepoint",
+                    source,
+                })?;
+            }
+            AttachPoint::Tracepoint => {
+                let program: &mut TracePoint = ebpf
+                    .program_mut(PROGRAM)
+                    .ok_or(LoadError::Missing { what: "program", name: PROGRAM })?
+                    .try_into()
+                    .map_err(|source| LoadError::Program { program: PROGRAM, source })?;
+                program.load().map_err(|source| LoadError::Program { program: PROGRAM, source })?;
+                program.attach("oom", "mark_victim").map_err(|source| LoadError::Attach {
+                    program: PROGRAM,
+                    hook: "oom:mark_victim tracepoint",
+                    source,
+                })?;
+            }
+        }
 
         let map = |ebpf: &mut Ebpf, name| ebpf.take_map(name).ok_or(LoadError::Missing { what: "map", name });
         let events = RingBuf::try_from(map(&mut ebpf, EVENTS_MAP)?)

@@ -18,6 +18,7 @@ use crate::{
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("001_kills.sql", include_str!("../../migrations/001_kills.sql")),
     ("002_kernel_report.sql", include_str!("../../migrations/002_kernel_report.sql")),
+    ("003_kernel_state.sql", include_str!("../../migrations/003_kernel_state.sql")),
 ];
 
 /// The schema version this binary writes.
@@ -432,6 +433,12 @@ fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
         (":oom_json", oom_json),
         (":report_lines", report),
         (":fingerprint", text(&kill.fingerprint)),
+        (":nodename", text(&kill.kernel.as_ref().and_then(|k| k.nodename.clone()))),
+        (":cgroup_id", uint(kill.kernel.as_ref().and_then(|k| k.cgroup_id))),
+        (
+            ":kernel_json",
+            kill.kernel.as_ref().and_then(|k| serde_json::to_value(k).ok()).map_or(Value::Null, json),
+        ),
     ]
 }
 
@@ -451,6 +458,7 @@ struct RawKill {
     sources: String,
     oom_json: Option<String>,
     report_lines: Option<String>,
+    kernel_json: Option<String>,
 }
 
 impl RawKill {
@@ -462,6 +470,7 @@ impl RawKill {
             sources: row.get("sources")?,
             oom_json: row.get("oom_json")?,
             report_lines: row.get("report_lines")?,
+            kernel_json: row.get("kernel_json")?,
             kill: Kill {
                 id: Some(row.get("id")?),
                 kind: Kind::Kill,
@@ -497,12 +506,13 @@ impl RawKill {
                 oom: Oom::default(),
                 kernel_report: Vec::new(),
                 fingerprint: row.get("fingerprint")?,
+                kernel: None,
             },
         })
     }
 
     fn into_kill(self, path: &Path) -> Result<Kill, StoreError> {
-        let RawKill { mut kill, kind, sources, oom_json, report_lines } = self;
+        let RawKill { mut kill, kind, sources, oom_json, report_lines, kernel_json } = self;
         let id = kill.id.unwrap_or_default();
         let bad = |column: &'static str, value: &str| StoreError::BadColumn {
             path: path.to_path_buf(),
@@ -519,6 +529,9 @@ impl RawKill {
             .ok_or_else(|| bad("sources", &sources))?;
         if let Some(text) = oom_json {
             kill.oom = serde_json::from_str(&text).map_err(|_| bad("oom_json", &text))?;
+        }
+        if let Some(text) = kernel_json {
+            kill.kernel = Some(serde_json::from_str(&text).map_err(|_| bad("kernel_json", &text))?);
         }
         if let Some(text) = report_lines {
             kill.kernel_report = serde_json::from_str(&text).map_err(|_| bad("report_lines", &text))?;
@@ -709,6 +722,34 @@ mod tests {
         let all = reader.list(&Filter::default()).unwrap();
         assert_eq!(all.iter().map(|k| k.id.unwrap()).collect::<Vec<_>>(), [id2, id1], "newest first");
         assert_eq!(reader.list(&Filter { limit: Some(1) }).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn kernel_state_round_trips_and_stays_null_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        let state = crate::kill::KernelState {
+            page_size: 4096,
+            age_ms: Some(48),
+            rss_pages: Some(crate::kill::RssPages { file: 439, anon: 16_320, swapents: 0, shmem: 0 }),
+            nodename: Some("vm".into()),
+            cgroup_path: Some("/a/b".into()),
+            cgroup_id: Some(6635),
+            cgroup_version: Some(1),
+            memcg: vec![crate::kill::MemcgLevel {
+                path: Some("/a/b".into()),
+                memory_usage_bytes: 1,
+                memory_limit_bytes: 2,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let with = Kill { kernel: Some(state), ..sample_kill(1, 1_000) };
+        let id = store.record(&with).unwrap().id();
+        assert_eq!(store.get(id).unwrap().unwrap(), Kill { id: Some(id), ..with });
+        let without = sample_kill(2, 2_000);
+        let id = store.record(&without).unwrap().id();
+        assert_eq!(store.get(id).unwrap().unwrap().kernel, None);
     }
 
     #[test]

@@ -17,6 +17,13 @@ fail() { echo "=== GUEST FAILED: $*"; poweroff -f; }
 echo +memory > /sys/fs/cgroup/cgroup.subtree_control || fail "cannot enable the memory controller"
 echo "=== GUEST kernel $(uname -r) $(uname -v)"
 
+# What the recorder finds on this kernel (BTF, attach point, each field),
+# before it runs; the host checks it and keeps it in the console log.
+echo "=== DOCTOR BEGIN"
+oomrecorder doctor
+echo "=== DOCTOR EXIT $?"
+echo "=== DOCTOR END"
+
 oomrecorder run --db /tmp/oom.db > /tmp/daemon.log 2>&1 &
 daemon=$!
 i=0
@@ -60,6 +67,10 @@ i=0
 while [ -s /sys/fs/cgroup/group/cgroup.procs ]; do
     i=$((i + 1)); [ $i -gt 600 ] && fail "group not emptied"; sleep 0.1
 done
+
+# kn->id of each test cgroup is its directory's inode number.
+echo "=== INODE /single $(stat -c %i /sys/fs/cgroup/single)"
+echo "=== INODE /group $(stat -c %i /sys/fs/cgroup/group)"
 
 sleep 1
 kill -TERM $daemon

@@ -314,7 +314,30 @@ fn verify(release: &str, console: &str) -> Result<String> {
             "the guest kernel killed {singles} single and {group} group victims, expected {SINGLE_KILLS} and {GROUP_KILLS}"
         ));
     }
-    let absent: Vec<&str> = section(console, "DAEMON LOG")?
+    // The victims the reports were printed for (`oom-kill:…,pid=N,…`): their
+    // `memory: usage` line is of the instant they were chosen.
+    let chosen: BTreeSet<i64> = section(console, "KMSG")?
+        .iter()
+        .filter(|l| l.contains("oom-kill:"))
+        .filter_map(|l| l.split(",pid=").nth(1)?.split(',').next()?.parse().ok())
+        .collect();
+    let doctor = section(console, "DOCTOR")?;
+    if !doctor.contains(&"=== DOCTOR EXIT 0")
+        || !doctor.iter().any(|l| l.starts_with("attach point: raw_tracepoint mark_victim"))
+        || doctor.iter().any(|l| l.contains(" no "))
+    {
+        return Err(format!(
+            "doctor does not report a raw tracepoint with every field:\n{}",
+            doctor.join("\n")
+        ));
+    }
+    let daemon_log = section(console, "DAEMON LOG")?;
+    // A verifier rejection of the raw tracepoint program is a bug, not a
+    // fallback to accept.
+    if !daemon_log.iter().any(|l| l.contains("attached oom_mark_victim_raw to raw tracepoint mark_victim")) {
+        return Err(format!("the raw tracepoint program was not attached:\n{}", daemon_log.join("\n")));
+    }
+    let absent: Vec<&str> = daemon_log
         .iter()
         .find_map(|l| l.split("oom:mark_victim lacks ").nth(1))
         .and_then(|rest| rest.split(':').next())
@@ -329,8 +352,14 @@ fn verify(release: &str, console: &str) -> Result<String> {
         records.entry(pid).or_default().push(record);
     }
 
+    let inodes: BTreeMap<&str, u64> = console
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("=== INODE "))
+        .filter_map(|rest| rest.split_once(' ').and_then(|(path, ino)| Some((path, ino.parse().ok()?))))
+        .collect();
     let mut problems = Vec::new();
     let mut recorded = 0;
+    let (mut with_header, mut memory_lines) = (0, 0);
     for (pid, line) in &kernel {
         let Some(found) = records.get(pid) else {
             problems.push(format!("pid {pid} ({}) not recorded", line.comm));
@@ -362,6 +391,29 @@ fn verify(release: &str, console: &str) -> Result<String> {
                 None => problems.push(format!("pid {pid} {field} is null but the kernel has the field")),
             }
         }
+        // The kernel state read through BTF: on every record, and equal to
+        // the report's own figures wherever the report has the task table.
+        let missing = support::missing_kernel_state(record);
+        if !missing.is_empty() {
+            problems.push(format!("pid {pid}: {} null", missing.join(", ")));
+        }
+        let path = record["cgroup"]["path"].as_str().unwrap_or("");
+        if inodes.get(path).is_none_or(|ino| record["cgroup"]["id"].as_u64() != Some(*ino)) {
+            problems.push(format!(
+                "pid {pid} cgroup {path} id {} (its inode: {:?})",
+                record["cgroup"]["id"],
+                inodes.get(path)
+            ));
+        }
+        if record["cgroup"]["version"].as_u64() != Some(2) {
+            problems.push(format!("pid {pid} cgroup version {} (want 2)", record["cgroup"]["version"]));
+        }
+        if record["oom"]["tasks"].is_array() {
+            with_header += 1;
+            let memory_line = chosen.contains(pid);
+            memory_lines += usize::from(memory_line);
+            problems.extend(support::kernel_state_problems(record, memory_line));
+        }
         match victim["comm"].as_str() {
             Some(comm) if comm == line.comm => {}
             None if absent.contains(&"comm") => {}
@@ -381,8 +433,14 @@ fn verify(release: &str, console: &str) -> Result<String> {
         }
         return Err(format!("{recorded}/{total} kills recorded; {}", problems.join("; ")));
     }
-    let mut summary =
-        format!("{release}: {recorded}/{total} kills recorded, fields equal, joined to the kernel's lines");
+    if memory_lines == 0 {
+        return Err("no kill's report had its header: the BTF figures were compared with nothing".into());
+    }
+    let mut summary = format!(
+        "{release}: {recorded}/{total} kills recorded, fields equal, joined to the kernel's lines; \
+         raw tracepoint: BTF figures equal the report on {with_header} kills with a task table \
+         ({memory_lines} with the memory line)"
+    );
     if !absent.is_empty() {
         summary
             .push_str(&format!("; this kernel's tracepoint lacks {} (recorded as null)", absent.join(", ")));

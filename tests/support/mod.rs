@@ -58,6 +58,11 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(db: &Path, dir: &Path) -> Daemon {
+        Daemon::start_with(db, dir, &[])
+    }
+
+    /// As [`Daemon::start`], with more arguments to `oomrecorder run`.
+    pub fn start_with(db: &Path, dir: &Path, extra: &[&str]) -> Daemon {
         let socket_path = dir.join("notify.sock");
         // A previous daemon of the same test may have left its socket file.
         let _ = fs::remove_file(&socket_path);
@@ -67,6 +72,7 @@ impl Daemon {
         let child = Command::new(BIN)
             .args(["run", "--db"])
             .arg(db)
+            .args(extra)
             .env("NOTIFY_SOCKET", &socket_path)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -384,4 +390,79 @@ fn killed_lines_parse_with_awkward_names() {
         })
     );
     assert_eq!(parse_killed_line("oom_reaper: reaped process 7558 (x), now anon-rss:0kB"), None);
+}
+
+/// The kernel-state figures (read by the raw tracepoint program through BTF)
+/// that must equal the kernel's own report of the same kill: the victim's row
+/// of the task table (mm/oom_kill.c `dump_task`; `rss_anon`, `rss_file`,
+/// `rss_shmem` from 6.8), the `memory: usage …, limit …` line (for these
+/// tests the OOM memcg is the victim's own) and `task_memcg=`. Returns what
+/// differs; empty when all agree. Only for a record whose report has the header.
+/// `memory_line`: compare the usage line too; true for the victim the report
+/// was printed for, false for the other members of a `memory.oom.group`
+/// kill, marked later while the first victims' memory is already being freed.
+pub fn kernel_state_problems(record: &serde_json::Value, memory_line: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    let pid = record["victim"]["pid"].as_i64().unwrap_or(-1);
+    let v = &record["victim"];
+    let oom = &record["oom"];
+    let Some(row) = oom["tasks"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["pid"].as_str() == Some(pid.to_string().as_str())))
+    else {
+        return vec![format!("pid {pid}: its row is not in the report's task table")];
+    };
+    let column = |name: &str| row[name].as_str().and_then(|s| s.parse::<i64>().ok());
+    let mut same = |what: &str, ours: Option<i64>, kernel: Option<i64>| {
+        if ours != kernel {
+            problems.push(format!("pid {pid} {what}: recorded {ours:?}, kernel's report {kernel:?}"));
+        }
+    };
+    let rss = &v["rss_pages"];
+    // The 6.8+ columns; older kernels print only `rss` (their sum).
+    if row.get("rss_anon").is_some() {
+        same("rss_anon", rss["anon"].as_i64(), column("rss_anon"));
+        same("rss_file", rss["file"].as_i64(), column("rss_file"));
+        same("rss_shmem", rss["shmem"].as_i64(), column("rss_shmem"));
+    }
+    let sum = ["anon", "file", "shmem"].iter().map(|k| rss[k].as_i64()).sum::<Option<i64>>();
+    same("rss", sum, column("rss"));
+    same("pgtables_bytes", v["pgtables_bytes"].as_i64(), column("pgtables_bytes"));
+    same("swapents", rss["swapents"].as_i64(), column("swapents"));
+    same("oom_score_adj", v["oom_score_adj"].as_i64(), column("oom_score_adj"));
+    same("tgid", v["tgid"].as_i64(), column("tgid"));
+    let at_kill = &record["cgroup"]["at_kill"];
+    let kb = |value: &serde_json::Value| value.as_i64().map(|b| b / 1024);
+    if memory_line {
+        same("memory usage kB", kb(&at_kill["memory_usage_bytes"]), oom["memory_usage_kb"].as_i64());
+    }
+    same("memory limit kB", kb(&at_kill["memory_limit_bytes"]), oom["memory_limit_kb"].as_i64());
+    if record["cgroup"]["path"] != oom["task_cgroup"] {
+        problems.push(format!(
+            "pid {pid} cgroup path {} != task_memcg {}",
+            record["cgroup"]["path"], oom["task_cgroup"]
+        ));
+    }
+    problems
+}
+
+/// The kernel-state figures every raw-tracepoint record carries, header or
+/// not; returns the keys that are null.
+pub fn missing_kernel_state(record: &serde_json::Value) -> Vec<&'static str> {
+    let v = &record["victim"];
+    let c = &record["cgroup"];
+    [
+        ("victim.rss_pages", &v["rss_pages"]),
+        ("victim.pgtables_bytes", &v["pgtables_bytes"]),
+        ("victim.age_ms", &v["age_ms"]),
+        ("victim.nodename", &v["nodename"]),
+        ("victim.badness", &v["badness"]),
+        ("cgroup.path", &c["path"]),
+        ("cgroup.id", &c["id"]),
+        ("cgroup.at_kill", &c["at_kill"]),
+    ]
+    .into_iter()
+    .filter(|(_, value)| value.is_null())
+    .map(|(name, _)| name)
+    .collect()
 }

@@ -32,11 +32,13 @@ complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "run" -d 'Ru
 complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "list" -d 'List recorded kills, newest first'
 complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "show" -d 'Show one recorded kill in full'
 complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "import" -d 'Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps)'
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "doctor" -d 'Check what the recorder can do on this kernel: BTF, attach point, each field'
 complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "generate-assets" -d 'Write man pages and shell completions into DIR (for packaging)'
 complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l retention-days -d 'Delete kills older than N days, at start and daily; 0 keeps everything [default: `retention_days` in the configuration file, else 0]' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l force-tracepoint -d 'Attach the oom:mark_victim tracepoint program even where the raw tracepoint is usable (tests keep the fallback path exercised)'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -s h -l help -d 'Print help'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -s n -l limit -d 'Show at most N kills' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
@@ -51,12 +53,17 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l journ
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -s h -l help -d 'Print help'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand doctor" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand doctor" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand doctor" -l json -d 'One JSON object for scripts instead of text'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand generate-assets" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand generate-assets" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand generate-assets" -s h -l help -d 'Print help'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import generate-assets help" -f -a "run" -d 'Run the recorder: attach to the kernel and store every OOM kill'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import generate-assets help" -f -a "list" -d 'List recorded kills, newest first'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import generate-assets help" -f -a "show" -d 'Show one recorded kill in full'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import generate-assets help" -f -a "import" -d 'Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps)'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import generate-assets help" -f -a "generate-assets" -d 'Write man pages and shell completions into DIR (for packaging)'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import generate-assets help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "run" -d 'Run the recorder: attach to the kernel and store every OOM kill'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "list" -d 'List recorded kills, newest first'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "show" -d 'Show one recorded kill in full'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "import" -d 'Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps)'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "doctor" -d 'Check what the recorder can do on this kernel: BTF, attach point, each field'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "generate-assets" -d 'Write man pages and shell completions into DIR (for packaging)'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use crate::kill::{Kill, Oom};
+use crate::kill::{Badness, KernelState, Kill, MemcgLevel};
 
 /// RFC 3339 UTC with milliseconds (`2026-11-25T08:30:01.123Z`), truncated;
 /// `null` when unknown.
@@ -43,12 +43,41 @@ fn pairs(pairs: &[(String, String)]) -> Value {
     Value::Object(pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
 }
 
-fn oom(o: &Oom) -> Value {
+/// The OOM memcg's level in the recorded counters and whether it was
+/// inferred: the kernel log's `oom_memcg=` when it came, else the lowest
+/// cgroup whose usage reached its limit. `(None, _)` for a global OOM or
+/// when nothing is known.
+pub fn oom_level(kill: &Kill) -> (Option<usize>, Option<bool>) {
+    let k = kill.kernel.as_ref();
+    if kill.oom.global == Some(true) {
+        return (None, Some(false));
+    }
+    if let Some(path) = &kill.oom.oom_cgroup {
+        let level = k.and_then(|k| k.memcg.iter().position(|l| l.path.as_deref() == Some(path.as_str())));
+        return (level, Some(false));
+    }
+    match k.and_then(KernelState::inferred_oom_level) {
+        Some(level) => (Some(level), Some(true)),
+        None => (None, None),
+    }
+}
+
+fn oom(kill: &Kill) -> Value {
+    let o = &kill.oom;
+    let (level, inferred) = oom_level(kill);
+    let oom_cgroup = match (&o.oom_cgroup, inferred, level) {
+        (Some(path), _, _) => Some(path.clone()),
+        (None, Some(true), Some(level)) => {
+            kill.kernel.as_ref().and_then(|k| k.memcg.get(level)).and_then(|l| l.path.clone())
+        }
+        _ => None,
+    };
     json!({
         "reason": o.reason,
         "constraint": o.constraint,
         "global": o.global,
-        "oom_cgroup": o.oom_cgroup,
+        "oom_cgroup": oom_cgroup,
+        "oom_cgroup_inferred": inferred,
         "task_cgroup": o.task_cgroup,
         "group_cgroup": o.group_cgroup,
         "memory_usage_kb": o.memory_usage_kb,
@@ -69,8 +98,50 @@ fn oom(o: &Oom) -> Value {
     })
 }
 
+fn memcg_level(l: &MemcgLevel) -> Value {
+    json!({
+        "path": l.path,
+        "memory_usage_bytes": l.memory_usage_bytes,
+        "memory_limit_bytes": l.memory_limit_bytes,
+        "memory_low_bytes": l.memory_low_bytes,
+        "memory_high_bytes": l.memory_high_bytes,
+        "memory_min_bytes": l.memory_min_bytes,
+        "swap_usage_bytes": l.swap_usage_bytes,
+        "swap_limit_bytes": l.swap_limit_bytes,
+    })
+}
+
+/// The kernel's badness of the victim, recomputed against the OOM's
+/// totalpages; `None` when a figure is unknown.
+pub fn badness_of(kill: &Kill) -> Option<Badness> {
+    let k = kill.kernel.as_ref()?;
+    let level = match oom_level(kill) {
+        (Some(level), _) => Some(level),
+        // The kernel log named a cgroup the recorded levels do not reach.
+        (None, _) if kill.oom.oom_cgroup.is_some() => return None,
+        // A global OOM by the log, or no cgroup at its limit: RAM + swap.
+        (None, _) => None,
+    };
+    k.badness(kill.victim.oom_score_adj, level)
+}
+
+fn badness(kill: &Kill) -> Value {
+    match badness_of(kill) {
+        Some(b) => json!({
+            "points": b.points,
+            "rss_pages": b.rss_pages,
+            "swap_pages": b.swap_pages,
+            "pgtables_pages": b.pgtables_pages,
+            "adj_pages": b.adj_pages,
+            "totalpages": b.totalpages,
+        }),
+        None => Value::Null,
+    }
+}
+
 /// `show --json`: everything the record holds.
 pub fn kill_detail(kill: &Kill) -> Value {
+    let k = kill.kernel.as_ref();
     let v = &kill.victim;
     let t = &kill.trigger;
     json!({
@@ -95,6 +166,19 @@ pub fn kill_detail(kill: &Kill) -> Value {
             "shmem_rss_kb": v.shmem_rss_kb,
             "pgtables_kb": v.pgtables_kb,
             "oom_score_adj": v.oom_score_adj,
+            "age_ms": k.and_then(|k| k.age_ms),
+            "min_flt": k.and_then(|k| k.min_flt),
+            "maj_flt": k.and_then(|k| k.maj_flt),
+            "swapents_kb": k.and_then(|k| k.rss_pages.map(|r| r.swapents * k.page_size / 1024)),
+            "rss_pages": k.and_then(|k| k.rss_pages).map(|r| json!({
+                "file": r.file,
+                "anon": r.anon,
+                "swapents": r.swapents,
+                "shmem": r.shmem,
+            })),
+            "pgtables_bytes": k.and_then(|k| k.pgtables_bytes),
+            "nodename": k.and_then(|k| k.nodename.clone()),
+            "badness": badness(kill),
         },
         "trigger": {
             "pid": t.pid,
@@ -104,8 +188,15 @@ pub fn kill_detail(kill: &Kill) -> Value {
             "gfp_mask": t.gfp_mask,
             "order": t.order,
         },
-        "oom": oom(&kill.oom),
-        "cgroup": { "path": kill.cgroup, "memory_limit_bytes": kill.memory_limit_bytes },
+        "oom": oom(kill),
+        "cgroup": {
+            "path": kill.cgroup.clone().or_else(|| k.and_then(|k| k.cgroup_path.clone())),
+            "memory_limit_bytes": kill.memory_limit_bytes,
+            "id": k.and_then(|k| k.cgroup_id),
+            "version": k.and_then(|k| k.cgroup_version),
+            "at_kill": k.and_then(|k| k.memcg.first()).map(memcg_level),
+            "ancestors": k.map(|k| k.memcg.iter().skip(1).map(memcg_level).collect::<Vec<_>>()),
+        },
         "kernel_report": { "lines": kill.kernel_report },
     })
 }

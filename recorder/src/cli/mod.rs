@@ -2,6 +2,7 @@
 //! typed structs before any work starts.
 
 pub mod assets;
+pub mod doctor;
 pub mod format;
 pub mod import;
 pub mod json;
@@ -47,6 +48,8 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps).
     Import(import::ImportArgs),
+    /// Check what the recorder can do on this kernel: BTF, attach point, each field.
+    Doctor(doctor::DoctorArgs),
     /// Write man pages and shell completions into DIR (for packaging).
     #[command(hide = true)]
     GenerateAssets(assets::AssetsArgs),
@@ -58,6 +61,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     if let Command::GenerateAssets(args) = &cli.command {
         return assets::run(args);
     }
+    // Neither does the check of the machine (it reads no database).
+    if let Command::Doctor(args) = &cli.command {
+        return doctor::run(args);
+    }
     let settings = settings(&cli)?;
     match cli.command {
         Command::Run(args) => run::run(&settings, &args),
@@ -65,6 +72,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Show(args) => show::run(&settings.db, &args),
         Command::Import(args) => import::run(&settings.db, &args),
         Command::GenerateAssets(args) => assets::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
     }
 }
 

@@ -7,7 +7,7 @@ use clap::Args;
 use super::{format, json};
 use crate::{
     exit::Exit,
-    kill::{Kill, Kind},
+    kill::{KernelState, Kill, Kind},
     store::{Access, Filter, Store},
 };
 
@@ -158,12 +158,74 @@ fn write_text(out: &mut dyn Write, kill: &Kill) -> std::io::Result<()> {
     if let Some(tasks) = &o.tasks {
         writeln!(out, "  Tasks in the cgroup at the kill: {}", tasks.len())?;
     }
+    if let Some(k) = &kill.kernel {
+        write_kernel_state(out, kill, k)?;
+    }
     if !kill.kernel_report.is_empty() {
         writeln!(out)?;
         writeln!(out, "Kernel report ({} lines)", kill.kernel_report.len())?;
         for line in &kill.kernel_report {
             writeln!(out, "  {line}")?;
         }
+    }
+    Ok(())
+}
+
+/// What the raw tracepoint program read from the kernel at the kill.
+fn write_kernel_state(out: &mut dyn Write, kill: &Kill, k: &KernelState) -> std::io::Result<()> {
+    let bytes = |b: Option<u64>| b.map_or_else(|| "-".to_owned(), format::bytes);
+    let limit = |b: Option<u64>| match b {
+        Some(b) if k.is_unlimited(b) => "max".to_owned(),
+        other => bytes(other),
+    };
+    writeln!(out)?;
+    writeln!(out, "Kernel state at the kill (read through BTF)")?;
+    writeln!(out, "  Age:           {}", k.age_ms.map_or("-".to_owned(), |ms| format!("{ms} ms")))?;
+    writeln!(out, "  Faults:        minor {}, major {}", format::opt(k.min_flt), format::opt(k.maj_flt))?;
+    if let Some(r) = k.rss_pages {
+        writeln!(
+            out,
+            "  rss_stat:      file {}, anon {}, swapents {}, shmem {} pages",
+            r.file, r.anon, r.swapents, r.shmem
+        )?;
+    }
+    writeln!(out, "  Page tables:   {}", bytes(k.pgtables_bytes))?;
+    writeln!(out, "  Hostname:      {}", k.nodename.as_deref().unwrap_or("-"))?;
+    let version = k.cgroup_version.map_or(String::new(), |v| format!(" (v{v})"));
+    writeln!(
+        out,
+        "  Cgroup:        {}{version}, id {}",
+        k.cgroup_path.as_deref().unwrap_or("-"),
+        format::opt(k.cgroup_id)
+    )?;
+    let (level, inferred) = json::oom_level(kill);
+    for (i, l) in k.memcg.iter().enumerate() {
+        let mark = match (level == Some(i), inferred) {
+            (true, Some(true)) => "  <- OOM cgroup (inferred)",
+            (true, _) => "  <- OOM cgroup",
+            _ => "",
+        };
+        writeln!(
+            out,
+            "    {}: {} of {}, swap {} of {}{mark}",
+            l.path.as_deref().unwrap_or("?"),
+            format::bytes(l.memory_usage_bytes),
+            limit(Some(l.memory_limit_bytes)),
+            bytes(l.swap_usage_bytes),
+            limit(l.swap_limit_bytes),
+        )?;
+    }
+    if let Some(b) = json::badness_of(kill) {
+        writeln!(
+            out,
+            "  Badness:       {} = rss {} + swap {} + page tables {} + adj {} (totalpages {})",
+            format::opt(b.points),
+            b.rss_pages,
+            b.swap_pages,
+            b.pgtables_pages,
+            b.adj_pages,
+            b.totalpages
+        )?;
     }
     Ok(())
 }
