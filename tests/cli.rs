@@ -36,6 +36,8 @@ fn kill(pid: i32, boot_ns: u64, comm: Option<&str>) -> Kill {
             shmem_rss_kb: Some(0),
             pgtables_kb: Some(172),
             oom_score_adj: Some(0),
+            cmdline: None,
+            exe: None,
         },
         trigger: Trigger { pid: Some(1), tgid: Some(1), comm: Some("init".into()), ..Trigger::default() },
         ..Kill::default()
@@ -59,7 +61,22 @@ fn list_and_show_json_keep_the_contract() {
     let list = cli_json(&["list", "--json", "--db", db]);
     let rows = list.as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    for key in ["id", "time", "pid", "comm", "cgroup", "anon_rss_kb", "memory_limit_bytes", "sources"] {
+    for key in [
+        "id",
+        "time",
+        "pid",
+        "comm",
+        "cgroup",
+        "anon_rss_kb",
+        "memory_limit_bytes",
+        "sources",
+        "container_id",
+        "pod_uid",
+        "pod_namespace",
+        "pod_name",
+        "container_name",
+        "unit",
+    ] {
         assert!(rows[0].get(key).is_some(), "list row lacks {key}: {}", rows[0]);
     }
     assert_eq!(rows[0]["pid"], 11, "newest first");

@@ -78,6 +78,8 @@ fn fill_victim(into: &mut Victim, from: &Victim) {
     fill(&mut into.shmem_rss_kb, &from.shmem_rss_kb);
     fill(&mut into.pgtables_kb, &from.pgtables_kb);
     fill(&mut into.oom_score_adj, &from.oom_score_adj);
+    fill(&mut into.cmdline, &from.cmdline);
+    fill(&mut into.exe, &from.exe);
 }
 
 fn fill_trigger(into: &mut Trigger, from: &Trigger) {
@@ -120,6 +122,9 @@ pub fn merge(existing: &Kill, new: &Kill) -> Kill {
     fill(&mut out.fingerprint, &new.fingerprint);
     // Only the eBPF program reads the kernel's structures: its facts stand.
     fill(&mut out.kernel, &new.kernel);
+    // One snapshot per kill: the first, taken closest to it, stands.
+    fill(&mut out.snapshot, &new.snapshot);
+    fill(&mut out.container, &new.container);
     fill_oom(&mut out.oom, &new.oom);
     if out.kernel_report.is_empty() {
         out.kernel_report.clone_from(&new.kernel_report);
@@ -207,6 +212,7 @@ pub fn from_kernel(
             shmem_rss_kb: kk.shmem_rss_kb,
             pgtables_kb: kk.pgtables_kb,
             oom_score_adj: kk.oom_score_adj,
+            ..Victim::default()
         },
         trigger,
         // The victim's own memory cgroup, and the limit that was hit.
@@ -215,6 +221,8 @@ pub fn from_kernel(
         oom,
         kernel_report,
         fingerprint: None,
+        container: None,
+        snapshot: None,
         kernel: None,
     }
 }

@@ -23,13 +23,14 @@ use tokio::{
 };
 
 use crate::{
-    caps, clock, journal,
+    caps, cgroupfs, clock, journal,
     kernel::{self, AttachPoint},
     kernel_log::KernelLogReader,
     kill::Kill,
     kmsg::Kmsg,
     loader::{self, CounterMap, LoadError, Probe},
     retention::Retention,
+    snapshotter::{self, Snapshotter},
     store::{Access, Loss, Store, StoreError},
     tracefs::{self, TracefsError},
     writer::{describe, KmsgHealth, ToWriter, Writer},
@@ -173,14 +174,27 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
             .spawn(move || journal::follow(&boot_id, journal_cursor, live, tx, stop))
             .map_err(DaemonError::Runtime)?
     };
+    let hierarchy = cgroupfs::memory_hierarchy(Path::new("/sys/fs/cgroup"));
+    if hierarchy.is_none() {
+        log::warn!(
+            "no memory cgroup hierarchy under /sys/fs/cgroup: kills are recorded without cgroup snapshots"
+        );
+    }
+    let (snapshots, snapshot_thread) = Snapshotter::new(hierarchy, Path::new("/proc"), Path::new("/"))
+        .spawn(tx.clone())
+        .map_err(DaemonError::Runtime)?;
     let kernel_log =
         kmsg.map(|kmsg| (kmsg, KernelLogReader::new(boot_id.clone(), cursor, tx.clone(), health)));
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DaemonError::Runtime)?;
-    let reader_result = runtime.block_on(read_loop(probe, kernel_log, tx, boot_id, machine));
+    let reader_result = runtime.block_on(read_loop(probe, kernel_log, tx, snapshots, boot_id, machine));
     stop.store(true, Ordering::Relaxed);
     if journal_thread.join().is_err() {
         log::error!("the journal reader panicked");
+    }
+    // The reader dropped its request sender: the snapshotter finishes what it has.
+    if snapshot_thread.join().is_err() {
+        log::error!("the cgroup snapshotter panicked");
     }
     // Every sender is gone: the writer drains and returns.
     let writer_stats = writer.join().unwrap_or_else(|_| {
@@ -251,6 +265,7 @@ async fn read_loop(
     probe: Probe,
     kernel_log: Option<(Kmsg, KernelLogReader)>,
     tx: mpsc::Sender<ToWriter>,
+    snapshots: mpsc::Sender<snapshotter::Request>,
     boot_id: String,
     machine: kernel::Machine,
 ) -> Result<Summary, DaemonError> {
@@ -263,7 +278,7 @@ async fn read_loop(
     // the AsyncFd (its only owner from here on) is dropped.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
         .map_err(|e| DaemonError::Runtime(e.into()))?;
-    let mut reader = EventReader { tx, boot_id, machine, summary: Summary::default() };
+    let mut reader = EventReader { tx, snapshots, boot_id, machine, summary: Summary::default() };
     let (mut kmsg_fd, mut log_reader) = match kernel_log {
         Some((kmsg, log_reader)) => {
             // SAFETY: Kmsg owns its file, which stays open and unchanged until
@@ -317,6 +332,7 @@ async fn read_loop(
 
 struct EventReader {
     tx: mpsc::Sender<ToWriter>,
+    snapshots: mpsc::Sender<snapshotter::Request>,
     boot_id: String,
     machine: kernel::Machine,
     summary: Summary,
@@ -330,10 +346,27 @@ impl EventReader {
                 Ok(event) => {
                     let time_ns = clock::boot_to_wall_ns(event.boot_ns);
                     let mut kill = Kill::from_event(&event, &self.boot_id, time_ns, clock::wall_ns_now());
+                    let request = snapshotter::Request {
+                        pid: event.victim_pid,
+                        boot_id: self.boot_id.clone(),
+                        boot_ns: event.boot_ns,
+                        cgroup_path: kill.kernel.as_ref().and_then(|k| k.cgroup_path.clone()),
+                    };
                     if let Some(state) = kill.kernel.as_mut() {
                         self.machine.stamp(state);
                     }
+                    // The record before the snapshot request: the snapshot's
+                    // facts then reach the writer after the record they
+                    // annotate (one channel, sends ordered by happens-before).
+                    // Both are channel sends: the cgroup, which may be removed
+                    // within milliseconds, is read microseconds later.
                     self.send(ToWriter::Kill(Box::new(kill)));
+                    if self.snapshots.send(request).is_err() {
+                        log::warn!(
+                            "the cgroup snapshotter is gone; pid {} gets no snapshot",
+                            event.victim_pid
+                        );
+                    }
                 }
                 Err(e) => {
                     self.summary.undecodable += 1;

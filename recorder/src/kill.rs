@@ -16,10 +16,13 @@ pub enum Source {
     Journal,
     /// A kernel log a user handed to `oomrecorder import`.
     Import,
+    /// The victim's cgroup files, read right after the kill.
+    Cgroup,
 }
 
 impl Source {
-    pub const ALL: [Source; 4] = [Source::Ebpf, Source::Kmsg, Source::Journal, Source::Import];
+    pub const ALL: [Source; 5] =
+        [Source::Ebpf, Source::Kmsg, Source::Journal, Source::Import, Source::Cgroup];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -27,6 +30,7 @@ impl Source {
             Source::Kmsg => "kmsg",
             Source::Journal => "journal",
             Source::Import => "import",
+            Source::Cgroup => "cgroup",
         }
     }
 
@@ -72,6 +76,9 @@ pub struct Victim {
     pub shmem_rss_kb: Option<u64>,
     pub pgtables_kb: Option<u64>,
     pub oom_score_adj: Option<i32>,
+    /// From /proc/<pid> at the event, best effort (`None` once it is gone).
+    pub cmdline: Option<String>,
+    pub exe: Option<String>,
 }
 
 /// The trigger: the task that was running (allocating) when the kernel marked
@@ -162,6 +169,10 @@ pub struct Kill {
     /// The victim's kernel state read through BTF at the kill; `None` for
     /// records from the tracepoint program, the kernel log or an import.
     pub kernel: Option<KernelState>,
+    /// Who the victim was, from its cgroup path and the node's files.
+    pub container: Option<crate::identity::Identity>,
+    /// The victim's cgroup files, read right after the kill.
+    pub snapshot: Option<crate::cgroupfs::Snapshot>,
 }
 
 /// `mm->rss_stat` of the victim, in pages (include/linux/mm_types_task.h
@@ -401,6 +412,7 @@ impl Kill {
                 shmem_rss_kb: kb(present::SHMEM_RSS, event.shmem_rss_kb),
                 pgtables_kb: kb(present::PGTABLES, event.pgtables_kb),
                 oom_score_adj: has(present::OOM_SCORE_ADJ).then_some(event.oom_score_adj),
+                ..Victim::default()
             },
             trigger: Trigger {
                 pid: Some(event.trigger_pid as i32),

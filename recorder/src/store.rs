@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("001_kills.sql", include_str!("../../migrations/001_kills.sql")),
     ("002_kernel_report.sql", include_str!("../../migrations/002_kernel_report.sql")),
     ("003_kernel_state.sql", include_str!("../../migrations/003_kernel_state.sql")),
+    ("004_cgroup_snapshot.sql", include_str!("../../migrations/004_cgroup_snapshot.sql")),
 ];
 
 /// The schema version this binary writes.
@@ -390,6 +391,7 @@ fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
     let json = |v: serde_json::Value| Value::Text(v.to_string());
     let v = &kill.victim;
     let t = &kill.trigger;
+    let c = kill.container.as_ref();
     let oom_json = if kill.oom == Oom::default() {
         Value::Null
     } else {
@@ -439,6 +441,19 @@ fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
             ":kernel_json",
             kill.kernel.as_ref().and_then(|k| serde_json::to_value(k).ok()).map_or(Value::Null, json),
         ),
+        (":victim_cmdline", text(&v.cmdline)),
+        (":victim_exe", text(&v.exe)),
+        (":container_id", text(&c.and_then(|c| c.id.clone()))),
+        (":pod_uid", text(&c.and_then(|c| c.pod_uid.clone()))),
+        (":pod_namespace", text(&c.and_then(|c| c.pod_namespace.clone()))),
+        (":pod_name", text(&c.and_then(|c| c.pod_name.clone()))),
+        (":container_name", text(&c.and_then(|c| c.container_name.clone()))),
+        (":unit", text(&c.and_then(|c| c.unit.clone()))),
+        (":container_json", c.and_then(|c| serde_json::to_value(c).ok()).map_or(Value::Null, json)),
+        (
+            ":snapshot_json",
+            kill.snapshot.as_ref().and_then(|s| serde_json::to_value(s).ok()).map_or(Value::Null, json),
+        ),
     ]
 }
 
@@ -459,6 +474,8 @@ struct RawKill {
     oom_json: Option<String>,
     report_lines: Option<String>,
     kernel_json: Option<String>,
+    container_json: Option<String>,
+    snapshot_json: Option<String>,
 }
 
 impl RawKill {
@@ -471,6 +488,8 @@ impl RawKill {
             oom_json: row.get("oom_json")?,
             report_lines: row.get("report_lines")?,
             kernel_json: row.get("kernel_json")?,
+            container_json: row.get("container_json")?,
+            snapshot_json: row.get("snapshot_json")?,
             kill: Kill {
                 id: Some(row.get("id")?),
                 kind: Kind::Kill,
@@ -492,6 +511,8 @@ impl RawKill {
                     shmem_rss_kb: u64_opt("shmem_rss_kb")?,
                     pgtables_kb: u64_opt("pgtables_kb")?,
                     oom_score_adj: row.get("oom_score_adj")?,
+                    cmdline: row.get("victim_cmdline")?,
+                    exe: row.get("victim_exe")?,
                 },
                 trigger: Trigger {
                     pid: row.get("trigger_pid")?,
@@ -506,13 +527,24 @@ impl RawKill {
                 oom: Oom::default(),
                 kernel_report: Vec::new(),
                 fingerprint: row.get("fingerprint")?,
+                container: None,
+                snapshot: None,
                 kernel: None,
             },
         })
     }
 
     fn into_kill(self, path: &Path) -> Result<Kill, StoreError> {
-        let RawKill { mut kill, kind, sources, oom_json, report_lines, kernel_json } = self;
+        let RawKill {
+            mut kill,
+            kind,
+            sources,
+            oom_json,
+            report_lines,
+            kernel_json,
+            container_json,
+            snapshot_json,
+        } = self;
         let id = kill.id.unwrap_or_default();
         let bad = |column: &'static str, value: &str| StoreError::BadColumn {
             path: path.to_path_buf(),
@@ -529,6 +561,12 @@ impl RawKill {
             .ok_or_else(|| bad("sources", &sources))?;
         if let Some(text) = oom_json {
             kill.oom = serde_json::from_str(&text).map_err(|_| bad("oom_json", &text))?;
+        }
+        if let Some(text) = container_json {
+            kill.container = Some(serde_json::from_str(&text).map_err(|_| bad("container_json", &text))?);
+        }
+        if let Some(text) = snapshot_json {
+            kill.snapshot = Some(serde_json::from_str(&text).map_err(|_| bad("snapshot_json", &text))?);
         }
         if let Some(text) = kernel_json {
             kill.kernel = Some(serde_json::from_str(&text).map_err(|_| bad("kernel_json", &text))?);
@@ -563,6 +601,8 @@ mod tests {
                 shmem_rss_kb: Some(0),
                 pgtables_kb: Some(240),
                 oom_score_adj: Some(-17),
+                cmdline: None,
+                exe: None,
             },
             trigger: Trigger {
                 pid: Some(pid),

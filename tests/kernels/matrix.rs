@@ -373,11 +373,24 @@ fn verify(release: &str, console: &str) -> Result<String> {
         let record = &found[0];
         // The join (kmsg reader + correlation) on cgroup v2: every eBPF event
         // met its own Killed process line.
-        if record["sources"] != serde_json::json!(["ebpf", "kmsg"]) {
-            problems.push(format!("pid {pid} sources {} (want ebpf+kmsg)", record["sources"]));
+        if record["sources"] != serde_json::json!(["ebpf", "kmsg", "cgroup"]) {
+            problems.push(format!("pid {pid} sources {} (want ebpf+kmsg+cgroup)", record["sources"]));
         }
         if line.comm != "oomt-single" && record["oom"]["group_cgroup"].as_str() != Some("/group") {
             problems.push(format!("pid {pid} group_cgroup {} (want /group)", record["oom"]["group_cgroup"]));
+        }
+        // The v2 snapshot: the victim cgroup's own files, read after the kill.
+        let want_limit = if line.comm == "oomt-single" { 32 << 20 } else { 64 << 20 };
+        let c = &record["cgroup"];
+        if c["memory_limit_bytes"].as_u64() != Some(want_limit)
+            || !c["memory_stat"].as_object().is_some_and(|s| s.contains_key("anon"))
+            || c["snapshot_delay_us"].is_null()
+        {
+            problems.push(format!(
+                "pid {pid} cgroup snapshot: limit {} (want {want_limit}), memory.stat {}",
+                c["memory_limit_bytes"],
+                if c["memory_stat"].is_object() { "read" } else { "missing" }
+            ));
         }
         let victim = &record["victim"];
         let want = [line.total_vm_kb, line.anon_rss_kb, line.file_rss_kb, line.shmem_rss_kb];
@@ -437,7 +450,7 @@ fn verify(release: &str, console: &str) -> Result<String> {
         return Err("no kill's report had its header: the BTF figures were compared with nothing".into());
     }
     let mut summary = format!(
-        "{release}: {recorded}/{total} kills recorded, fields equal, joined to the kernel's lines; \
+        "{release}: {recorded}/{total} kills recorded, fields equal, joined to the kernel's lines, cgroup snapshots read; \
          raw tracepoint: BTF figures equal the report on {with_header} kills with a task table \
          ({memory_lines} with the memory line)"
     );

@@ -211,11 +211,13 @@ impl Drop for MemCgroup {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
-        for _ in 0..50 {
+        // As a container runtime does: remove the cgroup the moment it is
+        // empty, retrying while the dying task still holds it.
+        for _ in 0..2_000 {
             if fs::remove_dir(&self.path).is_ok() {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(1));
         }
         eprintln!("warning: could not remove test cgroup {}", self.path.display());
     }

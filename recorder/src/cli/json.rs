@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
+use crate::identity::Identity;
 use crate::kill::{Badness, KernelState, Kill, MemcgLevel};
 
 /// RFC 3339 UTC with milliseconds (`2026-11-25T08:30:01.123Z`), truncated;
@@ -35,7 +36,25 @@ pub fn kill_summary(kill: &Kill) -> Value {
         "anon_rss_kb": kill.victim.anon_rss_kb,
         "memory_limit_bytes": kill.memory_limit_bytes,
         "sources": sources(kill),
+        "container_id": container(kill, |c| c.id.clone()),
+        "pod_uid": container(kill, |c| c.pod_uid.clone()),
+        "pod_namespace": container(kill, |c| c.pod_namespace.clone()),
+        "pod_name": container(kill, |c| c.pod_name.clone()),
+        "container_name": container(kill, |c| c.container_name.clone()),
+        "unit": container(kill, |c| c.unit.clone()),
     })
+}
+
+fn container(kill: &Kill, field: impl Fn(&Identity) -> Option<String>) -> Value {
+    kill.container.as_ref().and_then(field).map_or(Value::Null, Value::String)
+}
+
+/// Flat-keyed cgroup files (`memory.events`, `memory.stat`) as one object.
+fn counts(pairs: &Option<Vec<(String, u64)>>) -> Value {
+    match pairs {
+        Some(pairs) => Value::Object(pairs.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect()),
+        None => Value::Null,
+    }
 }
 
 /// Pairs as printed, as one JSON object (keys in the kernel's order).
@@ -142,6 +161,7 @@ fn badness(kill: &Kill) -> Value {
 /// `show --json`: everything the record holds.
 pub fn kill_detail(kill: &Kill) -> Value {
     let k = kill.kernel.as_ref();
+    let snap = kill.snapshot.as_ref();
     let v = &kill.victim;
     let t = &kill.trigger;
     json!({
@@ -179,6 +199,8 @@ pub fn kill_detail(kill: &Kill) -> Value {
             "pgtables_bytes": k.and_then(|k| k.pgtables_bytes),
             "nodename": k.and_then(|k| k.nodename.clone()),
             "badness": badness(kill),
+            "cmdline": v.cmdline,
+            "exe": v.exe,
         },
         "trigger": {
             "pid": t.pid,
@@ -191,12 +213,46 @@ pub fn kill_detail(kill: &Kill) -> Value {
         "oom": oom(kill),
         "cgroup": {
             "path": kill.cgroup.clone().or_else(|| k.and_then(|k| k.cgroup_path.clone())),
-            "memory_limit_bytes": kill.memory_limit_bytes,
+            // The hard limit (v1 limit_in_bytes, v2 memory.max), null for none.
+            "memory_limit_bytes": snap.map_or(kill.memory_limit_bytes, |s| s.memory_limit_bytes),
             "id": k.and_then(|k| k.cgroup_id),
             "version": k.and_then(|k| k.cgroup_version),
             "at_kill": k.and_then(|k| k.memcg.first()).map(memcg_level),
             "ancestors": k.map(|k| k.memcg.iter().skip(1).map(memcg_level).collect::<Vec<_>>()),
+            // Read from the cgroup's files right after the kill (the
+            // victim's pages may already be freed; `at_kill` is the truth).
+            "snapshot_delay_us": snap.and_then(|s| s.delay_us),
+            "memory_usage_bytes": snap.and_then(|s| s.memory_usage_bytes),
+            "memory_high_bytes": snap.and_then(|s| s.memory_high_bytes),
+            "memory_low_bytes": snap.and_then(|s| s.memory_low_bytes),
+            "memory_peak_bytes": snap.and_then(|s| s.memory_peak_bytes),
+            "swap_usage_bytes": snap.and_then(|s| s.swap_usage_bytes),
+            "swap_limit_bytes": snap.and_then(|s| s.swap_limit_bytes),
+            "failcnt": snap.and_then(|s| s.failcnt),
+            "events": snap.map(|s| counts(&s.events)),
+            "events_local": snap.map(|s| counts(&s.events_local)),
+            "memory_stat": snap.map(|s| counts(&s.memory_stat)),
+            "working_set_bytes": snap.and_then(|s| s.working_set_bytes),
+            "processes": snap.map(|s| s.processes.iter().map(|p| json!({
+                "pid": p.pid,
+                "comm": p.comm,
+                "cmdline": p.cmdline,
+                "rss_kb": p.rss_kb,
+            })).collect::<Vec<_>>()),
+            "snapshot_problems": snap.map(|s| s.problems.clone()),
         },
+        "container": kill.container.as_ref().map(|c| json!({
+            "runtime": c.runtime,
+            "id": c.id,
+            "pod_uid": c.pod_uid,
+            "pod_namespace": c.pod_namespace,
+            "pod_name": c.pod_name,
+            "container_name": c.container_name,
+            "qos": c.qos,
+            "unit": c.unit,
+            "slice": c.slice,
+            "image": c.image,
+        })),
         "kernel_report": { "lines": kill.kernel_report },
     })
 }

@@ -6,7 +6,9 @@ use clap::Args;
 
 use super::{format, json};
 use crate::{
+    cgroupfs::Snapshot,
     exit::Exit,
+    identity::Identity,
     kill::{KernelState, Kill, Kind},
     store::{Access, Filter, Store},
 };
@@ -161,12 +163,86 @@ fn write_text(out: &mut dyn Write, kill: &Kill) -> std::io::Result<()> {
     if let Some(k) = &kill.kernel {
         write_kernel_state(out, kill, k)?;
     }
+    if let Some(c) = &kill.container {
+        write_container(out, c)?;
+    }
+    if let Some(snap) = &kill.snapshot {
+        write_snapshot(out, snap)?;
+    }
     if !kill.kernel_report.is_empty() {
         writeln!(out)?;
         writeln!(out, "Kernel report ({} lines)", kill.kernel_report.len())?;
         for line in &kill.kernel_report {
             writeln!(out, "  {line}")?;
         }
+    }
+    Ok(())
+}
+
+/// Who the victim was: container, pod, unit.
+fn write_container(out: &mut dyn Write, c: &Identity) -> std::io::Result<()> {
+    let shown = [
+        ("Runtime:", &c.runtime),
+        ("Container:", &c.container_name),
+        ("Container id:", &c.id),
+        ("Image:", &c.image),
+        ("Pod:", &c.pod_name),
+        ("Namespace:", &c.pod_namespace),
+        ("Pod uid:", &c.pod_uid),
+        ("QoS class:", &c.qos),
+        ("Unit:", &c.unit),
+        ("Slice:", &c.slice),
+    ];
+    if shown.iter().all(|(_, v)| v.is_none()) {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "Who")?;
+    for (label, value) in shown {
+        if let Some(value) = value {
+            writeln!(out, "  {label:<14} {value}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The cgroup's files as read right after the kill.
+fn write_snapshot(out: &mut dyn Write, s: &Snapshot) -> std::io::Result<()> {
+    let limit = |b: Option<u64>| b.map_or_else(|| "max".to_owned(), format::bytes);
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Cgroup files, read {} after the kill (the victim's pages may already be freed)",
+        s.delay_us.map_or_else(|| "?".to_owned(), |us| format!("{us} µs"))
+    )?;
+    writeln!(out, "  Path:          {}", s.path.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "  Memory:        {} of {}",
+        format::bytes_opt(s.memory_usage_bytes),
+        limit(s.memory_limit_bytes)
+    )?;
+    writeln!(out, "  Working set:   {}", format::bytes_opt(s.working_set_bytes))?;
+    writeln!(out, "  Peak:          {}", format::bytes_opt(s.memory_peak_bytes))?;
+    if let Some(events) = &s.events {
+        let line: Vec<String> = events.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(out, "  Events:        {}", line.join(", "))?;
+    }
+    if !s.processes.is_empty() {
+        writeln!(out, "  Processes left in the cgroup:")?;
+        for p in &s.processes {
+            writeln!(
+                out,
+                "    {:>7}  {:<16} {:>10}  {}",
+                p.pid,
+                p.comm.as_deref().unwrap_or("?"),
+                format::kb(p.rss_kb),
+                p.cmdline.as_deref().unwrap_or("")
+            )?;
+        }
+    }
+    for problem in &s.problems {
+        writeln!(out, "  Not read:      {problem}")?;
     }
     Ok(())
 }

@@ -1,0 +1,98 @@
+//! Takes the victim's cgroup snapshot off the ring-buffer reader's path: the
+//! reader hands each event to this thread (a channel send, never a wait) and
+//! goes on reading; the snapshot starts as soon as the thread has it, well
+//! within a millisecond when it is idle, and reaches the writer as facts that
+//! merge into the event's record (same boot, boot clock and pid).
+
+use std::{
+    path::{Path, PathBuf},
+    sync::mpsc,
+    thread,
+};
+
+use crate::{
+    cgroupfs::{self, Hierarchy},
+    clock, identity,
+    kill::{Kill, Source, Victim},
+    writer::ToWriter,
+};
+
+/// One victim to snapshot.
+pub struct Request {
+    pub pid: i32,
+    pub boot_id: String,
+    /// The eBPF event's boot clock: identifies the record, and dates the
+    /// snapshot relative to the kill.
+    pub boot_ns: u64,
+    /// The victim's memory cgroup path from the eBPF event, when the kernel
+    /// gave it; else /proc/<pid>/cgroup is read (the victim may be gone).
+    pub cgroup_path: Option<String>,
+}
+
+pub struct Snapshotter {
+    hierarchy: Option<Hierarchy>,
+    proc_root: PathBuf,
+    node_root: PathBuf,
+}
+
+impl Snapshotter {
+    pub fn new(hierarchy: Option<Hierarchy>, proc_root: &Path, node_root: &Path) -> Snapshotter {
+        Snapshotter { hierarchy, proc_root: proc_root.to_path_buf(), node_root: node_root.to_path_buf() }
+    }
+
+    /// Starts the thread; it ends when every request sender is dropped.
+    pub fn spawn(
+        self,
+        tx: mpsc::Sender<ToWriter>,
+    ) -> std::io::Result<(mpsc::Sender<Request>, thread::JoinHandle<()>)> {
+        let (requests, rx) = mpsc::channel::<Request>();
+        let handle = thread::Builder::new().name("cgroup-snapshot".into()).spawn(move || {
+            for request in rx {
+                let facts = self.take(&request);
+                if tx.send(ToWriter::Annotate(Box::new(facts))).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok((requests, handle))
+    }
+
+    /// The facts of one snapshot, as a partial record of the same kill.
+    pub fn take(&self, request: &Request) -> Kill {
+        let started_boot_ns = clock::boot_ns_now();
+        let proc_dir = self.proc_root.join(request.pid.to_string());
+        // Best effort: a victim already reaped has no /proc entry.
+        let cmdline = cgroupfs::process(&self.proc_root, request.pid).cmdline;
+        let exe = std::fs::read_link(proc_dir.join("exe")).ok().map(|p| p.to_string_lossy().into_owned());
+        let snapshot = self.hierarchy.as_ref().and_then(|h| {
+            let path = request.cgroup_path.clone().or_else(|| {
+                let text = std::fs::read_to_string(proc_dir.join("cgroup")).ok()?;
+                cgroupfs::path_from_proc_cgroup(&text, h.version)
+            })?;
+            let mut s = cgroupfs::snapshot(h, &path, &self.proc_root);
+            s.delay_us = Some(started_boot_ns.saturating_sub(request.boot_ns) / 1_000);
+            Some(s)
+        });
+        let container = snapshot.as_ref().and_then(|s| s.path.as_deref()).map(|path| {
+            let mut id = identity::from_path(path);
+            identity::enrich(&mut id, &self.node_root);
+            id
+        });
+        let mut sources = Vec::new();
+        if snapshot.is_some() {
+            sources.push(Source::Cgroup);
+        }
+        Kill {
+            boot_id: Some(request.boot_id.clone()),
+            boot_ns: Some(request.boot_ns),
+            recorded_ns: clock::wall_ns_now(),
+            sources,
+            victim: Victim { pid: request.pid, cmdline, exe, ..Victim::default() },
+            cgroup: snapshot.as_ref().and_then(|s| s.path.clone()),
+            memory_limit_bytes: snapshot.as_ref().and_then(|s| s.memory_limit_bytes),
+            container,
+            snapshot,
+            ..Kill::default()
+        }
+    }
+}
