@@ -244,3 +244,25 @@ fn older_kernel_shapes_import_their_kills() {
         }
     }
 }
+
+/// `show` for people: the diagnosis first, the report's statements, and the
+/// report whole with `--raw`; `show --json` carries the diagnosis too.
+#[test]
+fn show_leads_with_a_diagnosis() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    import(&db, &fixture("kmsg-oom-6.12-v2-group.txt").join("\n"));
+    let db = db.to_str().unwrap();
+    let text = String::from_utf8(cli(&["show", "1", "--db", db]).stdout).unwrap();
+    assert!(text.starts_with("Diagnosis: hit its 32.0 MiB limit in cgroup /single"), "{text}");
+    assert!(text.contains("oom-kill:constraint=CONSTRAINT_MEMCG") && !text.contains("Call Trace"), "{text}");
+    let raw = String::from_utf8(cli(&["show", "1", "--raw", "--db", db]).stdout).unwrap();
+    assert!(raw.contains("Call Trace") && !raw.contains("--raw shows"), "{raw}");
+    let shown = cli_json(&["show", "1", "--json", "--db", db]);
+    assert_eq!(shown["diagnosis"]["rule"], "memcg_limit");
+    let group = cli_json(&["show", "30", "--json", "--db", db]);
+    assert_eq!(group["diagnosis"]["rule"], "group_kill", "{}", group["diagnosis"]);
+    let missing = cli(&["show", "999", "--db", db]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("the newest is 53"));
+}

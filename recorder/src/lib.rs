@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod correlate;
 pub mod daemon;
+pub mod diagnosis;
 pub mod exit;
 pub mod identity;
 pub mod import;

@@ -330,6 +330,28 @@ impl Store {
         Ok(self.query("SELECT * FROM kills WHERE id = ?1", [id])?.into_iter().next())
     }
 
+    /// How many other victims share `kill`'s memory.oom.group kill: records
+    /// of the same boot naming the same group within the join window.
+    pub fn group_others(&self, kill: &Kill) -> Result<Option<usize>, StoreError> {
+        let (Some(group), Some(boot_id), Some(usec)) =
+            (&kill.oom.group_cgroup, &kill.boot_id, kill.kmsg_usec)
+        else {
+            return Ok(None);
+        };
+        let window_us = (crate::correlate::JOIN_WINDOW_NS / 1_000) as i64;
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM kills WHERE boot_id = ?1
+                   AND json_extract(oom_json, '$.group_cgroup') = ?2
+                   AND abs(kmsg_usec - ?3) <= ?4 AND id IS NOT ?5",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row((boot_id, group, usec as i64, window_us, kill.id), |row| row.get::<_, i64>(0))
+            })
+            .map(|n| Some(n as usize))
+            .map_err(|e| self.sql(e))
+    }
+
     /// Kills matching `filter`, newest first (records without a known time last).
     pub fn list(&self, filter: &Filter) -> Result<Vec<Kill>, StoreError> {
         // SQLite reads a negative LIMIT as "no limit".

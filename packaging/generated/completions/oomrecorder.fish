@@ -48,6 +48,7 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -s h -l he
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l json -d 'One JSON object for scripts'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l raw -d 'Print the kernel\'s report whole (by default the first lines)'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -s h -l help -d 'Print help'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l journal-dir -d 'Also read the kernel entries of the journal files in DIR (a copy of another machine\'s /var/log/journal, or `journalctl --directory` input)' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F

@@ -7,6 +7,7 @@ use clap::Args;
 use super::{format, json};
 use crate::{
     cgroupfs::Snapshot,
+    diagnosis,
     exit::Exit,
     identity::Identity,
     kill::{KernelState, Kill, Kind},
@@ -43,33 +44,50 @@ pub struct ShowArgs {
     /// One JSON object for scripts.
     #[arg(long)]
     pub json: bool,
+    /// Print the kernel's report whole (by default the first lines).
+    #[arg(long)]
+    pub raw: bool,
 }
+
+/// Kernel report lines shown without `--raw`: the trigger, the usage lines
+/// and the start of memory.stat; the task table and the rest on request.
+const REPORT_LINES: usize = 12;
 
 pub fn run(db: &Path, args: &ShowArgs) -> anyhow::Result<Exit> {
     let store = Store::open(db, Access::ReadOnly)?;
+    let newest = || store.list(&Filter { limit: Some(1) });
     let kill = match args.id {
         Selector::Id(id) => store.get(id)?,
-        Selector::Last => store.list(&Filter { limit: Some(1) })?.into_iter().next(),
+        Selector::Last => newest()?.into_iter().next(),
     };
     let Some(kill) = kill else {
         let what = match args.id {
-            Selector::Id(id) => format!("no kill with id {id}"),
+            Selector::Id(id) => match newest()?.first().and_then(|k| k.id) {
+                Some(last) => format!("no kill with id {id} (the newest is {last})"),
+                None => format!("no kill with id {id} (none are recorded)"),
+            },
             Selector::Last => "no kills recorded yet".to_owned(),
         };
         eprintln!("oomrecorder: {what} in {}", db.display());
         return Ok(Exit::NotFound);
     };
+    let context = diagnosis::Context { group_others: store.group_others(&kill)? };
+    let (rule, sentence) = diagnosis::diagnose(&kill, &context);
     format::to_stdout(|out| {
         if args.json {
-            serde_json::to_writer_pretty(&mut *out, &json::kill_detail(&kill))?;
+            let mut detail = json::kill_detail(&kill);
+            detail["diagnosis"] = serde_json::json!({ "rule": rule.as_str(), "text": sentence });
+            serde_json::to_writer_pretty(&mut *out, &detail)?;
             writeln!(out)
         } else {
-            write_text(out, &kill)
+            writeln!(out, "Diagnosis: {sentence}")?;
+            writeln!(out)?;
+            write_text(out, &kill, args.raw)
         }
     })
 }
 
-fn write_text(out: &mut dyn Write, kill: &Kill) -> std::io::Result<()> {
+fn write_text(out: &mut dyn Write, kill: &Kill, raw: bool) -> std::io::Result<()> {
     let v = &kill.victim;
     let t = &kill.trigger;
     let o = &kill.oom;
@@ -171,9 +189,33 @@ fn write_text(out: &mut dyn Write, kill: &Kill) -> std::io::Result<()> {
     }
     if !kill.kernel_report.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Kernel report ({} lines)", kill.kernel_report.len())?;
-        for line in &kill.kernel_report {
+        let total = kill.kernel_report.len();
+        writeln!(out, "Kernel report ({total} lines)")?;
+        // Without --raw: the report's own statements (mm/oom_kill.c
+        // dump_header, mem_cgroup_print_oom_*), not the call trace, register
+        // dump, memory.stat body or task table; the kill line last.
+        let is_statement = |l: &str| {
+            ["memory:", "swap:", "memory+swap:", "kmem:", "Memory cgroup", "oom-kill:", "Tasks ", "CPU:"]
+                .iter()
+                .any(|p| l.starts_with(p))
+                || l.contains(" invoked oom-killer:")
+                || l.contains("Killed process")
+        };
+        let lines: Vec<&String> = if raw {
+            kill.kernel_report.iter().collect()
+        } else {
+            let mut picked: Vec<&String> =
+                kill.kernel_report.iter().filter(|l| is_statement(l)).take(REPORT_LINES).collect();
+            if let Some(last) = kill.kernel_report.last().filter(|l| !picked.contains(l)) {
+                picked.push(last);
+            }
+            picked
+        };
+        for line in &lines {
             writeln!(out, "  {line}")?;
+        }
+        if lines.len() < total {
+            writeln!(out, "  ({} more lines: --raw shows the report whole)", total - lines.len())?;
         }
     }
     Ok(())
