@@ -184,6 +184,10 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
             shown["cgroup"]
         );
     }
+    // For people: the diagnosis of a real kill names the limit this test set.
+    let text = cli(&["show", "last", "--db", db_arg]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.starts_with("Diagnosis: hit its 64.0 MiB limit"), "{text}");
     assert_eq!(daemon.stop().code(), Some(0), "daemon exit after SIGTERM");
 }
 
