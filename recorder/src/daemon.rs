@@ -143,6 +143,7 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
         Err(e) => return Err(e.into()),
     };
     log::info!("recording to {}", store.path().display());
+    loader::release_startup_memory();
 
     let cursor = store.kmsg_cursor(&boot_id)?;
     let kmsg = match Kmsg::open(Path::new("/dev/kmsg")) {
