@@ -49,7 +49,7 @@ pub fn run(db: &Path, args: &ShowArgs) -> anyhow::Result<Exit> {
     let store = Store::open(db, Access::ReadOnly)?;
     let kill = match args.id {
         Selector::Id(id) => store.get(id)?,
-        Selector::Last => store.list(&Filter { limit: Some(1) })?.into_iter().next(),
+        Selector::Last => store.list(&Filter { limit: Some(1), ..Filter::default() })?.into_iter().next(),
     };
     let Some(kill) = kill else {
         let what = match args.id {
