@@ -13,7 +13,7 @@ use super::{filter::FilterArgs, format, json};
 use crate::{
     exit::Exit,
     kill::Kill,
-    store::{Access, Order, Store},
+    store::{Access, Filter, Order, Store},
 };
 
 #[derive(Debug, Args)]
@@ -48,7 +48,9 @@ pub fn run(db: &Path, args: &ListArgs) -> anyhow::Result<Exit> {
         } else if args.json_lines {
             kills.iter().try_for_each(|kill| json_line(out, kill))
         } else if kills.is_empty() {
-            writeln!(out, "No OOM kills recorded in {} match.", db.display())
+            let narrowed = filter != Filter { limit: filter.limit, order: filter.order, ..Filter::default() };
+            let what = if narrowed { "match these filters" } else { "recorded" };
+            writeln!(out, "No OOM kills {what} in {}.", db.display())
         } else {
             writeln!(out, "{}", table(&kills, format::stdout_width()))
         }

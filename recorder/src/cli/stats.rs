@@ -70,6 +70,9 @@ pub fn to_json(stats: &Stats, since_ns: Option<i64>, until_ns: Option<i64>) -> V
     })
 }
 
+/// How a group is named in the table.
+type Name = dyn Fn(&Count) -> String;
+
 fn write_text(out: &mut dyn Write, stats: &Stats) -> std::io::Result<()> {
     writeln!(
         out,
@@ -85,7 +88,7 @@ fn write_text(out: &mut dyn Write, stats: &Stats) -> std::io::Result<()> {
         None => c.key.clone(),
     };
     let plain = |c: &Count| c.key.clone();
-    let sections: [(&str, &[Count], &dyn Fn(&Count) -> String); 4] = [
+    let sections: [(&str, &[Count], &Name); 4] = [
         ("CONTAINER", &stats.by_container, &container),
         ("POD", &stats.by_pod, &pod),
         ("UNIT", &stats.by_unit, &plain),

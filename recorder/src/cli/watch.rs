@@ -51,7 +51,12 @@ async fn watch(store: &Store, args: &WatchArgs) -> anyhow::Result<Exit> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Only what lands from now on; `list` shows what came before.
     let mut last_seen = store.last_id()?;
-    let mut header_done = args.json_lines;
+    // A person sees the header at once, so they know it is watching.
+    if !args.json_lines {
+        if let Some(exit) = emit(&[], false, true)? {
+            return Ok(exit);
+        }
+    }
     loop {
         tokio::select! {
             _ = interrupt.recv() => return Ok(Exit::Ok),
@@ -66,16 +71,22 @@ async fn watch(store: &Store, args: &WatchArgs) -> anyhow::Result<Exit> {
         // Ids only grow (INTEGER PRIMARY KEY, never reused while larger ones
         // exist), so a record merged into later is not printed again.
         last_seen = kills.iter().filter_map(|k| k.id).max().unwrap_or(last_seen);
-        let stdout = io::stdout();
-        let mut out = stdout.lock();
-        let written = print(&mut out, &kills, args.json_lines, !header_done).and_then(|()| out.flush());
-        header_done = true;
-        match written {
-            Ok(()) => {}
-            // The reader is gone (`watch | head -1`): done, and that is success.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Exit::Ok),
-            Err(e) => return Err(anyhow::Error::new(e).context("writing to stdout")),
+        if let Some(exit) = emit(&kills, args.json_lines, false)? {
+            return Ok(exit);
         }
+    }
+}
+
+/// Prints and flushes at once (a pipe would otherwise hold rows back);
+/// `Some` when watching is over because the reader is gone.
+fn emit(kills: &[Kill], json_lines: bool, header: bool) -> anyhow::Result<Option<Exit>> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match print(&mut out, kills, json_lines, header).and_then(|()| out.flush()) {
+        Ok(()) => Ok(None),
+        // `watch | head -1`: the reader has what it wanted; that is success.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Some(Exit::Ok)),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to stdout")),
     }
 }
 
