@@ -171,6 +171,22 @@ fn each_filter_selects_exactly_its_rows() {
     }
 }
 
+/// Filter values are bound parameters: quotes and SQL in them are matched
+/// as text, never run.
+#[test]
+fn filter_values_are_data_not_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oom.db");
+    fixture(&path);
+    let db = path.to_str().unwrap();
+    for hostile in ["x' OR '1'='1", "beta'; DROP TABLE kills; --", "\"", "%%"] {
+        for flag in ["--comm", "--cgroup", "--container", "--pod", "--namespace", "--unit"] {
+            assert_eq!(pid_set(db, &[flag, hostile]), BTreeSet::new(), "{flag} {hostile}");
+        }
+    }
+    assert_eq!(pids(db, &[]).len(), 4, "the table is intact");
+}
+
 #[test]
 fn order_limit_and_reverse() {
     let dir = tempfile::tempdir().unwrap();
