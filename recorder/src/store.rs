@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("002_kernel_report.sql", include_str!("../../migrations/002_kernel_report.sql")),
     ("003_kernel_state.sql", include_str!("../../migrations/003_kernel_state.sql")),
     ("004_cgroup_snapshot.sql", include_str!("../../migrations/004_cgroup_snapshot.sql")),
+    ("005_list_indexes.sql", include_str!("../../migrations/005_list_indexes.sql")),
 ];
 
 /// The schema version this binary writes.
@@ -58,11 +59,201 @@ pub enum Access {
     ReadOnly,
 }
 
-/// What `list` selects.
+/// What `list`, `stats` and `watch` select. `Filter::default()` is every
+/// record, newest first. Each field narrows; all of them must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
-    /// At most this many rows, newest first.
+    /// At most this many rows.
     pub limit: Option<u32>,
+    /// Killed at or after this instant (Unix ns); records of unknown time are left out.
+    pub since_ns: Option<i64>,
+    /// Killed at or before this instant (Unix ns); records of unknown time are left out.
+    pub until_ns: Option<i64>,
+    /// The victim's `comm`, exactly.
+    pub comm: Option<String>,
+    pub pid: Option<i32>,
+    /// A substring of the victim's cgroup, or of the task or OOM cgroup the kernel log named.
+    pub cgroup: Option<String>,
+    /// A prefix of the container id (as `docker ps` shortens it), or the container's name.
+    pub container: Option<String>,
+    pub pod: Option<String>,
+    pub namespace: Option<String>,
+    pub unit: Option<String>,
+    pub boot_id: Option<String>,
+    pub constraint: Option<Constraint>,
+    /// Only records stored after this id (`watch`).
+    pub after_id: Option<i64>,
+    pub order: Order,
+}
+
+/// Which OOM: the whole machine's, or a memory cgroup's limit (the kernel's
+/// `enum oom_constraint`, mm/oom_kill.c, as the `oom-kill:constraint=` line names it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Constraint {
+    Global,
+    Memcg,
+}
+
+impl Constraint {
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            Constraint::Global => "CONSTRAINT_NONE",
+            Constraint::Memcg => "CONSTRAINT_MEMCG",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// Newest first; records of unknown time last.
+    #[default]
+    NewestFirst,
+    /// The exact reverse: records of unknown time first, then oldest first.
+    OldestFirst,
+    /// In the order they were stored (`watch`).
+    Stored,
+}
+
+impl Filter {
+    /// The WHERE clause and its parameters, in order. Only fixed SQL text is
+    /// built here; every user value is a bound `?` parameter.
+    fn where_clause(&self) -> (String, Vec<Value>) {
+        let mut clauses: Vec<&'static str> = Vec::new();
+        let mut params: Vec<Value> = Vec::new();
+        let text = |s: &String| Value::Text(s.clone());
+        if let Some(ns) = self.since_ns {
+            clauses.push("time_ns >= ?");
+            params.push(Value::Integer(ns));
+        }
+        if let Some(ns) = self.until_ns {
+            clauses.push("time_ns <= ?");
+            params.push(Value::Integer(ns));
+        }
+        if let Some(comm) = &self.comm {
+            clauses.push("victim_comm = ?");
+            params.push(text(comm));
+        }
+        if let Some(pid) = self.pid {
+            clauses.push("victim_pid = ?");
+            params.push(Value::Integer(pid.into()));
+        }
+        if let Some(cgroup) = &self.cgroup {
+            // instr, not LIKE: a path may hold `_` and `%`, which LIKE would
+            // read as wildcards.
+            clauses.push("(instr(cgroup, ?) > 0 OR instr(task_cgroup, ?) > 0 OR instr(oom_cgroup, ?) > 0)");
+            params.extend([text(cgroup), text(cgroup), text(cgroup)]);
+        }
+        if let Some(container) = &self.container {
+            clauses.push("(substr(container_id, 1, length(?)) = ? OR container_name = ?)");
+            params.extend([text(container), text(container), text(container)]);
+        }
+        if let Some(pod) = &self.pod {
+            clauses.push("pod_name = ?");
+            params.push(text(pod));
+        }
+        if let Some(namespace) = &self.namespace {
+            clauses.push("pod_namespace = ?");
+            params.push(text(namespace));
+        }
+        if let Some(unit) = &self.unit {
+            clauses.push("unit = ?");
+            params.push(text(unit));
+        }
+        if let Some(boot_id) = &self.boot_id {
+            clauses.push("boot_id = ?");
+            params.push(text(boot_id));
+        }
+        if let Some(constraint) = self.constraint {
+            clauses.push("oom_constraint = ?");
+            params.push(Value::Text(constraint.kernel_name().into()));
+        }
+        if let Some(id) = self.after_id {
+            clauses.push("id > ?");
+            params.push(Value::Integer(id));
+        }
+        if clauses.is_empty() {
+            (String::new(), params)
+        } else {
+            (format!(" WHERE {}", clauses.join(" AND ")), params)
+        }
+    }
+
+    /// The whole SELECT `list` runs (public for the EXPLAIN QUERY PLAN test).
+    pub fn list_sql(&self) -> (String, Vec<Value>) {
+        let (where_clause, mut params) = self.where_clause();
+        // SQLite sorts NULL below every value, so DESC puts records of
+        // unknown time last without an `IS NULL` term that would keep the
+        // planner from walking an index in order.
+        let order = match self.order {
+            Order::NewestFirst => "time_ns DESC, id DESC",
+            Order::OldestFirst => "time_ns ASC, id ASC",
+            Order::Stored => "id ASC",
+        };
+        // SQLite reads a negative LIMIT as "no limit".
+        params.push(Value::Integer(self.limit.map_or(-1, i64::from)));
+        (format!("SELECT * FROM kills{where_clause} ORDER BY {order} LIMIT ?"), params)
+    }
+}
+
+/// Kills counted by who was killed (`stats`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub total: u64,
+    pub memcg: u64,
+    pub global: u64,
+    /// Records that do not say (no kernel log line with the constraint).
+    pub unknown_constraint: u64,
+    pub by_container: Vec<Count>,
+    pub by_pod: Vec<Count>,
+    pub by_unit: Vec<Count>,
+    pub by_comm: Vec<Count>,
+}
+
+/// One group of [`Stats`]: its name, a second name when the group has one
+/// (a container's name beside its id, a pod's namespace), and its kills.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Count {
+    pub key: String,
+    pub label: Option<String>,
+    pub kills: u64,
+}
+
+/// The one SELECT `stats` runs (public for the EXPLAIN QUERY PLAN test):
+/// only columns of the `kills_for_stats` index, so a time range is read from
+/// the index alone. Counting happens in Rust in the same pass: one range
+/// read instead of one GROUP BY per kind, each of which the planner would
+/// rather answer by walking that kind's own index over the whole table.
+pub fn stats_sql(filter: &Filter) -> (String, Vec<Value>) {
+    let all = Filter { limit: None, ..filter.clone() };
+    let (where_clause, params) = all.where_clause();
+    (
+        format!(
+            "SELECT oom_constraint, container_id, container_name, pod_namespace, pod_name, unit, victim_comm \
+             FROM kills{where_clause}"
+        ),
+        params,
+    )
+}
+
+/// Counts per (key, label), the `top` largest, most kills first then by name.
+#[derive(Default)]
+struct Tally(std::collections::HashMap<(String, Option<String>), u64>);
+
+impl Tally {
+    fn add(&mut self, key: Option<String>, label: Option<String>) {
+        if let Some(key) = key {
+            *self.0.entry((key, label)).or_default() += 1;
+        }
+    }
+
+    fn top(self, n: u32) -> Vec<Count> {
+        let mut counts: Vec<Count> =
+            self.0.into_iter().map(|((key, label), kills)| Count { key, label, kills }).collect();
+        counts
+            .sort_by(|a, b| b.kills.cmp(&a.kills).then_with(|| (&a.key, &a.label).cmp(&(&b.key, &b.label))));
+        counts.truncate(n as usize);
+        counts
+    }
 }
 
 /// Something the daemon knows it did not record.
@@ -352,11 +543,75 @@ impl Store {
             .map_err(|e| self.sql(e))
     }
 
-    /// Kills matching `filter`, newest first (records without a known time last).
+    /// Kills matching `filter`, in its order.
     pub fn list(&self, filter: &Filter) -> Result<Vec<Kill>, StoreError> {
-        // SQLite reads a negative LIMIT as "no limit".
-        let limit = filter.limit.map_or(-1, i64::from);
-        self.query("SELECT * FROM kills ORDER BY time_ns IS NULL, time_ns DESC, id DESC LIMIT ?1", [limit])
+        let (sql, params) = filter.list_sql();
+        self.query(&sql, rusqlite::params_from_iter(params))
+    }
+
+    /// The highest id stored (0 when empty): where `watch` starts.
+    pub fn last_id(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT COALESCE(max(id), 0) FROM kills", [], |row| row.get(0))
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Boot ids with records, ordered by each boot's earliest record time
+    /// (boots whose records all lack a time last): what `--boot -N` counts back in.
+    pub fn boots(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT boot_id FROM kills WHERE boot_id IS NOT NULL GROUP BY boot_id \
+                 ORDER BY min(time_ns) IS NULL, min(time_ns), boot_id",
+            )
+            .map_err(|e| self.sql(e))?;
+        let boots = stmt
+            .query_map([], |row| row.get(0))
+            .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+            .map_err(|e| self.sql(e));
+        boots
+    }
+
+    /// Kills matching `filter` (its limit ignored) counted per container,
+    /// pod, unit and comm (the `top` largest of each), and by constraint.
+    pub fn stats(&self, filter: &Filter, top: u32) -> Result<Stats, StoreError> {
+        let (sql, params) = stats_sql(filter);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(|e| self.sql(e))?;
+        let mut stats = Stats::default();
+        let (mut containers, mut pods, mut units, mut comms) =
+            (Tally::default(), Tally::default(), Tally::default(), Tally::default());
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let text = |i: usize| row.get::<_, Option<String>>(i).map_err(|e| self.sql(e));
+            stats.total += 1;
+            match text(0)?.as_deref() {
+                Some(c) if c == Constraint::Memcg.kernel_name() => stats.memcg += 1,
+                Some(c) if c == Constraint::Global.kernel_name() => stats.global += 1,
+                _ => stats.unknown_constraint += 1,
+            }
+            containers.add(text(1)?, text(2)?);
+            // A pod is its name within its namespace.
+            pods.add(text(4)?, text(3)?);
+            units.add(text(5)?, None);
+            comms.add(text(6)?, None);
+        }
+        stats.by_container = containers.top(top);
+        stats.by_pod = pods.top(top);
+        stats.by_unit = units.top(top);
+        stats.by_comm = comms.top(top);
+        Ok(stats)
+    }
+
+    /// `EXPLAIN QUERY PLAN` of `sql`: one line per step (tests and the bench
+    /// check that the list and stats queries use an index).
+    pub fn query_plan(&self, sql: &str, params: &[Value]) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).map_err(|e| self.sql(e))?;
+        let plan = stmt
+            .query_map(rusqlite::params_from_iter(params), |row| row.get::<_, String>("detail"))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.sql(e));
+        plan
     }
 
     fn query(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Kill>, StoreError> {
@@ -783,7 +1038,7 @@ mod tests {
         let reader = Store::open(&path, Access::ReadOnly).unwrap();
         let all = reader.list(&Filter::default()).unwrap();
         assert_eq!(all.iter().map(|k| k.id.unwrap()).collect::<Vec<_>>(), [id2, id1], "newest first");
-        assert_eq!(reader.list(&Filter { limit: Some(1) }).unwrap().len(), 1);
+        assert_eq!(reader.list(&Filter { limit: Some(1), ..Filter::default() }).unwrap().len(), 1);
     }
 
     #[test]

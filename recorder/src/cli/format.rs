@@ -1,7 +1,7 @@
 //! Output for people: sizes, times, and writing to stdout where a closed pipe
 //! (`oomrecorder list | head`) is success, not an error.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use jiff::{tz::TimeZone, Timestamp};
 
@@ -17,6 +17,25 @@ pub fn to_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Exit::Ok),
         Err(e) => Err(anyhow::Error::new(e).context("writing to stdout")),
     }
+}
+
+/// The terminal's width in columns when stdout is a terminal; `None` when
+/// it is a pipe or a file, where a table is never cut (scripts and `less -S`
+/// want whole rows).
+pub fn stdout_width() -> Option<usize> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ fills one `struct winsize` (asm-generic/termios.h),
+    // which `size` is; fd 1 is open for the life of the process.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    if rc == 0 && size.ws_col > 0 {
+        return Some(size.ws_col.into());
+    }
+    // A terminal that does not report its size (a serial console): the
+    // shell's COLUMNS, else leave the table whole.
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|c| *c > 0)
 }
 
 /// kB (the kernel's unit for task memory) in binary units for people:

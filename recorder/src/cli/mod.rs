@@ -3,12 +3,15 @@
 
 pub mod assets;
 pub mod doctor;
+pub mod filter;
 pub mod format;
 pub mod import;
 pub mod json;
 pub mod list;
 pub mod run;
 pub mod show;
+pub mod stats;
+pub mod watch;
 pub mod when;
 
 use std::path::PathBuf;
@@ -46,6 +49,10 @@ pub enum Command {
     List(list::ListArgs),
     /// Show one recorded kill in full.
     Show(show::ShowArgs),
+    /// Print each new kill as it is recorded, until interrupted.
+    Watch(watch::WatchArgs),
+    /// Count kills per container, pod, unit and command.
+    Stats(stats::StatsArgs),
     /// Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps).
     Import(import::ImportArgs),
     /// Check what the recorder can do on this kernel: BTF, attach point, each field.
@@ -70,6 +77,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Run(args) => run::run(&settings, &args),
         Command::List(args) => list::run(&settings.db, &args),
         Command::Show(args) => show::run(&settings.db, &args),
+        Command::Watch(args) => watch::run(&settings.db, &args),
+        Command::Stats(args) => stats::run(&settings.db, &args),
         Command::Import(args) => import::run(&settings.db, &args),
         Command::GenerateAssets(args) => assets::run(&args),
         Command::Doctor(args) => doctor::run(&args),

@@ -55,7 +55,7 @@ const REPORT_LINES: usize = 12;
 
 pub fn run(db: &Path, args: &ShowArgs) -> anyhow::Result<Exit> {
     let store = Store::open(db, Access::ReadOnly)?;
-    let newest = || store.list(&Filter { limit: Some(1) });
+    let newest = || store.list(&Filter { limit: Some(1), ..Filter::default() });
     let kill = match args.id {
         Selector::Id(id) => store.get(id)?,
         Selector::Last => newest()?.into_iter().next(),
