@@ -20,6 +20,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("002_kernel_report.sql", include_str!("../../migrations/002_kernel_report.sql")),
     ("003_kernel_state.sql", include_str!("../../migrations/003_kernel_state.sql")),
     ("004_cgroup_snapshot.sql", include_str!("../../migrations/004_cgroup_snapshot.sql")),
+    ("005_list_indexes.sql", include_str!("../../migrations/005_list_indexes.sql")),
+    ("006_daemon_status.sql", include_str!("../../migrations/006_daemon_status.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -1,0 +1,1 @@
+-- 005: indexes for list filters (see the list branch)
