@@ -31,11 +31,14 @@ complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -s V -l version -d
 complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "run" -d 'Run the recorder: attach to the kernel and store every OOM kill'
 complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "list" -d 'List recorded kills, newest first'
 complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "show" -d 'Show one recorded kill in full'
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "status" -d 'Is the daemon running, what did it lose, and does its count of kills match the kernel\'s? Exit 0 only if all is well'
+complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "prune" -d 'Delete old kills now, as the daemon does daily (by age and record cap)'
 complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "import" -d 'Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps)'
 complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "doctor" -d 'Check what the recorder can do on this kernel: BTF, attach point, each field'
 complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "generate-assets" -d 'Write man pages and shell completions into DIR (for packaging)'
 complete -c oomrecorder -n "__fish_oomrecorder_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l retention-days -d 'Delete kills older than N days, at start and daily; 0 keeps everything [default: `retention_days` in the configuration file, else 0]' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l max-age -d 'Delete kills older than DAYS (180 or 180d), at start and daily; 0 keeps them whatever their age [default: `max_age_days` in the configuration file, else 180]' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l max-records -d 'Keep at most N kills, deleting the oldest; 0: no cap [default: `max_records` in the configuration file, else 100000]' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand run" -l force-tracepoint -d 'Attach the oom:mark_victim tracepoint program even where the raw tracepoint is usable (tests keep the fallback path exercised)'
@@ -49,6 +52,15 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l db -d '
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l json -d 'One JSON object for scripts'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -s h -l help -d 'Print help'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand status" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand status" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand status" -l json -d 'One JSON object for scripts instead of text'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand status" -s h -l help -d 'Print help'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand prune" -l max-age -d 'Delete kills older than DAYS (180 or 180d); 0: none by age [default: `max_age_days` in the configuration file, else 180]' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand prune" -l max-records -d 'Keep at most N kills, deleting the oldest; 0: no cap [default: `max_records` in the configuration file, else 100000]' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand prune" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand prune" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand prune" -s h -l help -d 'Print help'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l journal-dir -d 'Also read the kernel entries of the journal files in DIR (a copy of another machine\'s /var/log/journal, or `journalctl --directory` input)' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
@@ -60,10 +72,12 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand doctor" -s h -l 
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand generate-assets" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand generate-assets" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand generate-assets" -s h -l help -d 'Print help'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "run" -d 'Run the recorder: attach to the kernel and store every OOM kill'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "list" -d 'List recorded kills, newest first'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "show" -d 'Show one recorded kill in full'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "import" -d 'Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps)'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "doctor" -d 'Check what the recorder can do on this kernel: BTF, attach point, each field'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "generate-assets" -d 'Write man pages and shell completions into DIR (for packaging)'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show import doctor generate-assets help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show status prune import doctor generate-assets help" -f -a "run" -d 'Run the recorder: attach to the kernel and store every OOM kill'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show status prune import doctor generate-assets help" -f -a "list" -d 'List recorded kills, newest first'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show status prune import doctor generate-assets help" -f -a "show" -d 'Show one recorded kill in full'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show status prune import doctor generate-assets help" -f -a "status" -d 'Is the daemon running, what did it lose, and does its count of kills match the kernel\'s? Exit 0 only if all is well'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show status prune import doctor generate-assets help" -f -a "prune" -d 'Delete old kills now, as the daemon does daily (by age and record cap)'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show status prune import doctor generate-assets help" -f -a "import" -d 'Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps)'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show status prune import doctor generate-assets help" -f -a "doctor" -d 'Check what the recorder can do on this kernel: BTF, attach point, each field'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show status prune import doctor generate-assets help" -f -a "generate-assets" -d 'Write man pages and shell completions into DIR (for packaging)'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand help; and not __fish_seen_subcommand_from run list show status prune import doctor generate-assets help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
