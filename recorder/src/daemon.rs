@@ -179,7 +179,12 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
         boot_id: boot_id.clone(),
         started_ns,
         last_update_ns: clock::wall_ns_now(),
-        attach_point: attached.as_str().to_owned(),
+        // The kind alone, as the schema documents it (as_str names the hook too).
+        attach_point: match attached {
+            AttachPoint::RawTracepoint => "raw_tracepoint",
+            AttachPoint::Tracepoint => "tracepoint",
+        }
+        .to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         vmstat_oom_kill_start: vmstat_start,
         vmstat_oom_kill_now: vmstat_start,

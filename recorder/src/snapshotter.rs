@@ -64,7 +64,7 @@ impl Snapshotter {
                 // A hierarchy to read but no memory.stat: the cgroup was gone
                 // (or unreadable) before the snapshot got to it.
                 let missed = self.hierarchy.is_some()
-                    && !facts.snapshot.as_ref().is_some_and(|s| s.memory_stat.is_some());
+                    && facts.snapshot.as_ref().is_none_or(|s| s.memory_stat.is_none());
                 if let (true, Some(counters)) = (missed, self.misses.as_ref()) {
                     counters.snapshots_missed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }

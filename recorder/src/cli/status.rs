@@ -214,13 +214,17 @@ fn write_text(out: &mut dyn Write, db: &Path, status: &Status) -> std::io::Resul
     }
     writeln!(
         out,
-        "records:  {} kill(s) in {} ({} with its WAL), {} stored by this run",
+        "records:  {} kill(s) in {} ({} with its WAL), {} stored by this run (with kills found in the kernel log at start)",
         status.records_total,
         db.display(),
         format::bytes(status.database_bytes),
         run.records_stored
     )?;
-    writeln!(out, "pipeline (this run):")?;
+    writeln!(
+        out,
+        "pipeline (this run, as of {}):",
+        format::local_time(Some(run.stopped_ns.unwrap_or(run.last_update_ns)))
+    )?;
     let rows: [(&str, u64); 11] = [
         ("victims seen by the eBPF program", run.victims_seen),
         ("events received", run.events_received),
