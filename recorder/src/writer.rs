@@ -393,4 +393,35 @@ mod tests {
         assert_eq!(kill.kind, Kind::Kill);
         assert!(writer.awaiting.is_empty(), "decided once, not retried forever");
     }
+
+    #[test]
+    fn the_run_row_is_brought_up_to_date_at_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        let row = Run { pid: 7, boot_id: "b".into(), started_ns: 1, last_update_ns: 1, ..Run::default() };
+        let id = store.start_run(&row).unwrap();
+        let proc_root = dir.path().join("proc");
+        std::fs::create_dir_all(&proc_root).unwrap();
+        std::fs::write(proc_root.join("vmstat"), "pgfault 1\noom_kill 12\n").unwrap();
+        let counters = Arc::new(RunCounters::default());
+        counters.events_received.store(2, Ordering::Relaxed);
+        counters.kmsg_lost.store(3, Ordering::Relaxed);
+        let writer = Writer::new(store, Arc::new(KmsgHealth::default()), None).with_run(RunTracker::new(
+            id,
+            row,
+            Arc::clone(&counters),
+            proc_root,
+        ));
+        let (tx, rx) = mpsc::channel();
+        tx.send(ToWriter::Kill(Box::new(ebpf_kill(10)))).unwrap();
+        tx.send(ToWriter::Kill(Box::new(ebpf_kill(10)))).unwrap();
+        drop(tx);
+        writer.run(rx);
+        let store = Store::open(&dir.path().join("oom.db"), Access::ReadOnly).unwrap();
+        let run = store.latest_run().unwrap().unwrap();
+        assert!(run.stopped_ns.is_some());
+        assert_eq!(run.records_stored, 1, "the replayed event is no new record");
+        assert_eq!((run.events_received, run.kmsg_lost), (2, 3));
+        assert_eq!(run.vmstat_oom_kill_now, Some(12));
+    }
 }
