@@ -45,6 +45,8 @@ pub fn prune(
         Some(n) => store.prune_beyond(n)?,
         None => 0,
     };
+    // The daemon's own run rows age with the kills (and are capped).
+    store.prune_runs(max_age.map(|keep| cutoff_ns(now_wall_ns, keep)))?;
     Ok(Pruned { by_age, by_count })
 }
 

@@ -19,6 +19,10 @@ use crate::{
     store::{Store, StoreError},
 };
 
+/// Run rows kept whatever their age: a service that restarts in a loop adds
+/// one per start, and that must not grow the store without bound either.
+pub const MAX_RUNS: u64 = 1_000;
+
 /// How often the writer brings the row up to date while the daemon runs.
 pub const UPDATE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -183,6 +187,28 @@ impl Store {
             )
             .map(drop)
             .map_err(|e| self.sql_error(e))
+    }
+
+    /// Deletes runs that stopped before `cutoff_ns` (when given) and all
+    /// but the newest [`MAX_RUNS`]; the newest run always stays.
+    pub fn prune_runs(&mut self, cutoff_ns: Option<i64>) -> Result<u64, StoreError> {
+        let by_age = self
+            .conn()
+            .execute(
+                "DELETE FROM daemon_runs WHERE COALESCE(stopped_ns, last_update_ns) < ?1
+                 AND id <> (SELECT id FROM daemon_runs ORDER BY started_ns DESC, id DESC LIMIT 1)",
+                [cutoff_ns.unwrap_or(i64::MIN)],
+            )
+            .map_err(|e| self.sql_error(e))?;
+        let by_count = self
+            .conn()
+            .execute(
+                "DELETE FROM daemon_runs WHERE id IN (
+                     SELECT id FROM daemon_runs ORDER BY started_ns DESC, id DESC LIMIT -1 OFFSET ?1)",
+                [i(MAX_RUNS)],
+            )
+            .map_err(|e| self.sql_error(e))?;
+        Ok((by_age + by_count) as u64)
     }
 
     /// The run that started last, if the daemon ever ran on this database.
@@ -377,6 +403,25 @@ mod tests {
         store.update_run(id2, &updated).unwrap();
         assert_eq!(store.latest_run().unwrap(), Some(Run { id: Some(id2), ..updated }));
         assert_ne!(id1, id2);
+    }
+
+    #[test]
+    fn old_runs_go_but_the_newest_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        for started_ns in [100, 200] {
+            let run = Run {
+                started_ns,
+                last_update_ns: started_ns,
+                stopped_ns: Some(started_ns + 1),
+                ..Run::default()
+            };
+            let id = store.start_run(&run).unwrap();
+            store.update_run(id, &run).unwrap();
+        }
+        assert_eq!(store.prune_runs(Some(150)).unwrap(), 1);
+        assert_eq!(store.prune_runs(Some(1_000)).unwrap(), 0, "the newest run stays");
+        assert_eq!(store.latest_run().unwrap().map(|r| r.started_ns), Some(200));
     }
 
     #[test]
