@@ -438,6 +438,9 @@ fn status_accounts_for_every_kill_the_kernel_counted() {
     assert_eq!(status["audit"]["matches"], true, "{status:#}\n{}", daemon.log());
     assert!(status["audit"]["kernel_oom_kills"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}");
     assert!(status["records_this_run"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}");
+    let pipeline = &status["pipeline"];
+    assert!(pipeline["events_received"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}");
+    assert_eq!(pipeline["victims_seen"], pipeline["events_received"], "{status:#}");
     assert!(status["records_total"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}");
     assert_eq!(code, Some(0), "{status:#}");
     assert_eq!(daemon.stop().code(), Some(0));

@@ -344,6 +344,9 @@ async fn read_loop(
                 let mut guard = guard.map_err(DaemonError::Runtime)?;
                 reader.drain(guard.get_inner_mut());
                 guard.clear_ready();
+                // Current counts for the run row (status compares victims
+                // seen with events received): one map read per wake-up.
+                reader.check_counters(&counters);
             }
             guard = kmsg_readable(&mut kmsg_fd) => {
                 let mut guard = guard.map_err(DaemonError::Runtime)?;

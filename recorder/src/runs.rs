@@ -40,7 +40,8 @@ pub enum RunsError {
 
 /// The stages' counters, shared by the pipeline's threads for one run.
 /// Each is set (not added to) by the one stage that owns it, except the
-/// snapshot misses, which the snapshotter adds.
+/// snapshot misses, added to by the snapshotter (cgroup gone) and by the
+/// reader (snapshotter gone).
 #[derive(Debug, Default)]
 pub struct RunCounters {
     pub victims_seen: AtomicU64,
