@@ -297,3 +297,153 @@ fn doctor_says_what_this_kernel_gives_and_exits_by_whether_the_recorder_can_run(
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("missing CAP_BPF") && text.contains("cannot run"), "{text}");
 }
+
+#[test]
+fn prune_deletes_beyond_the_cap_and_says_what_it_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let kills: Vec<Kill> = (1..=5).map(|i| kill(100 + i, i as u64 * 1_000, Some("hog"))).collect();
+    db_with(&db, &kills);
+    let db = db.to_str().unwrap();
+    let out = cli(&["prune", "--max-age", "0", "--max-records", "2", "--db", db]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("deleted 0 kill(s) by age"), "{text}");
+    assert!(text.contains("deleted 3 kill(s) beyond the newest 2"), "{text}");
+    let left = cli_json(&["list", "--json", "--db", db]);
+    let pids: Vec<i64> = left.as_array().unwrap().iter().map(|r| r["pid"].as_i64().unwrap()).collect();
+    assert_eq!(pids, [105, 104], "the newest stay");
+    // A kill from 2001 goes by age; the recent two stay.
+    let old = Kill { time_ns: Some(1_000_000_000_000_000_000), ..kill(99, 99, Some("old")) };
+    Store::open(Path::new(db), Access::ReadWrite).unwrap().record(&old).unwrap();
+    let out = cli(&["prune", "--max-age", "1d", "--db", db]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("deleted 1 kill(s) older than 1 day(s)") && text.contains("2 kill(s) left"),
+        "{text}"
+    );
+}
+
+/// A run row as the daemon's writer leaves it at stop.
+fn stopped_run(db: &Path, stored: &[Kill], lost_to_ringbuf: u64) {
+    use oomrecorder::runs::Run;
+    let mut store = Store::open(db, Access::ReadWrite).unwrap();
+    for k in stored {
+        store.record(k).unwrap();
+    }
+    let times: Vec<i64> = stored.iter().filter_map(|k| k.time_ns).collect();
+    let run = Run {
+        pid: 1,
+        boot_id: stored[0].boot_id.clone().unwrap(),
+        started_ns: times.iter().min().unwrap() - 1,
+        last_update_ns: times.iter().max().unwrap() + 1,
+        stopped_ns: Some(times.iter().max().unwrap() + 1),
+        attach_point: "raw_tracepoint".into(),
+        version: "0.1.0".into(),
+        victims_seen: stored.len() as u64 + lost_to_ringbuf,
+        events_received: stored.len() as u64,
+        records_stored: stored.len() as u64,
+        ringbuf_full: lost_to_ringbuf,
+        vmstat_oom_kill_start: Some(40),
+        vmstat_oom_kill_now: Some(40 + stored.len() as u64 + lost_to_ringbuf),
+        ..Run::default()
+    };
+    let id = store.start_run(&run).unwrap();
+    store.update_run(id, &run).unwrap();
+}
+
+#[test]
+fn status_json_reports_the_runs_losses_and_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let kills = [kill(10, 1_000, Some("a")), kill(11, 2_000, Some("b")), kill(12, 3_000, Some("c"))];
+    stopped_run(&db, &kills, 0);
+    let out = cli(&["status", "--json", "--db", db.to_str().unwrap()]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "a stopped daemon needs attention: {status:#}");
+    assert_eq!(status["running"], false);
+    assert_eq!(status["pid"], serde_json::Value::Null);
+    assert_eq!(status["attach_point"], "raw_tracepoint");
+    assert_eq!(status["records_total"], 3);
+    assert_eq!(status["records_this_run"], 3);
+    assert!(status["database_bytes"].as_u64().is_some_and(|b| b > 0));
+    for key in [
+        "ringbuf_full",
+        "decode",
+        "kmsg_overrun",
+        "without_kernel_report",
+        "snapshots_missed",
+        "write_failures",
+    ] {
+        assert_eq!(status["losses"][key], 0, "{key}: {status:#}");
+    }
+    assert_eq!(status["audit"]["kernel_oom_kills"], 3);
+    assert_eq!(status["audit"]["recorded_kills"], 3);
+    assert_eq!(status["audit"]["missing"], 0);
+    assert_eq!(status["audit"]["matches"], true);
+
+    // Two victims lost to a full ring buffer: counted, and missing in the audit.
+    let lossy = dir.path().join("lossy.db");
+    stopped_run(&lossy, &kills, 2);
+    let out = cli(&["status", "--db", lossy.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("2 kills the kernel counted are missing"), "{text}");
+    assert!(text.contains("lost: ring buffer full"), "{text}");
+
+    let never = dir.path().join("never.db");
+    db_with(&never, &[]);
+    let out = cli(&["status", "--json", "--db", never.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((status["running"].clone(), status["audit"].clone()), (false.into(), serde_json::Value::Null));
+}
+
+#[test]
+fn a_corrupt_database_is_named_and_left_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let kills: Vec<Kill> = (1..=50).map(|i| kill(i, i as u64 * 1_000, Some("hog"))).collect();
+    db_with(&db, &kills);
+    // Checkpointed into the main file (the store closed it), then every page
+    // after the first (the header, so it is still recognisably SQLite) is
+    // overwritten with garbage.
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 8192, "{} bytes", bytes.len());
+    for (i, b) in bytes.iter_mut().enumerate().skip(4096) {
+        *b = (i * 131 % 251) as u8;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let path = db.to_str().unwrap();
+    for args in
+        [vec!["status"], vec!["status", "--json"], vec!["list"], vec!["show", "1"], vec!["show", "last"]]
+    {
+        let mut all = args.clone();
+        all.extend(["--db", path]);
+        let out = cli(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("is corrupt") && err.contains("PRAGMA integrity_check"), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), bytes, "a query command changed the file");
+}
+
+#[test]
+fn reads_do_not_fail_while_a_writer_holds_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    db_with(&db, &[kill(10, 1_000, Some("a"))]);
+    // The daemon's connection, mid-transaction: an uncommitted write.
+    let mut writer = Store::open(&db, Access::ReadWrite).unwrap();
+    writer
+        .in_transaction(|store| {
+            store.record(&kill(11, 2_000, Some("b")))?;
+            for args in [["list", "--json"], ["status", "--json"]] {
+                let out = cli(&[args[0], args[1], "--db", db.to_str().unwrap()]);
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(out.status.code() != Some(2) && !err.contains("locked"), "{args:?}: {err}");
+            }
+            Ok(())
+        })
+        .unwrap();
+}

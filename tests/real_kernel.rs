@@ -393,3 +393,64 @@ fn cgroups_removed_at_once_are_still_in_the_records() {
     assert!(held * 100 >= RACES * 99, "only {held}/{RACES} snapshots won the race");
     assert_eq!(daemon.stop().code(), Some(0));
 }
+
+/// The daemon's own accounting against the kernel's: after 20 kills, `status`
+/// finds nothing lost at any stage and as many kills recorded as
+/// /proc/vmstat `oom_kill` counted since the daemon started.
+#[test]
+fn status_accounts_for_every_kill_the_kernel_counted() {
+    require_root("status_accounts_for_every_kill_the_kernel_counted");
+    let mut serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const KILLS_HERE: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let db_arg = db.to_str().unwrap();
+    let daemon = Daemon::start(&db, dir.path());
+    let comm = unique_name("stat-");
+    let victim = victim_binary(dir.path(), &comm);
+    quiet_kernel_log(&mut serial);
+    let cgroup = MemCgroup::create(&comm, LIMIT);
+    for _ in 0..KILLS_HERE {
+        let (pid, status) = cgroup.run_hog(&victim);
+        assert_oom_killed(pid, status);
+    }
+    *serial = Some(Instant::now());
+    // Every record joined to its kernel line, then the run row's next
+    // update (every 5 s) carries the counts.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (code, status) = loop {
+        let out = cli(&["status", "--json", "--db", db_arg]);
+        let status: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("status --json ({e}): {}{}", String::from_utf8_lossy(&out.stdout), daemon.log())
+        });
+        let done = status["records_this_run"].as_u64().is_some_and(|n| n >= KILLS_HERE as u64)
+            && status["audit"]["matches"] == true;
+        if done || Instant::now() > deadline {
+            break (out.status.code(), status);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    drop(cgroup);
+    let text = cli(&["status", "--db", db_arg]);
+    println!("{}", String::from_utf8_lossy(&text.stdout));
+    assert_eq!(status["running"], true, "{status:#}\n{}", daemon.log());
+    assert!(status["pid"].as_u64().is_some() && status["uptime_s"].as_u64().is_some(), "{status:#}");
+    assert!(matches!(status["attach_point"].as_str(), Some("raw_tracepoint" | "tracepoint")), "{status:#}");
+    for (key, n) in status["losses"].as_object().unwrap() {
+        assert_eq!(n, 0, "losses.{key}: {status:#}\n{}", daemon.log());
+    }
+    assert_eq!(status["audit"]["matches"], true, "{status:#}\n{}", daemon.log());
+    assert!(status["audit"]["kernel_oom_kills"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}");
+    assert!(status["records_this_run"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}");
+    let pipeline = &status["pipeline"];
+    assert!(pipeline["events_received"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}");
+    assert_eq!(pipeline["victims_seen"], pipeline["events_received"], "{status:#}");
+    assert!(status["records_total"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}");
+    assert_eq!(code, Some(0), "{status:#}");
+    assert_eq!(daemon.stop().code(), Some(0));
+    // Stopped: the row says so and status needs attention, audit intact.
+    let out = cli(&["status", "--json", "--db", db_arg]);
+    let stopped: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), &stopped["running"]), (Some(1), &Value::Bool(false)), "{stopped:#}");
+    assert_eq!(stopped["audit"]["matches"], true, "{stopped:#}");
+}

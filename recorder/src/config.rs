@@ -13,6 +13,8 @@ use std::{
 
 use serde::Deserialize;
 
+use crate::retention::{DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_RECORDS};
+
 /// Where the package installs the file (a conffile, every key commented out).
 pub const DEFAULT_CONFIG: &str = "/etc/oomrecorder/oomrecorder.toml";
 
@@ -27,8 +29,28 @@ pub const DEFAULT_DB: &str = "/var/lib/oomrecorder/oomrecorder.db";
 pub struct Config {
     /// The SQLite database.
     pub db: Option<PathBuf>,
-    /// Kills older than this many days are deleted; 0 keeps everything.
-    pub retention_days: Option<u32>,
+    /// Kills older than this many days are deleted; 0 keeps them whatever
+    /// their age. `retention_days`, its name before the record cap, is still
+    /// accepted (giving both is an error: serde reports a duplicate field).
+    #[serde(alias = "retention_days")]
+    pub max_age_days: Option<u32>,
+    /// At most this many kills are kept (the oldest go); 0: no cap.
+    pub max_records: Option<u64>,
+}
+
+/// The retention flags of `run` and `prune`, before precedence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionFlags {
+    pub max_age_days: Option<u32>,
+    pub max_records: Option<u64>,
+}
+
+/// `--max-age`: days, written `180` or `180d`.
+pub fn parse_max_age(text: &str) -> Result<u32, String> {
+    text.strip_suffix('d')
+        .unwrap_or(text)
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of days (180, or 180d; 0 keeps everything)"))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,17 +104,20 @@ pub fn read_config(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub db: PathBuf,
-    /// `None` keeps every record.
+    /// Kills older than this are deleted; `None` keeps them whatever their age.
     pub retention: Option<Duration>,
+    /// At most this many kills are kept; `None`: no cap.
+    pub max_records: Option<u64>,
 }
 
 impl Settings {
     /// Flag (or environment, through clap) over file over default.
-    pub fn resolve(db_flag: Option<&Path>, retention_days_flag: Option<u32>, file: Config) -> Settings {
+    pub fn resolve(db_flag: Option<&Path>, flags: RetentionFlags, file: Config) -> Settings {
         let db = db_flag.map(Path::to_path_buf).or(file.db).unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
-        let days = retention_days_flag.or(file.retention_days).unwrap_or(0);
+        let days = flags.max_age_days.or(file.max_age_days).unwrap_or(DEFAULT_MAX_AGE_DAYS);
         let retention = (days > 0).then(|| Duration::from_secs(u64::from(days) * 86_400));
-        Settings { db, retention }
+        let max_records = flags.max_records.or(file.max_records).unwrap_or(DEFAULT_MAX_RECORDS);
+        Settings { db, retention, max_records: (max_records > 0).then_some(max_records) }
     }
 }
 
@@ -108,8 +133,12 @@ mod tests {
     fn the_shipped_file_is_all_defaults() {
         assert_eq!(parse(SHIPPED), Ok(Config::default()));
         assert_eq!(
-            Settings::resolve(None, None, parse(SHIPPED).unwrap()),
-            Settings { db: PathBuf::from(DEFAULT_DB), retention: None }
+            Settings::resolve(None, RetentionFlags::default(), parse(SHIPPED).unwrap()),
+            Settings {
+                db: PathBuf::from(DEFAULT_DB),
+                retention: Some(Duration::from_secs(180 * 86_400)),
+                max_records: Some(100_000),
+            }
         );
     }
 
@@ -125,18 +154,31 @@ mod tests {
             .collect();
         let config = parse(&uncommented).unwrap();
         assert_eq!(config.db.as_deref(), Some(Path::new(DEFAULT_DB)));
-        assert_eq!(config.retention_days, Some(0));
+        assert_eq!(config.max_age_days, Some(DEFAULT_MAX_AGE_DAYS));
+        assert_eq!(config.max_records, Some(DEFAULT_MAX_RECORDS));
     }
 
     #[test]
     fn flags_override_the_file_which_overrides_defaults() {
-        let file = parse("db = \"/srv/oom.db\"\nretention_days = 30\n").unwrap();
-        let from_file = Settings::resolve(None, None, file.clone());
+        let file = parse("db = \"/srv/oom.db\"\nmax_age_days = 30\nmax_records = 5\n").unwrap();
+        let from_file = Settings::resolve(None, RetentionFlags::default(), file.clone());
         assert_eq!(from_file.db, PathBuf::from("/srv/oom.db"));
         assert_eq!(from_file.retention, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(from_file.max_records, Some(5));
 
-        let flagged = Settings::resolve(Some(Path::new("/tmp/x.db")), Some(0), file);
-        assert_eq!(flagged, Settings { db: PathBuf::from("/tmp/x.db"), retention: None });
+        let flags = RetentionFlags { max_age_days: Some(0), max_records: Some(0) };
+        let flagged = Settings::resolve(Some(Path::new("/tmp/x.db")), flags, file);
+        assert_eq!(flagged, Settings { db: PathBuf::from("/tmp/x.db"), retention: None, max_records: None });
+    }
+
+    #[test]
+    fn retention_days_is_still_accepted_as_max_age_days() {
+        assert_eq!(parse("retention_days = 30\n").unwrap().max_age_days, Some(30));
+        let both = parse("retention_days = 30\nmax_age_days = 7\n").unwrap_err();
+        assert!(both.message.contains("duplicate"), "{both:?}");
+        assert_eq!(parse_max_age("180d"), Ok(180));
+        assert_eq!(parse_max_age("0"), Ok(0));
+        assert!(parse_max_age("6 months").is_err());
     }
 
     #[test]

@@ -30,10 +30,11 @@ use crate::{
     kmsg::Kmsg,
     loader::{self, CounterMap, LoadError, Probe},
     retention::Retention,
+    runs::{self, Run, RunCounters},
     snapshotter::{self, Snapshotter},
     store::{Access, Loss, Store, StoreError},
     tracefs::{self, TracefsError},
-    writer::{describe, KmsgHealth, ToWriter, Writer},
+    writer::{describe, KmsgHealth, RunTracker, ToWriter, Writer},
 };
 
 /// How often the reader polls the program's loss counters.
@@ -63,6 +64,8 @@ pub struct DaemonConfig {
     pub db: PathBuf,
     /// Delete kills older than this (at start, then daily); `None` keeps all.
     pub retention: Option<Duration>,
+    /// Keep at most this many kills; `None`: no cap.
+    pub max_records: Option<u64>,
     /// Use the tracepoint program whatever the kernel offers (tests).
     pub force_tracepoint: bool,
 }
@@ -95,8 +98,15 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
     if !missing.is_empty() {
         return Err(DaemonError::MissingCapabilities { missing: missing.join(" and ") });
     }
-    let store = Store::open(&config.db, Access::ReadWrite)?;
+    let mut store = Store::open(&config.db, Access::ReadWrite)?;
     let boot_id = clock::read_boot_id(Path::new("/proc")).map_err(DaemonError::BootId)?;
+    // The kernel's kill count before the program is attached: a kill between
+    // this read and the attach is counted here and found by the kernel-log
+    // catch-up (its time is after `started_ns`), so the audit still balances.
+    let started_ns = clock::wall_ns_now();
+    let vmstat_start = runs::read_vmstat_oom_kill(Path::new("/proc"))
+        .map_err(|e| log::warn!("{e}: `oomrecorder status` cannot audit this run"))
+        .ok();
     let (mut plan, memcg_version) = kernel::read_plan();
     if config.force_tracepoint {
         plan.attach = AttachPoint::Tracepoint;
@@ -122,6 +132,7 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
         Err(e) => return Err(e.into()),
     };
     let tp_layout = mark_victim.as_ref().map_or(MarkVictimLayout::ABSENT, |mv| mv.layout);
+    let mut attached = plan.attach;
     loader::raise_memlock_limit();
     let probe = match Probe::load(plan.attach, &tp_layout, &plan.layout) {
         Ok(probe) => {
@@ -137,6 +148,7 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
                 chain(&e)
             );
             let probe = Probe::load(AttachPoint::Tracepoint, &tp_layout, &plan.layout)?;
+            attached = AttachPoint::Tracepoint;
             log_attached(AttachPoint::Tracepoint, mark_victim.as_ref());
             probe
         }
@@ -160,8 +172,36 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
     let journal_cursor = store.state(journal::CURSOR_KEY)?;
     let health = Arc::new(KmsgHealth::default());
     let (tx, rx) = mpsc::channel();
-    let retention = config.retention.map(Retention::new);
-    let writer = Writer::new(store, Arc::clone(&health), retention);
+    let retention = (config.retention.is_some() || config.max_records.is_some())
+        .then(|| Retention::new(config.retention, config.max_records));
+    let counters = Arc::new(RunCounters::default());
+    let run_row = Run {
+        pid: std::process::id(),
+        boot_id: boot_id.clone(),
+        started_ns,
+        last_update_ns: clock::wall_ns_now(),
+        // The kind alone, as the schema documents it (as_str names the hook too).
+        attach_point: match attached {
+            AttachPoint::RawTracepoint => "raw_tracepoint",
+            AttachPoint::Tracepoint => "tracepoint",
+        }
+        .to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        vmstat_oom_kill_start: vmstat_start,
+        vmstat_oom_kill_now: vmstat_start,
+        ..Run::default()
+    };
+    // Without its row the run still records; only `status` is blind to it.
+    let run_id = store
+        .start_run(&run_row)
+        .map_err(|e| {
+            log::error!("cannot record this run in the store ({e}): `oomrecorder status` will not see it")
+        })
+        .ok();
+    let mut writer = Writer::new(store, Arc::clone(&health), retention);
+    if let Some(id) = run_id {
+        writer = writer.with_run(RunTracker::new(id, run_row, Arc::clone(&counters), "/proc".into()));
+    }
     let writer = thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || writer.run(rx))
@@ -182,13 +222,15 @@ pub fn run(config: &DaemonConfig) -> Result<Summary, DaemonError> {
         );
     }
     let (snapshots, snapshot_thread) = Snapshotter::new(hierarchy, Path::new("/proc"), Path::new("/"))
+        .counting_misses_in(Arc::clone(&counters))
         .spawn(tx.clone())
         .map_err(DaemonError::Runtime)?;
     let kernel_log =
         kmsg.map(|kmsg| (kmsg, KernelLogReader::new(boot_id.clone(), cursor, tx.clone(), health)));
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DaemonError::Runtime)?;
-    let reader_result = runtime.block_on(read_loop(probe, kernel_log, tx, snapshots, boot_id, machine));
+    let reader_result =
+        runtime.block_on(read_loop(probe, kernel_log, tx, snapshots, boot_id, machine, counters));
     stop.store(true, Ordering::Relaxed);
     if journal_thread.join().is_err() {
         log::error!("the journal reader panicked");
@@ -269,6 +311,7 @@ async fn read_loop(
     snapshots: mpsc::Sender<snapshotter::Request>,
     boot_id: String,
     machine: kernel::Machine,
+    run_counters: Arc<RunCounters>,
 ) -> Result<Summary, DaemonError> {
     let Probe { ebpf, events, counters } = probe;
     // Register the handlers before READY=1, so a stop right after start-up
@@ -279,7 +322,8 @@ async fn read_loop(
     // the AsyncFd (its only owner from here on) is dropped.
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
         .map_err(|e| DaemonError::Runtime(e.into()))?;
-    let mut reader = EventReader { tx, snapshots, boot_id, machine, summary: Summary::default() };
+    let mut reader =
+        EventReader { tx, snapshots, boot_id, machine, summary: Summary::default(), counters: run_counters };
     let (mut kmsg_fd, mut log_reader) = match kernel_log {
         Some((kmsg, log_reader)) => {
             // SAFETY: Kmsg owns its file, which stays open and unchanged until
@@ -301,6 +345,9 @@ async fn read_loop(
                 let mut guard = guard.map_err(DaemonError::Runtime)?;
                 reader.drain(guard.get_inner_mut());
                 guard.clear_ready();
+                // Current counts for the run row (status compares victims
+                // seen with events received): one map read per wake-up.
+                reader.check_counters(&counters);
             }
             guard = kmsg_readable(&mut kmsg_fd) => {
                 let mut guard = guard.map_err(DaemonError::Runtime)?;
@@ -314,6 +361,7 @@ async fn read_loop(
             _ = sigterm.recv() => { log::info!("SIGTERM: draining and stopping"); break; }
             _ = sigint.recv() => { log::info!("SIGINT: draining and stopping"); break; }
         }
+        reader.publish(log_reader.as_ref().map(|r| r.stats));
     }
     // Detach first, then drain: a victim marked between the last drain and
     // the detach would otherwise sit in the ring buffer and be lost with it
@@ -328,6 +376,7 @@ async fn read_loop(
         reader.summary.kmsg_records = log_reader.stats.records;
         reader.summary.kmsg_lost = log_reader.stats.lost;
     }
+    reader.publish(log_reader.as_ref().map(|r| r.stats));
     Ok(reader.summary)
 }
 
@@ -337,9 +386,25 @@ struct EventReader {
     boot_id: String,
     machine: kernel::Machine,
     summary: Summary,
+    counters: Arc<RunCounters>,
 }
 
 impl EventReader {
+    /// Hands this run's counters to the writer, which stores them in the
+    /// run's row (plain stores: each counter has this one owner).
+    fn publish(&self, kmsg: Option<crate::kernel_log::KernelLogStats>) {
+        let c = &self.counters;
+        let set = |counter: &std::sync::atomic::AtomicU64, value| counter.store(value, Ordering::Relaxed);
+        set(&c.victims_seen, self.summary.seen);
+        set(&c.events_received, self.summary.received);
+        set(&c.ringbuf_full, self.summary.ringbuf_full);
+        set(&c.undecodable, self.summary.undecodable);
+        if let Some(kmsg) = kmsg {
+            set(&c.kmsg_records, kmsg.records);
+            set(&c.kmsg_lost, kmsg.lost);
+        }
+    }
+
     fn drain(&mut self, ring: &mut aya::maps::RingBuf<aya::maps::MapData>) {
         while let Some(item) = ring.next() {
             self.summary.received += 1;
@@ -363,6 +428,7 @@ impl EventReader {
                     // within milliseconds, is read microseconds later.
                     self.send(ToWriter::Kill(Box::new(kill)));
                     if self.snapshots.send(request).is_err() {
+                        self.counters.snapshots_missed.fetch_add(1, Ordering::Relaxed);
                         log::warn!(
                             "the cgroup snapshotter is gone; pid {} gets no snapshot",
                             event.victim_pid

@@ -24,6 +24,7 @@ pub mod kmsg;
 pub mod loader;
 pub mod report;
 pub mod retention;
+pub mod runs;
 pub mod snapshotter;
 pub mod store;
 pub mod tracefs;

@@ -33,11 +33,23 @@ pub struct Snapshotter {
     hierarchy: Option<Hierarchy>,
     proc_root: PathBuf,
     node_root: PathBuf,
+    misses: Option<std::sync::Arc<crate::runs::RunCounters>>,
 }
 
 impl Snapshotter {
     pub fn new(hierarchy: Option<Hierarchy>, proc_root: &Path, node_root: &Path) -> Snapshotter {
-        Snapshotter { hierarchy, proc_root: proc_root.to_path_buf(), node_root: node_root.to_path_buf() }
+        Snapshotter {
+            hierarchy,
+            proc_root: proc_root.to_path_buf(),
+            node_root: node_root.to_path_buf(),
+            misses: None,
+        }
+    }
+
+    /// Counts each snapshot that could not read the victim's cgroup.
+    pub fn counting_misses_in(mut self, counters: std::sync::Arc<crate::runs::RunCounters>) -> Snapshotter {
+        self.misses = Some(counters);
+        self
     }
 
     /// Starts the thread; it ends when every request sender is dropped.
@@ -49,6 +61,13 @@ impl Snapshotter {
         let handle = thread::Builder::new().name("cgroup-snapshot".into()).spawn(move || {
             for request in rx {
                 let facts = self.take(&request);
+                // A hierarchy to read but no memory.stat: the cgroup was gone
+                // (or unreadable) before the snapshot got to it.
+                let missed = self.hierarchy.is_some()
+                    && facts.snapshot.as_ref().is_none_or(|s| s.memory_stat.is_none());
+                if let (true, Some(counters)) = (missed, self.misses.as_ref()) {
+                    counters.snapshots_missed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 if tx.send(ToWriter::Annotate(Box::new(facts))).is_err() {
                     return;
                 }

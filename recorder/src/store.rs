@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("003_kernel_state.sql", include_str!("../../migrations/003_kernel_state.sql")),
     ("004_cgroup_snapshot.sql", include_str!("../../migrations/004_cgroup_snapshot.sql")),
     ("005_list_indexes.sql", include_str!("../../migrations/005_list_indexes.sql")),
+    ("006_daemon_status.sql", include_str!("../../migrations/006_daemon_status.sql")),
 ];
 
 /// The schema version this binary writes.
@@ -48,6 +49,8 @@ pub enum StoreError {
     Migrate { path: PathBuf, name: &'static str, source: rusqlite::Error },
     #[error("database {path}: {source}")]
     Sql { path: PathBuf, source: rusqlite::Error },
+    #[error("database {path} is corrupt ({source}): check it with `sqlite3 {path} 'PRAGMA integrity_check'`; oomrecorder's queries never modify it (restore a backup, or move it aside and let the daemon start a new one)")]
+    Corrupt { path: PathBuf, source: rusqlite::Error },
     #[error("database {path}: row {id} has a malformed `{column}` value {value:?}")]
     BadColumn { path: PathBuf, id: i64, column: &'static str, value: String },
 }
@@ -301,10 +304,7 @@ impl Store {
         // Read the version before any PRAGMA that writes (journal_mode=WAL
         // rewrites the header): a refused file must stay byte-for-byte as it was.
         // This read is also the first that fails on a file that is not SQLite.
-        let found: u32 = store
-            .conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|source| StoreError::Open { path: store.path.clone(), source })?;
+        let found: u32 = store.read_user_version()?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path: store.path, found, known: SCHEMA_VERSION });
         }
@@ -335,8 +335,41 @@ impl Store {
         &self.path
     }
 
+    /// The schema version, retried while the database is busy: a reader
+    /// opening while the daemon checkpoints or recovers the WAL can get
+    /// SQLITE_BUSY before the busy handler is installed for that step, and a
+    /// query command must never fail with "locked" because the daemon writes.
+    fn read_user_version(&self) -> Result<u32, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into());
+        loop {
+            match self.conn.pragma_query_value(None, "user_version", |row| row.get(0)) {
+                Ok(version) => return Ok(version),
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(source) if is_corrupt(&self.path, &source) => {
+                    return Err(StoreError::Corrupt { path: self.path.clone(), source })
+                }
+                Err(source) => return Err(StoreError::Open { path: self.path.clone(), source }),
+            }
+        }
+    }
+
     fn sql(&self, source: rusqlite::Error) -> StoreError {
+        if is_corrupt(&self.path, &source) {
+            return StoreError::Corrupt { path: self.path.clone(), source };
+        }
         StoreError::Sql { path: self.path.clone(), source }
+    }
+
+    /// For the modules that add tables of their own (`runs`): the connection
+    /// and the error mapping every query here uses.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn sql_error(&self, source: rusqlite::Error) -> StoreError {
+        self.sql(source)
     }
 
     /// Applies every migration after `from`, each in its own transaction with
@@ -627,6 +660,29 @@ impl Store {
 
     /// Deletes kills (and loss records) whose wall-clock time is before
     /// `cutoff_ns`, in one transaction; returns how many kills went.
+    /// Deletes the oldest kills beyond the newest `keep`; returns how many.
+    /// Oldest by the same clock as [`Store::prune_older_than`].
+    pub fn prune_beyond(&mut self, keep: u64) -> Result<u64, StoreError> {
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        self.conn
+            .execute(
+                "DELETE FROM kills WHERE id IN (
+                     SELECT id FROM kills ORDER BY COALESCE(time_ns, recorded_ns) DESC, id DESC
+                     LIMIT -1 OFFSET ?1)",
+                [keep],
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// How many kills the store holds.
+    pub fn kill_count(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM kills", [], |row| row.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| self.sql(e))
+    }
+
     pub fn prune_older_than(&mut self, cutoff_ns: i64) -> Result<u64, StoreError> {
         let tx =
             self.conn.transaction().map_err(|e| StoreError::Sql { path: self.path.clone(), source: e })?;
@@ -637,6 +693,28 @@ impl Store {
             .and_then(|kills| tx.execute("DELETE FROM losses WHERE time_ns < ?1", [cutoff_ns]).map(|_| kills))
             .and_then(|kills| tx.commit().map(|()| kills as u64));
         result.map_err(|e| self.sql(e))
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// SQLITE_CORRUPT, or SQLITE_NOTADB from a file that starts with SQLite's
+/// header (a damaged database, not some other file given by mistake).
+fn is_corrupt(path: &Path, e: &rusqlite::Error) -> bool {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => true,
+        Some(rusqlite::ErrorCode::NotADatabase) => {
+            let mut header = [0u8; 16];
+            std::fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+                .is_ok_and(|()| &header == b"SQLite format 3\0")
+        }
+        _ => false,
     }
 }
 

@@ -25,6 +25,7 @@ use crate::{
     clock,
     kill::{Kill, Source},
     retention::Retention,
+    runs::{self, Run, RunCounters},
     store::{Loss, Recorded, Store},
 };
 
@@ -74,6 +75,23 @@ pub struct WriterStats {
     pub unstored: u64,
 }
 
+/// This run's `daemon_runs` row, kept up to date by the writer (the only
+/// connection that may write it).
+pub struct RunTracker {
+    pub id: i64,
+    pub row: Run,
+    pub counters: Arc<RunCounters>,
+    /// Where `vmstat` is read (`/proc`; a temp dir in tests).
+    pub proc_root: std::path::PathBuf,
+    next: Instant,
+}
+
+impl RunTracker {
+    pub fn new(id: i64, row: Run, counters: Arc<RunCounters>, proc_root: std::path::PathBuf) -> RunTracker {
+        RunTracker { id, row, counters, proc_root, next: Instant::now() + runs::UPDATE_EVERY }
+    }
+}
+
 /// An eBPF record still waiting for its kill line.
 struct Awaiting {
     id: i64,
@@ -89,6 +107,7 @@ pub struct Writer {
     awaiting: Vec<Awaiting>,
     failing: bool,
     stats: WriterStats,
+    run: Option<RunTracker>,
 }
 
 impl Writer {
@@ -101,7 +120,41 @@ impl Writer {
             awaiting: Vec::new(),
             failing: false,
             stats: WriterStats::default(),
+            run: None,
         }
+    }
+
+    /// Keeps `run`'s row up to date: every [`runs::UPDATE_EVERY`] and at stop.
+    pub fn with_run(mut self, run: RunTracker) -> Writer {
+        self.run = Some(run);
+        self
+    }
+
+    /// Brings the run row up to date when due (or at once when `stopping`);
+    /// returns how long until it is due again.
+    fn update_run(&mut self, stopping: bool) -> Duration {
+        let Some(run) = self.run.as_mut() else {
+            return Duration::from_secs(3600);
+        };
+        let now = Instant::now();
+        if !stopping && now < run.next {
+            return run.next - now;
+        }
+        run.row.take_counters(&run.counters);
+        run.row.write_failures = self.stats.unstored;
+        run.row.last_update_ns = clock::wall_ns_now();
+        if stopping {
+            run.row.stopped_ns = Some(run.row.last_update_ns);
+        }
+        match runs::read_vmstat_oom_kill(&run.proc_root) {
+            Ok(n) => run.row.vmstat_oom_kill_now = Some(n),
+            Err(e) => log::debug!("{e}"),
+        }
+        if let Err(e) = self.store.update_run(run.id, &run.row) {
+            log::warn!("cannot update this run's counters in the store ({e}); trying again later");
+        }
+        run.next = now + runs::UPDATE_EVERY;
+        runs::UPDATE_EVERY
     }
 
     /// Runs until every sender is gone, then drains.
@@ -116,6 +169,7 @@ impl Writer {
                 Some(r) => wait.min(r.prune_if_due(&mut self.store, clock::wall_ns_now())),
                 None => wait,
             };
+            let wait = wait.min(self.update_run(false));
             match rx.recv_timeout(wait) {
                 Ok(message) => self.pending.push_back(message),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -126,6 +180,9 @@ impl Writer {
             }
             self.flush();
             self.label_exiting(Instant::now());
+            if let Some(r) = self.retention.as_mut() {
+                r.cap_if_grown(&mut self.store);
+            }
         }
         for _ in 0..FINAL_ATTEMPTS {
             if self.pending.is_empty() {
@@ -138,6 +195,7 @@ impl Writer {
             self.stats.unstored += 1;
             log::error!("could not store before exit, kept here instead: {}", describe(&message));
         }
+        self.update_run(true);
         self.stats
     }
 
@@ -149,6 +207,12 @@ impl Writer {
                     self.store.record(kill).map(|recorded| {
                         note_recorded(kill, recorded);
                         if let Recorded::Inserted(id) = recorded {
+                            if let Some(run) = self.run.as_mut() {
+                                run.row.records_stored += 1;
+                            }
+                            if let Some(r) = self.retention.as_mut() {
+                                r.note_inserted();
+                            }
                             if kill.sources == [Source::Ebpf] {
                                 self.awaiting.push(Awaiting {
                                     id,
@@ -200,7 +264,11 @@ impl Writer {
         self.awaiting = waiting;
         for entry in due {
             if !live || lost != entry.lost_then {
-                // The line may have been lost with the log: do not guess.
+                // The line may have been lost with the log: do not guess,
+                // but count a record stored without its kernel report.
+                if let Some(run) = self.run.as_mut() {
+                    run.row.without_kernel_report += 1;
+                }
                 continue;
             }
             match self.store.mark_exiting(entry.id) {
@@ -324,5 +392,36 @@ mod tests {
         let kill = &writer.store.list(&crate::store::Filter::default()).unwrap()[0];
         assert_eq!(kill.kind, Kind::Kill);
         assert!(writer.awaiting.is_empty(), "decided once, not retried forever");
+    }
+
+    #[test]
+    fn the_run_row_is_brought_up_to_date_at_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        let row = Run { pid: 7, boot_id: "b".into(), started_ns: 1, last_update_ns: 1, ..Run::default() };
+        let id = store.start_run(&row).unwrap();
+        let proc_root = dir.path().join("proc");
+        std::fs::create_dir_all(&proc_root).unwrap();
+        std::fs::write(proc_root.join("vmstat"), "pgfault 1\noom_kill 12\n").unwrap();
+        let counters = Arc::new(RunCounters::default());
+        counters.events_received.store(2, Ordering::Relaxed);
+        counters.kmsg_lost.store(3, Ordering::Relaxed);
+        let writer = Writer::new(store, Arc::new(KmsgHealth::default()), None).with_run(RunTracker::new(
+            id,
+            row,
+            Arc::clone(&counters),
+            proc_root,
+        ));
+        let (tx, rx) = mpsc::channel();
+        tx.send(ToWriter::Kill(Box::new(ebpf_kill(10)))).unwrap();
+        tx.send(ToWriter::Kill(Box::new(ebpf_kill(10)))).unwrap();
+        drop(tx);
+        writer.run(rx);
+        let store = Store::open(&dir.path().join("oom.db"), Access::ReadOnly).unwrap();
+        let run = store.latest_run().unwrap().unwrap();
+        assert!(run.stopped_ns.is_some());
+        assert_eq!(run.records_stored, 1, "the replayed event is no new record");
+        assert_eq!((run.events_received, run.kmsg_lost), (2, 3));
+        assert_eq!(run.vmstat_oom_kill_now, Some(12));
     }
 }

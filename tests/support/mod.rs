@@ -436,7 +436,19 @@ pub fn kernel_state_problems(record: &serde_json::Value, memory_line: bool) -> V
     let at_kill = &record["cgroup"]["at_kill"];
     let kb = |value: &serde_json::Value| value.as_i64().map(|b| b / 1024);
     if memory_line {
-        same("memory usage kB", kb(&at_kill["memory_usage_bytes"]), oom["memory_usage_kb"].as_i64());
+        // The report's usage line is read in dump_header(), the counters at
+        // mark_victim a moment later; in between the per-CPU charge stocks
+        // (up to MEMCG_CHARGE_BATCH = 64 pages per CPU, mm/memcontrol.c) may
+        // be drained back. Seen once: 65304 kB at the kill vs 65536 kB in
+        // the report. Anything beyond that slack is a real difference.
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+        let slack_kb = 64 * 4 * cpus;
+        match (kb(&at_kill["memory_usage_bytes"]), oom["memory_usage_kb"].as_i64()) {
+            (Some(ours), Some(kernel)) if (ours - kernel).abs() <= slack_kb => {}
+            (ours, kernel) => problems.push(format!(
+                "pid {pid} memory usage kB: recorded {ours:?}, kernel's report {kernel:?} (slack {slack_kb} kB)"
+            )),
+        }
     }
     same("memory limit kB", kb(&at_kill["memory_limit_bytes"]), oom["memory_limit_kb"].as_i64());
     if record["cgroup"]["path"] != oom["task_cgroup"] {

@@ -8,9 +8,11 @@ pub mod format;
 pub mod import;
 pub mod json;
 pub mod list;
+pub mod prune;
 pub mod run;
 pub mod show;
 pub mod stats;
+pub mod status;
 pub mod watch;
 pub mod when;
 
@@ -20,7 +22,7 @@ use clap::{Parser, Subcommand};
 
 pub use crate::config::DEFAULT_DB;
 use crate::{
-    config::{self, Settings, DEFAULT_CONFIG},
+    config::{self, RetentionFlags, Settings, DEFAULT_CONFIG},
     exit::Exit,
 };
 
@@ -53,6 +55,11 @@ pub enum Command {
     Watch(watch::WatchArgs),
     /// Count kills per container, pod, unit and command.
     Stats(stats::StatsArgs),
+    /// Is the daemon running, what did it lose, and does its count of kills
+    /// match the kernel's? Exit 0 only if all is well.
+    Status(status::StatusArgs),
+    /// Delete old kills now, as the daemon does daily (by age and record cap).
+    Prune(prune::PruneArgs),
     /// Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps).
     Import(import::ImportArgs),
     /// Check what the recorder can do on this kernel: BTF, attach point, each field.
@@ -79,6 +86,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Show(args) => show::run(&settings.db, &args),
         Command::Watch(args) => watch::run(&settings.db, &args),
         Command::Stats(args) => stats::run(&settings.db, &args),
+        Command::Status(args) => status::run(&settings.db, &args),
+        Command::Prune(_) => prune::run(&settings),
         Command::Import(args) => import::run(&settings.db, &args),
         Command::GenerateAssets(args) => assets::run(&args),
         Command::Doctor(args) => doctor::run(&args),
@@ -94,11 +103,12 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
         None => (PathBuf::from(DEFAULT_CONFIG), false),
     };
     let file = config::read_config(&path, explicit)?;
-    let retention_flag = match &cli.command {
-        Command::Run(args) => args.retention_days,
-        _ => None,
+    let flags = match &cli.command {
+        Command::Run(args) => RetentionFlags { max_age_days: args.max_age, max_records: args.max_records },
+        Command::Prune(args) => RetentionFlags { max_age_days: args.max_age, max_records: args.max_records },
+        _ => RetentionFlags::default(),
     };
-    Ok(Settings::resolve(cli.db.as_deref(), retention_flag, file))
+    Ok(Settings::resolve(cli.db.as_deref(), flags, file))
 }
 
 #[cfg(test)]
@@ -126,12 +136,13 @@ mod tests {
     fn the_config_file_sets_what_flags_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "db = \"/srv/file.db\"\nretention_days = 7\n").unwrap();
+        std::fs::write(&path, "db = \"/srv/file.db\"\nretention_days = 7\nmax_records = 9\n").unwrap();
         let config = path.to_str().unwrap();
         let from_file =
             settings(&Cli::try_parse_from(["oomrecorder", "--config", config, "run"]).unwrap()).unwrap();
         assert_eq!(from_file.db, PathBuf::from("/srv/file.db"));
         assert_eq!(from_file.retention, Some(std::time::Duration::from_secs(7 * 86_400)));
+        assert_eq!(from_file.max_records, Some(9));
         let flagged = settings(
             &Cli::try_parse_from([
                 "oomrecorder",
@@ -142,11 +153,22 @@ mod tests {
                 "/x.db",
                 "--retention-days",
                 "0",
+                "--max-records",
+                "0",
             ])
             .unwrap(),
         )
         .unwrap();
-        assert_eq!((flagged.db, flagged.retention), (PathBuf::from("/x.db"), None));
+        assert_eq!(
+            (flagged.db, flagged.retention, flagged.max_records),
+            (PathBuf::from("/x.db"), None, None)
+        );
+        let pruning = settings(
+            &Cli::try_parse_from(["oomrecorder", "prune", "--config", config, "--max-age", "30d"]).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(pruning.retention, Some(std::time::Duration::from_secs(30 * 86_400)));
+        assert_eq!(pruning.max_records, Some(9), "the file's cap, not a flag");
 
         let missing = dir.path().join("missing.toml");
         let cli =

@@ -3,17 +3,22 @@
 use clap::Args;
 
 use crate::{
-    config::Settings,
+    config::{parse_max_age, Settings},
     daemon::{self, DaemonConfig},
     exit::Exit,
 };
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Delete kills older than N days, at start and daily; 0 keeps everything
-    /// [default: `retention_days` in the configuration file, else 0]
+    /// Delete kills older than DAYS (180 or 180d), at start and daily; 0 keeps
+    /// them whatever their age [default: `max_age_days` in the configuration
+    /// file, else 180]
+    #[arg(long, alias = "retention-days", value_name = "DAYS", value_parser = parse_max_age)]
+    pub max_age: Option<u32>,
+    /// Keep at most N kills, deleting the oldest; 0: no cap
+    /// [default: `max_records` in the configuration file, else 100000]
     #[arg(long, value_name = "N")]
-    pub retention_days: Option<u32>,
+    pub max_records: Option<u64>,
     /// Attach the oom:mark_victim tracepoint program even where the raw
     /// tracepoint is usable (tests keep the fallback path exercised).
     #[arg(long, hide = true)]
@@ -24,6 +29,7 @@ pub fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<Exit> {
     daemon::run(&DaemonConfig {
         db: settings.db.clone(),
         retention: settings.retention,
+        max_records: settings.max_records,
         force_tracepoint: args.force_tracepoint,
     })?;
     Ok(Exit::Ok)

@@ -1,0 +1,43 @@
+//! `oomrecorder prune`: the daemon's retention, by hand. Opens the database
+//! read-write (a second writer beside a running daemon waits on SQLite's
+//! busy timeout, it does not fail) and says what it deleted.
+
+use clap::Args;
+
+use crate::{
+    clock,
+    config::{parse_max_age, Settings},
+    exit::Exit,
+    retention,
+    store::{Access, Store},
+};
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Delete kills older than DAYS (180 or 180d); 0: none by age
+    /// [default: `max_age_days` in the configuration file, else 180]
+    #[arg(long, value_name = "DAYS", value_parser = parse_max_age)]
+    pub max_age: Option<u32>,
+    /// Keep at most N kills, deleting the oldest; 0: no cap
+    /// [default: `max_records` in the configuration file, else 100000]
+    #[arg(long, value_name = "N")]
+    pub max_records: Option<u64>,
+}
+
+pub fn run(settings: &Settings) -> anyhow::Result<Exit> {
+    let mut store = Store::open(&settings.db, Access::ReadWrite)?;
+    let pruned =
+        retention::prune(&mut store, clock::wall_ns_now(), settings.retention, settings.max_records)?;
+    let age = match settings.retention {
+        Some(keep) => format!("older than {} day(s)", keep.as_secs() / 86_400),
+        None => "by age (no age limit)".to_owned(),
+    };
+    let cap = match settings.max_records {
+        Some(n) => format!("beyond the newest {n}"),
+        None => "beyond a cap (no record cap)".to_owned(),
+    };
+    println!("deleted {} kill(s) {age}", pruned.by_age);
+    println!("deleted {} kill(s) {cap}", pruned.by_count);
+    println!("{} kill(s) left in {}", store.kill_count()?, settings.db.display());
+    Ok(Exit::Ok)
+}

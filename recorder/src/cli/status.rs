@@ -1,0 +1,361 @@
+//! `oomrecorder status`: is the daemon running, what did its run lose at each
+//! stage, and does its count of kills match the kernel's own?
+//!
+//! Everything comes from the run's `daemon_runs` row (the daemon's writer
+//! updates it every few seconds) and from this machine now: `/proc/<pid>`
+//! for liveness, `/proc/vmstat` for the kernel's `oom_kill` count. The
+//! database is only read.
+
+use std::{
+    io::Write,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use super::format;
+use crate::{
+    clock,
+    exit::Exit,
+    runs::{self, Audit, Run},
+    store::{Access, Store, StoreError},
+};
+
+/// While the daemon runs, a kill the kernel has counted may still be on its
+/// way to the store (and an exiting-task mark is labelled after 5 s, see
+/// `writer::EXITING_AFTER`): a mismatch is read again for this long before
+/// it is reported.
+const SETTLE: Duration = Duration::from_secs(7);
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One JSON object for scripts instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `status` reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub running: bool,
+    pub run: Option<Run>,
+    pub uptime_s: Option<u64>,
+    pub records_total: u64,
+    pub database_bytes: u64,
+    pub audit: Option<Audit>,
+    /// Why there is no audit, when there is none.
+    pub no_audit: Option<String>,
+}
+
+impl Status {
+    /// Running, nothing lost, and the kernel's count matched.
+    pub fn healthy(&self) -> bool {
+        self.running
+            && self.run.as_ref().is_some_and(|r| r.lost() == 0)
+            && self.audit.as_ref().is_some_and(|a| a.matches)
+    }
+}
+
+/// This machine, now: what `gather` compares the run's row against.
+pub struct Now {
+    pub wall_ns: i64,
+    pub boot_id: Option<String>,
+    /// `/proc/vmstat` `oom_kill`.
+    pub oom_kill: Option<u64>,
+    /// Whether the run's pid is a live oomrecorder.
+    pub pid_alive: bool,
+}
+
+pub fn gather(store: &Store, database_bytes: u64, now: &Now) -> Result<Status, StoreError> {
+    let run = store.latest_run()?;
+    let records_total = store.kill_count()?;
+    let Some(run) = run else {
+        return Ok(Status {
+            running: false,
+            run: None,
+            uptime_s: None,
+            records_total,
+            database_bytes,
+            audit: None,
+            no_audit: Some("the daemon has never run on this database".into()),
+        });
+    };
+    let same_boot = now.boot_id.as_deref() == Some(run.boot_id.as_str());
+    let running = run.stopped_ns.is_none() && same_boot && now.pid_alive;
+    let uptime_s = running.then(|| (now.wall_ns.saturating_sub(run.started_ns) / 1_000_000_000) as u64);
+    // Running: the kernel's count now against every kill stored since start.
+    // Stopped: the count the daemon read at its last update, against the
+    // kills up to then (kills after it stopped are nobody's loss here).
+    let (kernel_now, until_ns) = if running {
+        (now.oom_kill, None)
+    } else {
+        (run.vmstat_oom_kill_now, Some(run.stopped_ns.unwrap_or(run.last_update_ns)))
+    };
+    let (audit, no_audit) = match (run.vmstat_oom_kill_start, kernel_now) {
+        (Some(start), Some(kernel_now)) => {
+            let recorded = store.kills_between(&run.boot_id, run.started_ns, until_ns)?;
+            (Some(Audit::new(start, kernel_now, recorded)), None)
+        }
+        _ if running => (None, Some("/proc/vmstat has no oom_kill counter".into())),
+        _ => (None, Some("the run did not read /proc/vmstat".into())),
+    };
+    Ok(Status { running, run: Some(run), uptime_s, records_total, database_bytes, audit, no_audit })
+}
+
+/// The database file and its write-ahead log, as they take disk space.
+fn database_bytes(db: &Path) -> u64 {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    size(db) + size(Path::new(&wal))
+}
+
+fn now(run_pid: Option<u32>) -> Now {
+    let proc_root = Path::new("/proc");
+    let oom_kill = runs::read_vmstat_oom_kill(proc_root).map_err(|e| log::warn!("{e}")).ok();
+    Now {
+        wall_ns: clock::wall_ns_now(),
+        boot_id: clock::read_boot_id(proc_root).ok(),
+        oom_kill,
+        pid_alive: run_pid.is_some_and(|pid| runs::is_daemon(proc_root, pid)),
+    }
+}
+
+pub fn run(db: &Path, args: &StatusArgs) -> anyhow::Result<Exit> {
+    let store = Store::open(db, Access::ReadOnly)?;
+    let deadline = Instant::now() + SETTLE;
+    let status = loop {
+        let pid = store.latest_run()?.map(|r| r.pid);
+        let status = gather(&store, database_bytes(db), &now(pid))?;
+        let settling = status.running && status.audit.as_ref().is_some_and(|a| !a.matches);
+        if !settling || Instant::now() >= deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let exit = if status.healthy() { Exit::Ok } else { Exit::Attention };
+    let written = format::to_stdout(|out| {
+        if args.json {
+            serde_json::to_writer_pretty(&mut *out, &to_json(&status))?;
+            writeln!(out)
+        } else {
+            write_text(out, db, &status)
+        }
+    })?;
+    Ok(if written == Exit::Ok { exit } else { written })
+}
+
+pub fn to_json(status: &Status) -> Value {
+    let run = status.run.as_ref();
+    let field = |get: fn(&Run) -> u64| run.map(get);
+    json!({
+        "running": status.running,
+        "pid": run.filter(|_| status.running).map(|r| r.pid),
+        "uptime_s": status.uptime_s,
+        "attach_point": run.map(|r| r.attach_point.as_str()),
+        "version": run.map(|r| r.version.as_str()),
+        "records_total": status.records_total,
+        "records_this_run": field(|r| r.records_stored),
+        "database_bytes": status.database_bytes,
+        "pipeline": {
+            "victims_seen": field(|r| r.victims_seen),
+            "events_received": field(|r| r.events_received),
+            "kmsg_records": field(|r| r.kmsg_records),
+        },
+        "losses": {
+            "ringbuf_full": field(|r| r.ringbuf_full),
+            "decode": field(|r| r.undecodable),
+            "kmsg_overrun": field(|r| r.kmsg_lost),
+            "without_kernel_report": field(|r| r.without_kernel_report),
+            "snapshots_missed": field(|r| r.snapshots_missed),
+            "write_failures": field(|r| r.write_failures),
+        },
+        "audit": status.audit.as_ref().map(|a| json!({
+            "kernel_oom_kills": a.kernel_oom_kills,
+            "recorded_kills": a.recorded_kills,
+            "missing": a.missing,
+            "matches": a.matches,
+            "summary": a.words(),
+        })),
+    })
+}
+
+fn write_text(out: &mut dyn Write, db: &Path, status: &Status) -> std::io::Result<()> {
+    let Some(run) = &status.run else {
+        writeln!(out, "daemon:   not running (it has never run on {})", db.display())?;
+        return writeln!(out, "records:  {} kill(s)", status.records_total);
+    };
+    if status.running {
+        let up = status.uptime_s.unwrap_or_default();
+        writeln!(
+            out,
+            "daemon:   running, pid {}, up {}h {:02}m {:02}s, attached to {}, version {}",
+            run.pid,
+            up / 3600,
+            up / 60 % 60,
+            up % 60,
+            run.attach_point,
+            run.version
+        )?;
+    } else {
+        let how = match run.stopped_ns {
+            Some(_) => "stopped",
+            None => "not running (its last run ended without stopping: killed, crashed, or a reboot)",
+        };
+        writeln!(
+            out,
+            "daemon:   {how}; last run pid {}, started {}, last update {}",
+            run.pid,
+            format::local_time(Some(run.started_ns)),
+            format::local_time(Some(run.stopped_ns.unwrap_or(run.last_update_ns)))
+        )?;
+    }
+    writeln!(
+        out,
+        "records:  {} kill(s) in {} ({} with its WAL), {} stored by this run (with kills found in the kernel log at start)",
+        status.records_total,
+        db.display(),
+        format::bytes(status.database_bytes),
+        run.records_stored
+    )?;
+    writeln!(
+        out,
+        "pipeline (this run, as of {}):",
+        format::local_time(Some(run.stopped_ns.unwrap_or(run.last_update_ns)))
+    )?;
+    let rows: [(&str, u64); 11] = [
+        ("victims seen by the eBPF program", run.victims_seen),
+        ("events received", run.events_received),
+        ("records stored", run.records_stored),
+        ("lost: ring buffer full", run.ringbuf_full),
+        ("lost: undecodable events", run.undecodable),
+        ("kernel log records read", run.kmsg_records),
+        ("lost: kernel log overwritten", run.kmsg_lost),
+        ("stored without a kernel report", run.without_kernel_report),
+        ("cgroup snapshots missed", run.snapshots_missed),
+        ("lost: writes that failed", run.write_failures),
+        ("total lost", run.lost()),
+    ];
+    for (what, n) in rows {
+        writeln!(out, "  {what:<34} {n}")?;
+    }
+    match (&status.audit, &status.no_audit) {
+        (Some(audit), _) => writeln!(out, "audit:    {}", audit.words())?,
+        (None, Some(why)) => writeln!(out, "audit:    not possible: {why}")?,
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        kill::{Kill, Kind, Source, Victim},
+        store::Access,
+    };
+
+    fn kill(pid: i32, time_ns: i64, kind: Kind) -> Kill {
+        Kill {
+            boot_id: Some("b".into()),
+            boot_ns: Some(time_ns as u64),
+            time_ns: Some(time_ns),
+            recorded_ns: time_ns,
+            kind,
+            sources: vec![Source::Ebpf],
+            victim: Victim { pid, ..Victim::default() },
+            ..Kill::default()
+        }
+    }
+
+    fn run_row() -> Run {
+        Run {
+            pid: 42,
+            boot_id: "b".into(),
+            started_ns: 1_000,
+            last_update_ns: 5_000,
+            attach_point: "raw_tracepoint".into(),
+            version: "0.1.0".into(),
+            records_stored: 2,
+            vmstat_oom_kill_start: Some(10),
+            vmstat_oom_kill_now: Some(12),
+            ..Run::default()
+        }
+    }
+
+    fn store_with(run: &Run) -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        // Before the run (catch-up of an older kill), two during it, one
+        // exiting-task mark (not a kill), one after it stopped.
+        store.record(&kill(1, 500, Kind::Kill)).unwrap();
+        store.record(&kill(2, 2_000, Kind::Kill)).unwrap();
+        store.record(&kill(3, 3_000, Kind::Kill)).unwrap();
+        store.record(&kill(4, 3_500, Kind::Exiting)).unwrap();
+        store.record(&kill(5, 9_000, Kind::Kill)).unwrap();
+        let id = store.start_run(run).unwrap();
+        store.update_run(id, run).unwrap();
+        (store, dir)
+    }
+
+    fn now(oom_kill: u64, pid_alive: bool) -> Now {
+        Now { wall_ns: 61_000_001_000, boot_id: Some("b".into()), oom_kill: Some(oom_kill), pid_alive }
+    }
+
+    #[test]
+    fn a_live_run_is_audited_against_the_kernel_now() {
+        let (store, _dir) = store_with(&run_row());
+        let status = gather(&store, 4096, &now(14, true)).unwrap();
+        assert!(status.running);
+        assert_eq!(status.uptime_s, Some(61));
+        assert_eq!(status.records_total, 5);
+        // Kills since start on this boot, not the exiting mark: 2, 3 and 5.
+        assert_eq!(status.audit, Some(Audit::new(10, 14, 3)));
+        assert!(!status.healthy(), "one kill the kernel counted is missing");
+        let healthy = gather(&store, 4096, &now(13, true)).unwrap();
+        assert!(healthy.healthy(), "{healthy:?}");
+        let json = to_json(&healthy);
+        assert_eq!(json["audit"]["matches"], true);
+        assert_eq!(json["pid"], 42);
+        assert_eq!(json["losses"]["ringbuf_full"], 0);
+        assert_eq!(json["records_this_run"], 2);
+    }
+
+    #[test]
+    fn a_stopped_run_is_audited_up_to_its_stop() {
+        let run = Run { stopped_ns: Some(5_000), ..run_row() };
+        let (store, _dir) = store_with(&run);
+        let status = gather(&store, 0, &now(99, true)).unwrap();
+        assert!(!status.running, "stopped, whatever the pid is now");
+        // The count it read at stop (12 - 10) against kills 2 and 3.
+        assert_eq!(status.audit, Some(Audit::new(10, 12, 2)));
+        assert!(status.audit.as_ref().unwrap().matches);
+        assert!(!status.healthy(), "not running is not healthy");
+        assert_eq!(to_json(&status)["pid"], Value::Null);
+    }
+
+    #[test]
+    fn a_dead_pid_or_another_boot_is_not_running_and_losses_count() {
+        let run = Run { ringbuf_full: 3, ..run_row() };
+        let (store, _dir) = store_with(&run);
+        assert!(!gather(&store, 0, &now(13, false)).unwrap().running);
+        let other_boot = Now { boot_id: Some("c".into()), ..now(13, true) };
+        assert!(!gather(&store, 0, &other_boot).unwrap().running);
+        let lossy = gather(&store, 0, &now(13, true)).unwrap();
+        assert!(lossy.running && lossy.audit.as_ref().unwrap().matches);
+        assert!(!lossy.healthy(), "3 events lost to a full ring buffer");
+    }
+
+    #[test]
+    fn a_database_the_daemon_never_ran_on_has_no_audit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        let status = gather(&store, 0, &now(1, false)).unwrap();
+        assert_eq!((status.running, status.run.is_none(), status.audit.is_none()), (false, true, true));
+        let mut text = Vec::new();
+        write_text(&mut text, Path::new("x.db"), &status).unwrap();
+        assert!(String::from_utf8(text).unwrap().contains("never run"));
+    }
+}
