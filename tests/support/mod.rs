@@ -435,6 +435,7 @@ pub fn kernel_state_problems(record: &serde_json::Value, memory_line: bool) -> V
     same("tgid", v["tgid"].as_i64(), column("tgid"));
     let at_kill = &record["cgroup"]["at_kill"];
     let kb = |value: &serde_json::Value| value.as_i64().map(|b| b / 1024);
+    same("memory limit kB", kb(&at_kill["memory_limit_bytes"]), oom["memory_limit_kb"].as_i64());
     if memory_line {
         // The report's usage line is read in dump_header(), the counters at
         // mark_victim a moment later; in between the per-CPU charge stocks
@@ -450,7 +451,6 @@ pub fn kernel_state_problems(record: &serde_json::Value, memory_line: bool) -> V
             )),
         }
     }
-    same("memory limit kB", kb(&at_kill["memory_limit_bytes"]), oom["memory_limit_kb"].as_i64());
     if record["cgroup"]["path"] != oom["task_cgroup"] {
         problems.push(format!(
             "pid {pid} cgroup path {} != task_memcg {}",
