@@ -61,22 +61,7 @@ fn list_and_show_json_keep_the_contract() {
     let list = cli_json(&["list", "--json", "--db", db]);
     let rows = list.as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    for key in [
-        "id",
-        "time",
-        "pid",
-        "comm",
-        "cgroup",
-        "anon_rss_kb",
-        "memory_limit_bytes",
-        "sources",
-        "container_id",
-        "pod_uid",
-        "pod_namespace",
-        "pod_name",
-        "container_name",
-        "unit",
-    ] {
+    for key in LIST_ROW_KEYS {
         assert!(rows[0].get(key).is_some(), "list row lacks {key}: {}", rows[0]);
     }
     assert_eq!(rows[0]["pid"], 11, "newest first");

@@ -213,23 +213,7 @@ fn json_lines_are_the_json_rows_one_per_line() {
     assert_eq!(rows.len(), 4);
     assert_eq!(&rows[..], array.as_array().unwrap().as_slice(), "same rows, same keys");
     for row in &rows {
-        for key in [
-            "id",
-            "time",
-            "kind",
-            "pid",
-            "comm",
-            "cgroup",
-            "anon_rss_kb",
-            "memory_limit_bytes",
-            "sources",
-            "container_id",
-            "pod_uid",
-            "pod_namespace",
-            "pod_name",
-            "container_name",
-            "unit",
-        ] {
+        for key in LIST_ROW_KEYS {
             assert!(row.get(key).is_some(), "row lacks {key}: {row}");
         }
     }

@@ -14,6 +14,26 @@ use std::{
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_oomrecorder");
 
+/// The keys every `list --json` row carries: a contract scripts rely on
+/// (only ever added to, never renamed or dropped).
+pub const LIST_ROW_KEYS: [&str; 15] = [
+    "id",
+    "time",
+    "kind",
+    "pid",
+    "comm",
+    "cgroup",
+    "anon_rss_kb",
+    "memory_limit_bytes",
+    "sources",
+    "container_id",
+    "pod_uid",
+    "pod_namespace",
+    "pod_name",
+    "container_name",
+    "unit",
+];
+
 /// Real-kernel tests need root. They do not skip: CI runs as root, and a run
 /// that cannot exercise the kernel must fail loudly rather than pass empty.
 pub fn require_root(test: &str) {
