@@ -100,6 +100,8 @@ pub fn oom_mark_victim(ctx: TracePointContext) -> u32 {
         return 0;
     };
     let Some(ev) = zeroed(&mut entry) else {
+        // Never a silent drop: counted with the events user space did not get.
+        bump(counter::RINGBUF_FULL);
         entry.discard(0);
         return 0;
     };
@@ -196,6 +198,8 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
         return 0;
     };
     let Some(ev) = zeroed(&mut entry) else {
+        // Never a silent drop: counted with the events user space did not get.
+        bump(counter::RINGBUF_FULL);
         entry.discard(0);
         return 0;
     };
