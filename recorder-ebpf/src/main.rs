@@ -94,49 +94,30 @@ pub fn oom_mark_victim(ctx: TracePointContext) -> u32 {
     // SAFETY: the global is a plain struct the loader rewrites before load;
     // a volatile read keeps the compiler from folding in the ABSENT default.
     let layout = unsafe { core::ptr::read_volatile(&MARK_VICTIM_LAYOUT) };
-
-    let Some(mut entry) = EVENTS.reserve::<OomEvent>(0) else {
-        bump(counter::RINGBUF_FULL);
-        return 0;
-    };
-    let Some(ev) = zeroed(&mut entry) else {
-        // Never a silent drop: counted with the events user space did not get.
-        bump(counter::RINGBUF_FULL);
-        entry.discard(0);
-        return 0;
-    };
-    let pid_tgid = bpf_get_current_pid_tgid();
-    ev.version = OOM_EVENT_VERSION;
-    ev.present = layout.present_bits();
-    // SAFETY: helpers without arguments; both exist since Linux 5.8.
-    ev.boot_ns = unsafe { bpf_ktime_get_boot_ns() };
-    ev.mono_ns = unsafe { bpf_ktime_get_ns() };
-    ev.victim_pid = read_signed(&ctx, layout.pid) as i32;
-    ev.victim_uid = read_unsigned(&ctx, layout.uid) as u32;
-    ev.total_vm_kb = read_unsigned(&ctx, layout.total_vm);
-    ev.anon_rss_kb = read_unsigned(&ctx, layout.anon_rss);
-    ev.file_rss_kb = read_unsigned(&ctx, layout.file_rss);
-    ev.shmem_rss_kb = read_unsigned(&ctx, layout.shmem_rss);
-    ev.pgtables_kb = read_unsigned(&ctx, layout.pgtables);
-    // bpf_get_current_pid_tgid: tgid in the upper 32 bits, pid in the lower.
-    ev.trigger_pid = pid_tgid as u32;
-    ev.trigger_tgid = (pid_tgid >> 32) as u32;
-    ev.oom_score_adj = read_signed(&ctx, layout.oom_score_adj) as i32;
-    ev.trigger_comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
-    if layout.comm.is_present() {
-        // __data_loc: low 16 bits are the string's offset in the record, high
-        // 16 bits its length including the NUL (include/trace/stages/).
-        let loc = read_unsigned(&ctx, layout.comm) as u32;
-        let offset = (loc & 0xffff) as usize;
-        // The copy is always COMM_LEN bytes (the verifier wants a constant
-        // size); bytes after the NUL are ignored by user space.
-        // SAFETY: bpf_probe_read_kernel_buf tolerates any address.
-        let src = unsafe { (ctx.as_ptr() as *const u8).add(offset) };
-        if unsafe { bpf_probe_read_kernel_buf(src, &mut ev.victim_comm) }.is_err() {
-            ev.present &= !present::COMM;
+    emit(|ev| {
+        ev.present = layout.present_bits();
+        ev.victim_pid = read_signed(&ctx, layout.pid) as i32;
+        ev.victim_uid = read_unsigned(&ctx, layout.uid) as u32;
+        ev.total_vm_kb = read_unsigned(&ctx, layout.total_vm);
+        ev.anon_rss_kb = read_unsigned(&ctx, layout.anon_rss);
+        ev.file_rss_kb = read_unsigned(&ctx, layout.file_rss);
+        ev.shmem_rss_kb = read_unsigned(&ctx, layout.shmem_rss);
+        ev.pgtables_kb = read_unsigned(&ctx, layout.pgtables);
+        ev.oom_score_adj = read_signed(&ctx, layout.oom_score_adj) as i32;
+        if layout.comm.is_present() {
+            // __data_loc: low 16 bits are the string's offset in the record, high
+            // 16 bits its length including the NUL (include/trace/stages/).
+            let loc = read_unsigned(&ctx, layout.comm) as u32;
+            let offset = (loc & 0xffff) as usize;
+            // The copy is always COMM_LEN bytes (the verifier wants a constant
+            // size); bytes after the NUL are ignored by user space.
+            // SAFETY: bpf_probe_read_kernel_buf tolerates any address.
+            let src = unsafe { (ctx.as_ptr() as *const u8).add(offset) };
+            if unsafe { bpf_probe_read_kernel_buf(src, &mut ev.victim_comm) }.is_err() {
+                ev.present &= !present::COMM;
+            }
         }
-    }
-    entry.submit(0);
+    });
     0
 }
 
@@ -168,6 +149,34 @@ fn read_into(dst: *mut u8, len: u32, src: *const u8) -> bool {
         && unsafe { generated::bpf_probe_read_kernel(dst as *mut c_void, len, src as *const c_void) } == 0
 }
 
+/// Reserves one event, zeroes it, stamps what both programs record (layout
+/// version, both clocks, the trigger: the current task), lets `fill` add the
+/// victim, and submits it. A reservation that fails, or cannot be zeroed, is
+/// counted with the ring-buffer drops: never a silent loss.
+#[inline(always)]
+fn emit(fill: impl FnOnce(&mut OomEvent)) {
+    let Some(mut entry) = EVENTS.reserve::<OomEvent>(0) else {
+        bump(counter::RINGBUF_FULL);
+        return;
+    };
+    let Some(ev) = zeroed(&mut entry) else {
+        bump(counter::RINGBUF_FULL);
+        entry.discard(0);
+        return;
+    };
+    ev.version = OOM_EVENT_VERSION;
+    // SAFETY: helpers without arguments; both exist since Linux 5.8.
+    ev.boot_ns = unsafe { bpf_ktime_get_boot_ns() };
+    ev.mono_ns = unsafe { bpf_ktime_get_ns() };
+    // bpf_get_current_pid_tgid: tgid in the upper 32 bits, pid in the lower.
+    let pid_tgid = bpf_get_current_pid_tgid();
+    ev.trigger_pid = pid_tgid as u32;
+    ev.trigger_tgid = (pid_tgid >> 32) as u32;
+    ev.trigger_comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
+    fill(ev);
+    entry.submit(0);
+}
+
 /// Clears a ring-buffer reservation (the kernel hands it out as it was) by
 /// copying the all-zero `ZERO` entry over it, and returns it as an event.
 #[inline(always)]
@@ -193,131 +202,114 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
     // keeps the compiler from folding in the ABSENT default.
     let layout = unsafe { core::ptr::read_volatile(&KERNEL_LAYOUT) };
     let task: *const u8 = ctx.arg::<*const c_void>(0) as *const u8;
-    let Some(mut entry) = EVENTS.reserve::<OomEvent>(0) else {
-        bump(counter::RINGBUF_FULL);
-        return 0;
-    };
-    let Some(ev) = zeroed(&mut entry) else {
-        // Never a silent drop: counted with the events user space did not get.
-        bump(counter::RINGBUF_FULL);
-        entry.discard(0);
-        return 0;
-    };
-    ev.version = OOM_EVENT_VERSION;
-    // SAFETY: helpers without arguments; both exist since Linux 5.8.
-    ev.boot_ns = unsafe { bpf_ktime_get_boot_ns() };
-    ev.mono_ns = unsafe { bpf_ktime_get_ns() };
-    let pid_tgid = bpf_get_current_pid_tgid();
-    ev.trigger_pid = pid_tgid as u32;
-    ev.trigger_tgid = (pid_tgid >> 32) as u32;
-    ev.trigger_comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
-    ev.page_shift = layout.page_shift;
-    let kb_shift = layout.page_shift.saturating_sub(10);
+    emit(|ev| {
+        ev.page_shift = layout.page_shift;
+        let kb_shift = layout.page_shift.saturating_sub(10);
 
-    if layout.has(kfield::TASK_PID) {
-        ev.victim_pid = read::<i32>(task, layout.task_pid).unwrap_or(0);
-    }
-    if layout.has(kfield::TASK_TGID) {
-        if let Some(tgid) = read::<i32>(task, layout.task_tgid) {
-            ev.victim_tgid = tgid;
-            ev.kpresent |= kpresent::TGID;
+        if layout.has(kfield::TASK_PID) {
+            ev.victim_pid = read::<i32>(task, layout.task_pid).unwrap_or(0);
         }
-    }
-    if layout.has(kfield::TASK_COMM)
-        && read_into(
-            ev.victim_comm.as_mut_ptr(),
-            COMM_LEN as u32,
-            task.wrapping_add(layout.task_comm as usize),
-        )
-    {
-        ev.present |= present::COMM;
-    }
-    if layout.has(kfield::TASK_START_TIME) {
-        if let Some(start) = read::<u64>(task, layout.task_start_time) {
-            ev.start_time_ns = start;
-            ev.kpresent |= kpresent::START_TIME;
-        }
-    }
-    if layout.has(kfield::TASK_FAULTS) {
-        if let (Some(min), Some(maj)) =
-            (read::<u64>(task, layout.task_min_flt), read::<u64>(task, layout.task_maj_flt))
-        {
-            ev.min_flt = min;
-            ev.maj_flt = maj;
-            ev.kpresent |= kpresent::FAULTS;
-        }
-    }
-    if layout.has(kfield::UID) {
-        if let Some(uid) = read::<u32>(read_ptr(task, layout.task_real_cred), layout.cred_uid) {
-            ev.victim_uid = uid;
-            ev.present |= present::UID;
-        }
-    }
-    if layout.has(kfield::OOM_SCORE_ADJ) {
-        if let Some(adj) = read::<i16>(read_ptr(task, layout.task_signal), layout.signal_oom_score_adj) {
-            ev.oom_score_adj = adj as i32;
-            ev.present |= present::OOM_SCORE_ADJ;
-        }
-    }
-    let mm = if layout.has(kfield::MM) { read_ptr(task, layout.task_mm) } else { core::ptr::null() };
-    if layout.has(kfield::TOTAL_VM) {
-        if let Some(pages) = read::<u64>(mm, layout.mm_total_vm) {
-            ev.total_vm_pages = pages;
-            ev.total_vm_kb = pages << kb_shift;
-            ev.present |= present::TOTAL_VM;
-            ev.kpresent |= kpresent::TOTAL_VM;
-        }
-    }
-    if layout.has(kfield::RSS) {
-        let mut ok = true;
-        let mut i = 0;
-        while i < 4 {
-            // get_mm_counter() (include/linux/mm.h) clamps a negative
-            // percpu_counter approximation to 0; the raw value is kept here.
-            let index = layout.mm_rss_index[i] & 7;
-            match read::<i64>(mm, layout.mm_rss + index * layout.mm_rss_stride) {
-                Some(v) => ev.rss_pages[i] = v,
-                None => ok = false,
+        if layout.has(kfield::TASK_TGID) {
+            if let Some(tgid) = read::<i32>(task, layout.task_tgid) {
+                ev.victim_tgid = tgid;
+                ev.kpresent |= kpresent::TGID;
             }
-            i += 1;
         }
-        if ok {
-            let kb = |pages: i64| (if pages < 0 { 0 } else { pages as u64 }) << kb_shift;
-            ev.anon_rss_kb = kb(ev.rss_pages[rss::ANON]);
-            ev.file_rss_kb = kb(ev.rss_pages[rss::FILE]);
-            ev.shmem_rss_kb = kb(ev.rss_pages[rss::SHMEM]);
-            ev.present |= present::ANON_RSS | present::FILE_RSS | present::SHMEM_RSS;
-            ev.kpresent |= kpresent::RSS;
-        }
-    }
-    if layout.has(kfield::PGTABLES) {
-        if let Some(bytes) = read::<u64>(mm, layout.mm_pgtables_bytes) {
-            ev.pgtables_bytes = bytes;
-            ev.pgtables_kb = bytes >> 10;
-            ev.present |= present::PGTABLES;
-            ev.kpresent |= kpresent::PGTABLES;
-        }
-    }
-    if layout.has(kfield::NODENAME) {
-        let uts = read_ptr(read_ptr(task, layout.task_nsproxy), layout.nsproxy_uts_ns);
-        // __NEW_UTS_LEN + 1 bytes (include/uapi/linux/utsname.h).
-        if read_into(ev.nodename.as_mut_ptr(), 65, uts.wrapping_add(layout.uts_nodename as usize))
-            && !uts.is_null()
+        if layout.has(kfield::TASK_COMM)
+            && read_into(
+                ev.victim_comm.as_mut_ptr(),
+                COMM_LEN as u32,
+                task.wrapping_add(layout.task_comm as usize),
+            )
         {
-            ev.kpresent |= kpresent::NODENAME;
+            ev.present |= present::COMM;
         }
-    }
-    if layout.has(kfield::MEMCG_CSS) {
-        // task->cgroups->subsys[memory_cgrp_id]: the victim's memory css.
-        let css = read_ptr(read_ptr(task, layout.task_cgroups), layout.css_set_memory);
-        if layout.has(kfield::CGROUP_KN) {
-            cgroup_path(ev, &layout, read_ptr(read_ptr(css, layout.css_cgroup), layout.cgroup_kn));
+        if layout.has(kfield::TASK_START_TIME) {
+            if let Some(start) = read::<u64>(task, layout.task_start_time) {
+                ev.start_time_ns = start;
+                ev.kpresent |= kpresent::START_TIME;
+            }
         }
-        if layout.has(kfield::MEMCG) {
-            memcg_counters(ev, &layout, css);
+        if layout.has(kfield::TASK_FAULTS) {
+            if let (Some(min), Some(maj)) =
+                (read::<u64>(task, layout.task_min_flt), read::<u64>(task, layout.task_maj_flt))
+            {
+                ev.min_flt = min;
+                ev.maj_flt = maj;
+                ev.kpresent |= kpresent::FAULTS;
+            }
         }
-    }
-    entry.submit(0);
+        if layout.has(kfield::UID) {
+            if let Some(uid) = read::<u32>(read_ptr(task, layout.task_real_cred), layout.cred_uid) {
+                ev.victim_uid = uid;
+                ev.present |= present::UID;
+            }
+        }
+        if layout.has(kfield::OOM_SCORE_ADJ) {
+            if let Some(adj) = read::<i16>(read_ptr(task, layout.task_signal), layout.signal_oom_score_adj) {
+                ev.oom_score_adj = adj as i32;
+                ev.present |= present::OOM_SCORE_ADJ;
+            }
+        }
+        let mm = if layout.has(kfield::MM) { read_ptr(task, layout.task_mm) } else { core::ptr::null() };
+        if layout.has(kfield::TOTAL_VM) {
+            if let Some(pages) = read::<u64>(mm, layout.mm_total_vm) {
+                ev.total_vm_pages = pages;
+                ev.total_vm_kb = pages << kb_shift;
+                ev.present |= present::TOTAL_VM;
+                ev.kpresent |= kpresent::TOTAL_VM;
+            }
+        }
+        if layout.has(kfield::RSS) {
+            let mut ok = true;
+            let mut i = 0;
+            while i < 4 {
+                // get_mm_counter() (include/linux/mm.h) clamps a negative
+                // percpu_counter approximation to 0; the raw value is kept here.
+                let index = layout.mm_rss_index[i] & 7;
+                match read::<i64>(mm, layout.mm_rss + index * layout.mm_rss_stride) {
+                    Some(v) => ev.rss_pages[i] = v,
+                    None => ok = false,
+                }
+                i += 1;
+            }
+            if ok {
+                let kb = |pages: i64| (if pages < 0 { 0 } else { pages as u64 }) << kb_shift;
+                ev.anon_rss_kb = kb(ev.rss_pages[rss::ANON]);
+                ev.file_rss_kb = kb(ev.rss_pages[rss::FILE]);
+                ev.shmem_rss_kb = kb(ev.rss_pages[rss::SHMEM]);
+                ev.present |= present::ANON_RSS | present::FILE_RSS | present::SHMEM_RSS;
+                ev.kpresent |= kpresent::RSS;
+            }
+        }
+        if layout.has(kfield::PGTABLES) {
+            if let Some(bytes) = read::<u64>(mm, layout.mm_pgtables_bytes) {
+                ev.pgtables_bytes = bytes;
+                ev.pgtables_kb = bytes >> 10;
+                ev.present |= present::PGTABLES;
+                ev.kpresent |= kpresent::PGTABLES;
+            }
+        }
+        if layout.has(kfield::NODENAME) {
+            let uts = read_ptr(read_ptr(task, layout.task_nsproxy), layout.nsproxy_uts_ns);
+            // __NEW_UTS_LEN + 1 bytes (include/uapi/linux/utsname.h).
+            if read_into(ev.nodename.as_mut_ptr(), 65, uts.wrapping_add(layout.uts_nodename as usize))
+                && !uts.is_null()
+            {
+                ev.kpresent |= kpresent::NODENAME;
+            }
+        }
+        if layout.has(kfield::MEMCG_CSS) {
+            // task->cgroups->subsys[memory_cgrp_id]: the victim's memory css.
+            let css = read_ptr(read_ptr(task, layout.task_cgroups), layout.css_set_memory);
+            if layout.has(kfield::CGROUP_KN) {
+                cgroup_path(ev, &layout, read_ptr(read_ptr(css, layout.css_cgroup), layout.cgroup_kn));
+            }
+            if layout.has(kfield::MEMCG) {
+                memcg_counters(ev, &layout, css);
+            }
+        }
+    });
     0
 }
 
