@@ -17,13 +17,23 @@ use oomrecorder::{
 };
 use support::*;
 
+/// An hour before this test binary started, on a whole second: the kills
+/// of these tests are recent on any day the tests run (prune and
+/// `--max-age` compare against the clock), and one base for the whole
+/// binary keeps their times known to the assertions.
+fn base_ns() -> i64 {
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| (now_ns() / 1_000_000_000 - 3_600) * 1_000_000_000)
+}
+
 fn kill(pid: i32, boot_ns: u64, comm: Option<&str>) -> Kill {
+    let base = base_ns();
     Kill {
-        time_ns: Some(1_795_595_682_000_000_000 + boot_ns as i64),
+        time_ns: Some(base + boot_ns as i64),
         boot_id: Some("90e19252-c4f3-4f33-b61e-680af3ffcadb".into()),
         boot_ns: Some(boot_ns),
         mono_ns: Some(boot_ns),
-        recorded_ns: 1_795_595_683_000_000_000,
+        recorded_ns: base + 1_000_000_000,
         sources: vec![Source::Ebpf],
         victim: Victim {
             pid,
@@ -67,7 +77,9 @@ fn list_and_show_json_keep_the_contract() {
     assert_eq!(rows[0]["pid"], 11, "newest first");
     assert!(rows[0]["comm"].is_null(), "unknown comm must be null");
     assert!(rows[0]["cgroup"].is_null() && rows[0]["memory_limit_bytes"].is_null());
-    assert_eq!(rows[1]["time"], "2026-11-25T08:34:42.000Z");
+    // RFC 3339 in UTC to the millisecond: the kill 1 µs after a whole second.
+    let whole_second = jiff::Timestamp::from_nanosecond(i128::from(base_ns())).unwrap();
+    assert_eq!(rows[1]["time"], format!("{}.000Z", whole_second.strftime("%Y-%m-%dT%H:%M:%S")));
     assert_eq!(rows[1]["sources"], serde_json::json!(["ebpf"]));
 
     let limited = cli_json(&["list", "--json", "--limit", "1", "--db", db]);
@@ -298,7 +310,7 @@ fn prune_deletes_beyond_the_cap_and_says_what_it_deleted() {
     let left = cli_json(&["list", "--json", "--db", db]);
     let pids: Vec<i64> = left.as_array().unwrap().iter().map(|r| r["pid"].as_i64().unwrap()).collect();
     assert_eq!(pids, [105, 104], "the newest stay");
-    // A kill from 2001 goes by age; the recent two stay.
+    // A kill from 2001 goes by age; the two from an hour ago stay.
     let old = Kill { time_ns: Some(1_000_000_000_000_000_000), ..kill(99, 99, Some("old")) };
     Store::open(Path::new(db), Access::ReadWrite).unwrap().record(&old).unwrap();
     let out = cli(&["prune", "--max-age", "1d", "--db", db]);

@@ -25,10 +25,6 @@ const BOOT_B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
 const CONTAINER_WEB: &str = "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
 const CONTAINER_WORKER: &str = "0099887766554433221100998877665544332211009988776655443322110099";
 
-fn now_ns() -> i64 {
-    jiff::Timestamp::now().as_nanosecond() as i64
-}
-
 const MINUTE: i64 = 60_000_000_000;
 
 struct Spec {

@@ -70,9 +70,13 @@ mod tests {
     }
 
     #[test]
-    fn boot_id_is_a_uuid() {
-        let id = read_boot_id(Path::new("/proc")).unwrap();
-        assert_eq!(id.len(), 36, "{id}");
-        assert_eq!(id.matches('-').count(), 4, "{id}");
+    fn boot_id_is_read_from_the_given_proc_and_trimmed() {
+        let proc_root = tempfile::tempdir().unwrap();
+        let dir = proc_root.path().join("sys/kernel/random");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("boot_id"), "90e19252-c4f3-4f33-b61e-680af3ffcadb\n").unwrap();
+        assert_eq!(read_boot_id(proc_root.path()).unwrap(), "90e19252-c4f3-4f33-b61e-680af3ffcadb");
+        let missing = read_boot_id(&proc_root.path().join("absent")).unwrap_err();
+        assert!(missing.to_string().contains("absent/sys/kernel/random/boot_id"), "{missing}");
     }
 }

@@ -407,39 +407,42 @@ impl EventReader {
 
     fn drain(&mut self, ring: &mut aya::maps::RingBuf<aya::maps::MapData>) {
         while let Some(item) = ring.next() {
-            self.summary.received += 1;
-            match OomEvent::decode(&item) {
-                Ok(event) => {
-                    let time_ns = clock::boot_to_wall_ns(event.boot_ns);
-                    let mut kill = Kill::from_event(&event, &self.boot_id, time_ns, clock::wall_ns_now());
-                    let request = snapshotter::Request {
-                        pid: event.victim_pid,
-                        boot_id: self.boot_id.clone(),
-                        boot_ns: event.boot_ns,
-                        cgroup_path: kill.kernel.as_ref().and_then(|k| k.cgroup_path.clone()),
-                    };
-                    if let Some(state) = kill.kernel.as_mut() {
-                        self.machine.stamp(state);
-                    }
-                    // The record before the snapshot request: the snapshot's
-                    // facts then reach the writer after the record they
-                    // annotate (one channel, sends ordered by happens-before).
-                    // Both are channel sends: the cgroup, which may be removed
-                    // within milliseconds, is read microseconds later.
-                    self.send(ToWriter::Kill(Box::new(kill)));
-                    if self.snapshots.send(request).is_err() {
-                        self.counters.snapshots_missed.fetch_add(1, Ordering::Relaxed);
-                        log::warn!(
-                            "the cgroup snapshotter is gone; pid {} gets no snapshot",
-                            event.victim_pid
-                        );
-                    }
+            self.event(&item);
+        }
+    }
+
+    /// One ring-buffer record, as the program wrote it: decoded, recorded,
+    /// and its victim's cgroup handed to the snapshotter.
+    fn event(&mut self, bytes: &[u8]) {
+        self.summary.received += 1;
+        match OomEvent::decode(bytes) {
+            Ok(event) => {
+                let time_ns = clock::boot_to_wall_ns(event.boot_ns);
+                let mut kill = Kill::from_event(&event, &self.boot_id, time_ns, clock::wall_ns_now());
+                let request = snapshotter::Request {
+                    pid: event.victim_pid,
+                    boot_id: self.boot_id.clone(),
+                    boot_ns: event.boot_ns,
+                    cgroup_path: kill.kernel.as_ref().and_then(|k| k.cgroup_path.clone()),
+                };
+                if let Some(state) = kill.kernel.as_mut() {
+                    self.machine.stamp(state);
                 }
-                Err(e) => {
-                    self.summary.undecodable += 1;
-                    log::error!("undecodable event from the kernel program ({e}); counted as lost");
-                    self.send(ToWriter::Loss(self.loss("decode", 1, Some(e.to_string()))));
+                // The record before the snapshot request: the snapshot's
+                // facts then reach the writer after the record they
+                // annotate (one channel, sends ordered by happens-before).
+                // Both are channel sends: the cgroup, which may be removed
+                // within milliseconds, is read microseconds later.
+                self.send(ToWriter::Kill(Box::new(kill)));
+                if self.snapshots.send(request).is_err() {
+                    self.counters.snapshots_missed.fetch_add(1, Ordering::Relaxed);
+                    log::warn!("the cgroup snapshotter is gone; pid {} gets no snapshot", event.victim_pid);
                 }
+            }
+            Err(e) => {
+                self.summary.undecodable += 1;
+                log::error!("undecodable event from the kernel program ({e}); counted as lost");
+                self.send(ToWriter::Loss(self.loss("decode", 1, Some(e.to_string()))));
             }
         }
     }
@@ -470,5 +473,218 @@ impl EventReader {
         if let Err(mpsc::SendError(message)) = self.tx.send(message) {
             log::error!("store writer is gone; not recorded: {}", describe(&message));
         }
+    }
+}
+
+/// The pipeline end to end without a kernel: ring-buffer bytes as the eBPF
+/// program writes them and /dev/kmsg records of a real report go through the
+/// daemon's own reader, kernel-log reader, snapshotter and writer into a
+/// temporary store. The one test that catches a broken join without root.
+#[cfg(test)]
+mod tests {
+    use std::{collections::VecDeque, io, path::Path};
+
+    use common::{kpresent, present, PageCounters, OOM_EVENT_VERSION};
+
+    use super::*;
+    use crate::{cgroupfs::Hierarchy, kill::Source, writer::Writer};
+
+    const BOOT: &str = "90e19252-c4f3-4f33-b61e-680af3ffcadb";
+    const CGROUP: &str = "/process_api/254e109ec0982371acb17d9fdb18841e/oomtest-manual";
+
+    /// What /dev/kmsg does: one record per `read`, then `WouldBlock`.
+    struct Records(VecDeque<Vec<u8>>);
+
+    impl io::Read for Records {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let record = self.0.pop_front().ok_or(io::ErrorKind::WouldBlock)?;
+            buf[..record.len()].copy_from_slice(&record);
+            Ok(record.len())
+        }
+    }
+
+    /// The captured 6.18 report (dmesg form) as the /dev/kmsg records it
+    /// was read from: `prio,seq,usec,flags;text` (facility kern, level err).
+    fn kmsg_records(fixture: &str) -> Records {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(fixture);
+        let text = std::fs::read_to_string(path).unwrap();
+        let records = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .enumerate()
+            .map(|(seq, line)| {
+                let (stamp, text) = line.strip_prefix('[').unwrap().split_once("] ").unwrap();
+                let (secs, micros) = stamp.trim().split_once('.').unwrap();
+                let usec = secs.parse::<u64>().unwrap() * 1_000_000 + micros.parse::<u64>().unwrap();
+                format!("3,{},{usec},-;{text}\n", 1_000 + seq).into_bytes()
+            })
+            .collect();
+        Records(records)
+    }
+
+    fn name<const N: usize>(text: &str) -> [u8; N] {
+        let mut out = [0; N];
+        out[..text.len()].copy_from_slice(text.as_bytes());
+        out
+    }
+
+    /// The raw tracepoint program's event for the fixture's first kill
+    /// (pid 7558): the figures of its task-table row and `Killed process`
+    /// line, its 64 MiB cgroup at the limit, stamped 0.75 ms after the line
+    /// (as measured on 6.18).
+    fn event_of_the_first_kill() -> OomEvent {
+        let mut event = OomEvent {
+            version: OOM_EVENT_VERSION,
+            present: present::COMM
+                | present::TOTAL_VM
+                | present::ANON_RSS
+                | present::FILE_RSS
+                | present::SHMEM_RSS
+                | present::UID
+                | present::PGTABLES
+                | present::OOM_SCORE_ADJ,
+            // A machine that never slept: both clocks agree.
+            boot_ns: 558_908_182_000 + 750_000,
+            mono_ns: 558_908_182_000 + 750_000,
+            victim_pid: 7558,
+            total_vm_kb: 207_776,
+            anon_rss_kb: 65_280,
+            file_rss_kb: 1_676,
+            pgtables_kb: 172,
+            trigger_pid: 7558,
+            trigger_tgid: 7558,
+            victim_comm: name("oomhog-manual"),
+            trigger_comm: name("oomhog-manual"),
+            kpresent: kpresent::TGID
+                | kpresent::RSS
+                | kpresent::PGTABLES
+                | kpresent::CGROUP_PATH
+                | kpresent::CGROUP_ID
+                | kpresent::MEMCG
+                | kpresent::MEMCG_SWAP
+                | kpresent::MEMCG_MEMSW,
+            victim_tgid: 7558,
+            rss_pages: [419, 16_320, 0, 0],
+            pgtables_bytes: 176_128,
+            total_vm_pages: 51_944,
+            cgroup_id: 6635,
+            cgroup_depth: 3,
+            memcg_levels: 1,
+            page_shift: 12,
+            ..OomEvent::ZERO
+        };
+        for (slot, part) in CGROUP.rsplit('/').filter(|p| !p.is_empty()).enumerate() {
+            event.cgroup_names[slot] = name(part);
+        }
+        event.memcg[0] = PageCounters {
+            usage: 16_384,
+            max: 16_384,
+            swap_usage: 16_384,
+            swap_max: i64::MAX as u64 / 4096,
+            ..PageCounters::default()
+        };
+        event
+    }
+
+    /// The victim's v1 cgroup as its files read a moment after the kill.
+    fn cgroup_tree(root: &Path) {
+        let dir = root.join(CGROUP.trim_start_matches('/'));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, text) in [
+            ("memory.usage_in_bytes", "67043328\n"),
+            ("memory.limit_in_bytes", "67108864\n"),
+            ("memory.max_usage_in_bytes", "67108864\n"),
+            ("memory.failcnt", "20\n"),
+            ("memory.stat", "cache 0\nrss 66813952\ntotal_inactive_file 0\n"),
+            ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n"),
+            ("cgroup.procs", ""),
+        ] {
+            std::fs::write(dir.join(file), text).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_event_and_the_kernels_report_become_one_record_with_both_figures() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("oom.db");
+        let cgroup_root = dir.path().join("cgroup/memory");
+        cgroup_tree(&cgroup_root);
+        let proc_root = dir.path().join("proc");
+        std::fs::create_dir_all(proc_root.join("7558")).unwrap();
+        std::fs::write(proc_root.join("7558/cmdline"), b"oomhog-manual\x00--size\x00256M\x00").unwrap();
+
+        let health = Arc::new(KmsgHealth::default());
+        let counters = Arc::new(RunCounters::default());
+        let (tx, rx) = mpsc::channel();
+        let store = Store::open(&db, Access::ReadWrite).unwrap();
+        let writer_health = Arc::clone(&health);
+        let writer = thread::spawn(move || Writer::new(store, writer_health, None).run(rx));
+        let (snapshots, snapshot_thread) = Snapshotter::new(
+            Some(Hierarchy { version: cgroupfs::Version::V1, root: cgroup_root }),
+            &proc_root,
+            dir.path(),
+        )
+        .counting_misses_in(Arc::clone(&counters))
+        .spawn(tx.clone())
+        .unwrap();
+        let machine = kernel::Machine {
+            memcg_version: Some(kernel::MemcgVersion::V1),
+            ram_pages: Some(6_000_000),
+            swap_pages: Some(0),
+        };
+        let mut reader = EventReader {
+            tx: tx.clone(),
+            snapshots,
+            boot_id: BOOT.into(),
+            machine,
+            summary: Summary::default(),
+            counters: Arc::clone(&counters),
+        };
+        let mut log_reader = KernelLogReader::new(BOOT.into(), None, tx, Arc::clone(&health));
+
+        // The event first, as on a real kill (the ring buffer wakes the
+        // reader before the log's lines are read), then the report.
+        reader.event(event_of_the_first_kill().as_bytes());
+        reader.event(&[0u8; 12]);
+        assert!(log_reader.drain(&mut Kmsg::from_source(kmsg_records("kmsg-oom-6.18-v1-memcg.txt"))));
+        drop((reader, log_reader));
+        snapshot_thread.join().unwrap();
+        writer.join().unwrap();
+
+        let store = Store::open(&db, Access::ReadOnly).unwrap();
+        let kills = store.list(&crate::store::Filter::default()).unwrap();
+        let pids: Vec<i32> = kills.iter().map(|k| k.victim.pid).collect();
+        assert_eq!(pids, [8355, 8354, 7558], "the report's three kills, once each, newest first");
+        let joined = &kills[2];
+        assert_eq!(joined.sources, [Source::Ebpf, Source::Kmsg, Source::Cgroup]);
+        // From the event: the kill-time kernel state and the victim's figures.
+        let kernel = joined.kernel.as_ref().expect("the event's kernel state");
+        assert_eq!(kernel.rss_pages.map(|r| (r.anon, r.file)), Some((16_320, 419)));
+        assert_eq!(kernel.cgroup_path.as_deref(), Some(CGROUP));
+        assert_eq!(kernel.cgroup_version, Some(1), "stamped with the machine's memory controller");
+        assert_eq!(joined.boot_id.as_deref(), Some(BOOT));
+        assert_eq!(joined.victim.anon_rss_kb, Some(65_280));
+        // From the report: what only the kernel's lines say.
+        assert_eq!(joined.kmsg_usec, Some(558_908_182));
+        assert_eq!(joined.oom.constraint.as_deref(), Some("CONSTRAINT_MEMCG"));
+        assert_eq!(joined.oom.oom_cgroup.as_deref(), Some(CGROUP));
+        assert_eq!((joined.oom.memory_usage_kb, joined.oom.memory_limit_kb), (Some(65_536), Some(65_536)));
+        assert!(joined.oom.memory_stat.as_ref().is_some_and(|s| s.iter().any(|(k, _)| k == "inactive_anon")));
+        assert!(joined.oom.tasks.as_ref().is_some_and(|t| t.len() == 1), "{:?}", joined.oom.tasks);
+        assert_eq!(joined.trigger.gfp_mask.as_deref(), Some("0xcc0(GFP_KERNEL)"));
+        assert!(joined.kernel_report.iter().any(|l| l.contains("Killed process 7558 (oomhog-manual)")));
+        // From the cgroup files, read after the event.
+        let snapshot = joined.snapshot.as_ref().expect("the snapshot");
+        assert_eq!(snapshot.memory_limit_bytes, Some(64 << 20));
+        assert_eq!(snapshot.failcnt, Some(20));
+        assert_eq!(joined.victim.cmdline.as_deref(), Some("oomhog-manual --size 256M"));
+        // The two kills without an event are the report's alone.
+        for kill in &kills[..2] {
+            assert_eq!(kill.sources, [Source::Kmsg], "{kill:?}");
+            assert_eq!(kill.victim.comm.as_deref(), Some("oomt-cbdb19"));
+        }
+        // The undecodable record is counted, not dropped silently.
+        assert_eq!(store.loss_count("decode").unwrap(), 1);
+        assert_eq!(counters.snapshots_missed.load(Ordering::Relaxed), 0);
     }
 }

@@ -60,7 +60,7 @@ impl KernelLogReader {
 
     /// Reads every record available now. Returns false when /dev/kmsg failed
     /// for good (the caller stops polling it; the error is logged).
-    pub fn drain(&mut self, kmsg: &mut Kmsg) -> bool {
+    pub fn drain<R: std::io::Read>(&mut self, kmsg: &mut Kmsg<R>) -> bool {
         let ok = loop {
             match kmsg.read_one() {
                 Ok(Read1::Record(record)) => {

@@ -55,6 +55,12 @@ pub fn unique_name(prefix: &str) -> String {
     name
 }
 
+/// The wall clock now, Unix ns. Tests build their records relative to it,
+/// never at a fixed date: `scripts/test` runs them again a year ahead.
+pub fn now_ns() -> i64 {
+    jiff::Timestamp::now().as_nanosecond() as i64
+}
+
 /// Runs the CLI and returns its output.
 pub fn cli(args: &[&str]) -> Output {
     Command::new(BIN).args(args).env_remove("OOMRECORDER_DB").output().expect("run oomrecorder")
@@ -290,15 +296,36 @@ pub fn parse_killed_line(text: &str) -> Option<KilledLine> {
     })
 }
 
-/// /dev/kmsg opened at its end and read continuously by a thread from now
-/// on: a storm logs more than the ring buffer holds (the headers of a v1
-/// report run to kilobytes), so the test's oracle must keep up with the
-/// kernel like the daemon does, not read it afterwards.
+/// The kernel's own account of the kills a test makes, gathered so that it
+/// cannot miss one: `/dev/kmsg` opened at its end and read by a thread from
+/// then on (a storm logs more than the ring buffer holds, so the oracle must
+/// keep up with the kernel as the daemon does, not read it afterwards),
+/// every overrun (EPIPE) and sequence gap counted, and `/proc/vmstat`
+/// `oom_kill` read at the start to cross-check the count.
+///
+/// Kills are keyed by the pids the test saw die of SIGKILL, never by comm:
+/// a victim killed between its shell's `exec` and the new comm (the kernel
+/// may pick the shell while its sibling's memory is still being reaped) is
+/// reported under the shell's name.
 pub struct Kmsg {
     texts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     overruns: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    gaps: std::sync::Arc<std::sync::atomic::AtomicU64>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     reader: Option<std::thread::JoinHandle<()>>,
+    vmstat_start: u64,
+    /// Wall clock (Unix ns) when the test began to watch.
+    pub since_ns: i64,
+}
+
+/// `/proc/vmstat` `oom_kill`: one per task the kernel killed, machine-wide
+/// (`count_vm_event(OOM_KILL)` in mm/oom_kill.c `__oom_kill_process`).
+pub fn vmstat_oom_kill() -> u64 {
+    let text = fs::read_to_string("/proc/vmstat").expect("read /proc/vmstat");
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("/proc/vmstat has oom_kill (4.13+)")
 }
 
 impl Kmsg {
@@ -313,21 +340,32 @@ impl Kmsg {
         // next record to be written (Documentation/ABI/testing/dev-kmsg).
         let rc = unsafe { libc::lseek(std::os::fd::AsRawFd::as_raw_fd(&file), 0, libc::SEEK_END) };
         assert!(rc >= 0, "lseek /dev/kmsg: {}", io::Error::last_os_error());
+        let since_ns = now_ns();
+        let vmstat_start = vmstat_oom_kill();
         let texts = Arc::new(Mutex::new(Vec::new()));
         let overruns = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let gaps = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let reader = {
-            let (texts, overruns, stop) = (Arc::clone(&texts), Arc::clone(&overruns), Arc::clone(&stop));
+            let (texts, overruns, gaps, stop) =
+                (Arc::clone(&texts), Arc::clone(&overruns), Arc::clone(&gaps), Arc::clone(&stop));
             std::thread::spawn(move || {
+                // CONSOLE_EXT_LOG_MAX is 8 KiB: one record always fits.
                 let mut buf = vec![0u8; 16384];
+                let mut next_seq: Option<u64> = None;
                 loop {
                     match file.read(&mut buf) {
                         // One read returns one record: `prio,seq,usec,flags;text\n` + continuation lines.
                         Ok(n) => {
                             let record = String::from_utf8_lossy(&buf[..n]);
-                            let text =
-                                record.split_once(';').map_or("", |(_, t)| t).lines().next().unwrap_or("");
-                            texts.lock().unwrap().push(text.to_owned());
+                            let (header, body) = record.split_once(';').unwrap_or(("", ""));
+                            if let Some(seq) = header.split(',').nth(1).and_then(|s| s.parse::<u64>().ok()) {
+                                if let Some(next) = next_seq.filter(|next| seq > *next) {
+                                    gaps.fetch_add(seq - next, Ordering::Relaxed);
+                                }
+                                next_seq = Some(seq + 1);
+                            }
+                            texts.lock().unwrap().push(body.lines().next().unwrap_or("").to_owned());
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             if stop.load(Ordering::Relaxed) {
@@ -343,44 +381,64 @@ impl Kmsg {
                 }
             })
         };
-        Kmsg { texts, overruns, stop, reader: Some(reader) }
+        Kmsg { texts, overruns, gaps, stop, reader: Some(reader), vmstat_start, since_ns }
     }
 
-    /// Every `Killed process` line for `comm` logged since opening, waiting
-    /// until `want` of them arrived or `timeout` passed.
-    pub fn killed(&mut self, comm: &str, want: usize, timeout: Duration) -> Vec<KilledLine> {
-        self.killed_with_summaries(comm, want, timeout).0
+    /// The kernel's `Killed process` line of each of `pids` (victims the
+    /// test saw die of SIGKILL), in the order of `pids`, waiting up to
+    /// `timeout` for all of them. Fails, naming why, when the truth is
+    /// incomplete: the kernel counted fewer kills than the test saw, or a
+    /// line is missing (the test's reader fell behind, or the kernel never
+    /// printed it). A test then fails on its oracle, not on the product.
+    pub fn killed(&mut self, pids: &[u32], timeout: Duration) -> Vec<KilledLine> {
+        self.killed_with_summaries(pids, timeout).0
     }
 
     /// As [`Kmsg::killed`], plus the pids named by `oom-kill:` summary lines:
     /// the kills whose report header the kernel printed (it rate-limits
     /// headers to 10 per 5 s, mm/oom_kill.c `oom_rs`).
-    pub fn killed_with_summaries(
-        &mut self,
-        comm: &str,
-        want: usize,
-        timeout: Duration,
-    ) -> (Vec<KilledLine>, Vec<i64>) {
+    pub fn killed_with_summaries(&mut self, pids: &[u32], timeout: Duration) -> (Vec<KilledLine>, Vec<i64>) {
+        use std::{collections::HashMap, sync::atomic::Ordering};
         let deadline = Instant::now() + timeout;
         loop {
-            let mut found = Vec::new();
+            // Oldest first per pid: a pid reused within the test is two kills.
+            let mut lines: HashMap<i64, std::collections::VecDeque<KilledLine>> = HashMap::new();
             let mut summaries = Vec::new();
             for text in self.texts.lock().unwrap().iter() {
-                if let Some(line) = parse_killed_line(text).filter(|l| l.comm == comm) {
-                    found.push(line);
+                if let Some(line) = parse_killed_line(text) {
+                    lines.entry(line.pid).or_default().push_back(line);
                 }
-                if text.starts_with("oom-kill:") && text.contains(&format!(",task={comm},")) {
-                    let pid = text.split(",pid=").nth(1).and_then(|p| p.split(',').next());
-                    summaries.extend(pid.and_then(|p| p.parse::<i64>().ok()));
+                if let Some(pid) = text.strip_prefix("oom-kill:").and_then(|t| t.split(",pid=").nth(1)) {
+                    summaries.extend(pid.split(',').next().and_then(|p| p.parse::<i64>().ok()));
                 }
             }
-            if found.len() >= want || Instant::now() > deadline {
-                let overruns = self.overruns.load(std::sync::atomic::Ordering::Relaxed);
+            let mut found = Vec::new();
+            let mut missing = Vec::new();
+            for &pid in pids {
+                match lines.get_mut(&i64::from(pid)).and_then(|l| l.pop_front()) {
+                    Some(line) => found.push(line),
+                    None => missing.push(pid),
+                }
+            }
+            if missing.is_empty() || Instant::now() > deadline {
+                let counted = vmstat_oom_kill().saturating_sub(self.vmstat_start);
                 assert!(
-                    found.len() >= want || overruns == 0,
-                    "the test's own /dev/kmsg reader fell behind the kernel ({overruns} overruns): \
-                     its oracle is incomplete, not the recorder"
+                    counted >= pids.len() as u64,
+                    "the test saw {} victims die of SIGKILL but /proc/vmstat counted {counted} OOM kills \
+                     since it began: its truth is wrong, not the recorder",
+                    pids.len()
                 );
+                let (overruns, gaps) =
+                    (self.overruns.load(Ordering::Relaxed), self.gaps.load(Ordering::Relaxed));
+                assert!(
+                    missing.is_empty(),
+                    "the test's truth is incomplete, not the recorder: no Killed process line for {} of \
+                     {} victims ({missing:?}); its /dev/kmsg reader had {overruns} overruns and {gaps} \
+                     records in sequence gaps; /proc/vmstat counted {counted} kills",
+                    missing.len(),
+                    pids.len()
+                );
+                summaries.retain(|p| pids.iter().any(|q| i64::from(*q) == *p));
                 return (found, summaries);
             }
             std::thread::sleep(Duration::from_millis(20));
