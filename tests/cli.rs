@@ -12,7 +12,7 @@ use std::{
 };
 
 use oomrecorder::{
-    kill::{Kill, Source, Trigger, Victim},
+    model::{Figures, Kill, Source, Trigger, Victim},
     store::{Access, Store},
 };
 use support::*;
@@ -39,13 +39,15 @@ fn kill(pid: i32, boot_ns: u64, comm: Option<&str>) -> Kill {
             pid,
             tgid: None,
             comm: comm.map(str::to_owned),
-            uid: Some(1000),
-            total_vm_kb: Some(207_776),
-            anon_rss_kb: Some(65_280),
-            file_rss_kb: Some(1_676),
-            shmem_rss_kb: Some(0),
-            pgtables_kb: Some(172),
-            oom_score_adj: Some(0),
+            figures: Figures {
+                uid: Some(1000),
+                total_vm_kb: Some(207_776),
+                anon_rss_kb: Some(65_280),
+                file_rss_kb: Some(1_676),
+                shmem_rss_kb: Some(0),
+                pgtables_kb: Some(172),
+                oom_score_adj: Some(0),
+            },
             cmdline: None,
             exe: None,
         },
@@ -57,7 +59,7 @@ fn kill(pid: i32, boot_ns: u64, comm: Option<&str>) -> Kill {
 fn db_with(path: &Path, kills: &[Kill]) {
     let mut store = Store::open(path, Access::ReadWrite).unwrap();
     for k in kills {
-        store.record(k).unwrap();
+        store.insert(k).unwrap();
     }
 }
 
@@ -312,7 +314,7 @@ fn prune_deletes_beyond_the_cap_and_says_what_it_deleted() {
     assert_eq!(pids, [105, 104], "the newest stay");
     // A kill from 2001 goes by age; the two from an hour ago stay.
     let old = Kill { time_ns: Some(1_000_000_000_000_000_000), ..kill(99, 99, Some("old")) };
-    Store::open(Path::new(db), Access::ReadWrite).unwrap().record(&old).unwrap();
+    Store::open(Path::new(db), Access::ReadWrite).unwrap().insert(&old).unwrap();
     let out = cli(&["prune", "--max-age", "1d", "--db", db]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -323,10 +325,10 @@ fn prune_deletes_beyond_the_cap_and_says_what_it_deleted() {
 
 /// A run row as the daemon's writer leaves it at stop.
 fn stopped_run(db: &Path, stored: &[Kill], lost_to_ringbuf: u64) {
-    use oomrecorder::runs::Run;
+    use oomrecorder::model::run::{Counter, Counts, Run};
     let mut store = Store::open(db, Access::ReadWrite).unwrap();
     for k in stored {
-        store.record(k).unwrap();
+        store.insert(k).unwrap();
     }
     let times: Vec<i64> = stored.iter().filter_map(|k| k.time_ns).collect();
     let run = Run {
@@ -337,10 +339,11 @@ fn stopped_run(db: &Path, stored: &[Kill], lost_to_ringbuf: u64) {
         stopped_ns: Some(times.iter().max().unwrap() + 1),
         attach_point: "raw_tracepoint".into(),
         version: "0.1.0".into(),
-        victims_seen: stored.len() as u64 + lost_to_ringbuf,
-        events_received: stored.len() as u64,
-        records_stored: stored.len() as u64,
-        ringbuf_full: lost_to_ringbuf,
+        counts: Counts::default()
+            .with(Counter::VictimsSeen, stored.len() as u64 + lost_to_ringbuf)
+            .with(Counter::EventsReceived, stored.len() as u64)
+            .with(Counter::RecordsStored, stored.len() as u64)
+            .with(Counter::RingbufFull, lost_to_ringbuf),
         vmstat_oom_kill_start: Some(40),
         vmstat_oom_kill_now: Some(40 + stored.len() as u64 + lost_to_ringbuf),
         ..Run::default()
@@ -434,7 +437,7 @@ fn reads_do_not_fail_while_a_writer_holds_the_database() {
     let mut writer = Store::open(&db, Access::ReadWrite).unwrap();
     writer
         .in_transaction(|store| {
-            store.record(&kill(11, 2_000, Some("b")))?;
+            store.insert(&kill(11, 2_000, Some("b")))?;
             for args in [["list", "--json"], ["status", "--json"]] {
                 let out = cli(&[args[0], args[1], "--db", db.to_str().unwrap()]);
                 let err = String::from_utf8_lossy(&out.stderr);

@@ -13,8 +13,7 @@ use std::{
 };
 
 use oomrecorder::{
-    identity::Identity,
-    kill::{Kill, Oom, Source, Victim},
+    model::{identity::Identity, Figures, Kill, Oom, Source, Victim},
     store::{self, Access, Filter, Order, Store},
 };
 use serde_json::Value;
@@ -47,7 +46,7 @@ fn kill(spec: &Spec, now: i64) -> Kill {
         victim: Victim {
             pid: spec.pid,
             comm: Some(spec.comm.into()),
-            anon_rss_kb: Some(1024),
+            figures: Figures { anon_rss_kb: Some(1024), ..Figures::default() },
             ..Victim::default()
         },
         cgroup: Some(spec.cgroup.into()),
@@ -114,7 +113,7 @@ fn fixture(path: &Path) {
     ];
     let mut store = Store::open(path, Access::ReadWrite).unwrap();
     for spec in &specs {
-        store.record(&kill(spec, now)).unwrap();
+        store.insert(&kill(spec, now)).unwrap();
     }
 }
 
@@ -332,7 +331,7 @@ fn watch_prints_a_record_stored_after_it_started() {
             constraint: None,
             container: None,
         };
-        store.record(&kill(&spec, now_ns())).unwrap();
+        store.insert(&kill(&spec, now_ns())).unwrap();
         stored.insert(i64::from(pid));
         if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(600)) {
             break line.unwrap();
@@ -392,7 +391,7 @@ fn watch_ends_with_success_when_its_reader_goes() {
             constraint: None,
             container: None,
         };
-        store.record(&kill(&spec, now_ns())).unwrap();
+        store.insert(&kill(&spec, now_ns())).unwrap();
         pid += 1;
         std::thread::sleep(Duration::from_millis(300));
     };

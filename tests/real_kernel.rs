@@ -493,7 +493,7 @@ fn status_accounts_for_every_kill_the_kernel_counted() {
 #[test]
 fn this_machines_kmsg_reads_one_record_per_read() {
     require_root("this_machines_kmsg_reads_one_record_per_read");
-    use oomrecorder::kmsg::{Kmsg, Read1, SeqTracker};
+    use oomrecorder::sources::kmsg::{Kmsg, Read1, SeqTracker};
     let mut kmsg = Kmsg::open(Path::new("/dev/kmsg")).expect("open /dev/kmsg as root");
     let mut seen = 0;
     let mut tracker = SeqTracker::default();
@@ -545,7 +545,10 @@ fn this_machines_btf_gives_every_field() {
 
 #[test]
 fn this_machines_memory_hierarchy_is_found_and_read() {
-    use oomrecorder::cgroupfs::{memory_hierarchy, path_from_proc_cgroup, snapshot};
+    use oomrecorder::{
+        kernel::memcg::memory_hierarchy,
+        sources::cgroup::files::{path_from_proc_cgroup, snapshot},
+    };
     let h = memory_hierarchy(Path::new("/sys/fs/cgroup")).expect("a memory controller on v1 or v2");
     let own = path_from_proc_cgroup(&std::fs::read_to_string("/proc/self/cgroup").unwrap(), h.version)
         .expect("this process's memory cgroup");

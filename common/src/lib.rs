@@ -14,7 +14,7 @@ pub const COMM_LEN: usize = 16;
 
 /// Layout version of [`OomEvent`]. Bump it whenever a field moves; user space
 /// refuses events of any other version instead of misreading them.
-pub const OOM_EVENT_VERSION: u32 = 2;
+pub const OOM_EVENT_VERSION: u32 = 3;
 
 /// Bits of [`OomEvent::present`]: which `oom:mark_victim` fields the running
 /// kernel has. Kernels without commit 72ba14deb40a (mainline 6.9; backported
@@ -32,10 +32,12 @@ pub mod present {
 
 /// One OOM victim, written by `oom_mark_victim` into the ring buffer.
 ///
-/// Memory figures are in kB, exactly as the tracepoint gives them
+/// The `*_kb` figures are the tracepoint's, in kB exactly as it gives them
 /// (include/trace/events/oom.h, `TRACE_EVENT(mark_victim)`, which converts
-/// pages with `K()`); fields whose bit is clear in `present` are zero and must
-/// be read as unknown.
+/// pages with `K()`); the raw tracepoint program leaves them zero with their
+/// `present` bits clear and copies the kernel's counters in their own units
+/// (pages, bytes) into the version 2 fields. A field whose bit is clear is
+/// unknown, never zero.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OomEvent {
@@ -67,7 +69,8 @@ pub struct OomEvent {
     pub victim_comm: [u8; COMM_LEN],
     pub trigger_comm: [u8; COMM_LEN],
 
-    // Version 2: the victim's kernel state, read through BTF offsets by the
+    // Version 2 (3: no longer also converted to the kB fields above): the
+    // victim's kernel state, read through BTF offsets by the
     // raw tracepoint program (`oom_mark_victim_raw`). All zero, with
     // `kpresent` 0, when the plain tracepoint program ran.
     /// Bits from [`kpresent`].

@@ -20,8 +20,8 @@ use aya_ebpf::{
     EbpfContext,
 };
 use common::{
-    counter, kfield, kpresent, present, rss, KernelLayout, MarkVictimLayout, OomEvent, TpField,
-    CGROUP_MAX_DEPTH, CGROUP_NAME_LEN, COMM_LEN, MEMCG_MAX_LEVELS, OOM_EVENT_VERSION,
+    counter, kfield, kpresent, present, KernelLayout, MarkVictimLayout, OomEvent, TpField, CGROUP_MAX_DEPTH,
+    CGROUP_NAME_LEN, COMM_LEN, MEMCG_MAX_LEVELS, OOM_EVENT_VERSION,
 };
 
 /// Field offsets of `oom:mark_victim` on the running kernel, written by the
@@ -203,8 +203,9 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
     let layout = unsafe { core::ptr::read_volatile(&KERNEL_LAYOUT) };
     let task: *const u8 = ctx.arg::<*const c_void>(0) as *const u8;
     emit(|ev| {
+        // Figures stay in the kernel's own units (pages, bytes): user space
+        // converts them (recorder/src/model/figures.rs).
         ev.page_shift = layout.page_shift;
-        let kb_shift = layout.page_shift.saturating_sub(10);
 
         if layout.has(kfield::TASK_PID) {
             ev.victim_pid = read::<i32>(task, layout.task_pid).unwrap_or(0);
@@ -255,8 +256,6 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
         if layout.has(kfield::TOTAL_VM) {
             if let Some(pages) = read::<u64>(mm, layout.mm_total_vm) {
                 ev.total_vm_pages = pages;
-                ev.total_vm_kb = pages << kb_shift;
-                ev.present |= present::TOTAL_VM;
                 ev.kpresent |= kpresent::TOTAL_VM;
             }
         }
@@ -274,19 +273,12 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
                 i += 1;
             }
             if ok {
-                let kb = |pages: i64| (if pages < 0 { 0 } else { pages as u64 }) << kb_shift;
-                ev.anon_rss_kb = kb(ev.rss_pages[rss::ANON]);
-                ev.file_rss_kb = kb(ev.rss_pages[rss::FILE]);
-                ev.shmem_rss_kb = kb(ev.rss_pages[rss::SHMEM]);
-                ev.present |= present::ANON_RSS | present::FILE_RSS | present::SHMEM_RSS;
                 ev.kpresent |= kpresent::RSS;
             }
         }
         if layout.has(kfield::PGTABLES) {
             if let Some(bytes) = read::<u64>(mm, layout.mm_pgtables_bytes) {
                 ev.pgtables_bytes = bytes;
-                ev.pgtables_kb = bytes >> 10;
-                ev.present |= present::PGTABLES;
                 ev.kpresent |= kpresent::PGTABLES;
             }
         }

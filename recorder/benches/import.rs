@@ -8,7 +8,8 @@
 use std::{io::Cursor, time::Instant};
 
 use oomrecorder::{
-    import,
+    pipeline::join,
+    sources::import,
     store::{Access, Store},
 };
 
@@ -72,7 +73,7 @@ fn main() {
         store
             .in_transaction(|store| {
                 for kill in &found.kills {
-                    store.record(kill)?;
+                    join::record(store, kill)?;
                 }
                 Ok(())
             })

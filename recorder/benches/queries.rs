@@ -10,8 +10,7 @@
 use std::time::{Duration, Instant};
 
 use oomrecorder::{
-    identity::Identity,
-    kill::{Kill, Oom, Source, Victim},
+    model::{identity::Identity, Figures, Kill, Oom, Source, Victim},
     store::{self, Access, Filter, Store},
 };
 
@@ -93,8 +92,11 @@ fn synthetic(i: u64, now: i64, rng: &mut Rng) -> Kill {
         victim: Victim {
             pid: (1_000 + i % 4_000_000) as i32,
             comm: Some(COMMS[rng.below(COMMS.len() as u64) as usize].into()),
-            anon_rss_kb: Some(rng.below(8 << 20)),
-            file_rss_kb: Some(rng.below(1 << 16)),
+            figures: Figures {
+                anon_rss_kb: Some(rng.below(8 << 20)),
+                file_rss_kb: Some(rng.below(1 << 16)),
+                ..Figures::default()
+            },
             ..Victim::default()
         },
         cgroup: Some(cgroup),
@@ -133,7 +135,7 @@ fn main() {
         store
             .in_transaction(|store| {
                 for i in 0..KILLS {
-                    store.record(&synthetic(i, now, &mut rng))?;
+                    store.insert(&synthetic(i, now, &mut rng))?;
                 }
                 Ok(())
             })

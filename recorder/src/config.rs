@@ -13,7 +13,7 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::retention::{DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_RECORDS};
+use crate::pipeline::retention::{DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_RECORDS};
 
 /// Where the package installs the file (a conffile, every key commented out).
 pub const DEFAULT_CONFIG: &str = "/etc/oomrecorder/oomrecorder.toml";

@@ -1,31 +1,27 @@
 //! oomrecorder: records every Linux OOM kill with the kernel's own figures.
 //!
-//! One module per source of truth: `loader` (eBPF program and attach point),
-//! `tracefs` (tracepoint layout), `report` (the kernel's kmsg OOM
-//! report), `kill` (the record), `store` (SQLite),
-//! `daemon` (the pipeline), `cli` (commands).
+//! The folders follow the data, from the kernel to the person asking:
+//!
+//! - [`kernel`]: how the running kernel differs, decided once at start
+//!   (attach point, BTF offsets, memory cgroup version, capabilities, tracefs).
+//! - [`sources`]: thin readers of each source of truth: the eBPF program's
+//!   ring buffer, /dev/kmsg, the journal, the cgroup files, imported logs.
+//! - [`report`]: the pure parser of the kernel's OOM report.
+//! - [`model`]: the kill record, its figures and every conversion into it,
+//!   badness, the diagnosis, and the JSON shape scripts rely on.
+//! - [`pipeline`]: the daemon: readers, snapshotter and writer joined by
+//!   channels, the join of facts into one record, retention, counters.
+//! - [`store`]: SQLite: migrations, kills, filters, stats, state, runs.
+//! - [`cli`]: the commands; a leaf that nothing else imports.
+//!
+//! [`clock`] and [`config`] serve every layer.
 
-pub mod caps;
-pub mod cgroupfs;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod correlate;
-pub mod daemon;
-pub mod diagnosis;
-pub mod exit;
-pub mod identity;
-pub mod import;
-pub mod journal;
 pub mod kernel;
-pub mod kernel_log;
-pub mod kill;
-pub mod kmsg;
-pub mod loader;
+pub mod model;
+pub mod pipeline;
 pub mod report;
-pub mod retention;
-pub mod runs;
-pub mod snapshotter;
+pub mod sources;
 pub mod store;
-pub mod tracefs;
-pub mod writer;

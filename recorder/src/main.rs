@@ -2,8 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use oomrecorder::{
+    cli::exit::Exit,
     cli::{self, Cli, Command},
-    exit::Exit,
 };
 
 fn main() -> ExitCode {

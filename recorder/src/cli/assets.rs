@@ -15,8 +15,8 @@ use std::{
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
+use super::exit::Exit;
 use super::Cli;
-use crate::exit::Exit;
 
 #[derive(Debug, Args)]
 pub struct AssetsArgs {

@@ -6,13 +6,8 @@ use std::{fs, io::Write, path::Path};
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::format;
-use crate::{
-    caps,
-    exit::Exit,
-    kernel::{self, AttachPoint, MemcgVersion, Plan},
-    tracefs,
-};
+use super::{exit::Exit, format};
+use crate::kernel::{self, caps, memcg, tracefs, AttachPoint, MemcgVersion, Plan};
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
@@ -42,7 +37,7 @@ impl Report {
 
     pub fn gather() -> Report {
         let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_owned());
-        let memcg = kernel::read_memcg_version(Path::new("/proc"), Path::new("/sys/fs/cgroup"));
+        let memcg = memcg::memory_hierarchy(Path::new(memcg::SYS_FS_CGROUP)).map(|h| h.version);
         let btf = kernel::read_btf(Path::new(kernel::VMLINUX_BTF));
         let plan = kernel::plan(btf.as_ref().map_err(|e| e.to_string()), memcg, kernel::page_size());
         let btf = btf.map(|_| format!("{} (parsed)", kernel::VMLINUX_BTF)).map_err(|e| e.to_string());

@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 
 use jiff::{tz::TimeZone, Timestamp};
 
-use crate::exit::Exit;
+use super::exit::Exit;
 
 /// Writes what `write` produces to stdout. A broken pipe means the reader
 /// has all it wanted: success.

@@ -9,12 +9,11 @@ use std::{
 use anyhow::Context;
 use clap::Args;
 
-use super::format;
+use super::{exit::Exit, format};
 use crate::{
-    exit::Exit,
-    import,
-    journal::KernelJournal,
-    store::{Access, Recorded, Store},
+    pipeline::join::{self, Recorded},
+    sources::{import, journal::KernelJournal},
+    store::{Access, Store},
 };
 
 #[derive(Debug, Args)]
@@ -52,7 +51,7 @@ pub fn run(db: &Path, args: &ImportArgs) -> anyhow::Result<Exit> {
     let mut added = 0;
     store.in_transaction(|store| {
         for kill in &found.kills {
-            if let Recorded::Inserted(_) = store.record(kill)? {
+            if let Recorded::Inserted(_) = join::record(store, kill)? {
                 added += 1;
             }
         }

@@ -9,10 +9,9 @@ use tabled::{
     settings::{peaker::Priority, Style, Width},
 };
 
-use super::{filter::FilterArgs, format, json};
+use super::{exit::Exit, filter::FilterArgs, format};
 use crate::{
-    exit::Exit,
-    kill::Kill,
+    model::{json, Kill},
     store::{Access, Filter, Order, Store},
 };
 
@@ -103,7 +102,7 @@ pub fn table(kills: &[Kill], width: Option<usize>) -> String {
             kill.victim.pid.to_string(),
             kill.victim.comm.clone().unwrap_or_else(dash),
             kill.cgroup.clone().unwrap_or_else(dash),
-            format::kb(kill.victim.anon_rss_kb),
+            format::kb(kill.victim.figures.anon_rss_kb),
             format::bytes_opt(kill.memory_limit_bytes),
         ];
         if with_container {
@@ -127,7 +126,7 @@ pub fn table(kills: &[Kill], width: Option<usize>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{identity::Identity, kill::Victim};
+    use crate::model::{identity::Identity, Victim};
 
     fn kill(cgroup: &str, container: Option<Identity>) -> Kill {
         Kill {

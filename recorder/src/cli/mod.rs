@@ -3,10 +3,10 @@
 
 pub mod assets;
 pub mod doctor;
+pub mod exit;
 pub mod filter;
 pub mod format;
 pub mod import;
-pub mod json;
 pub mod list;
 pub mod prune;
 pub mod run;
@@ -21,10 +21,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use crate::config::DEFAULT_DB;
-use crate::{
-    config::{self, RetentionFlags, Settings, DEFAULT_CONFIG},
-    exit::Exit,
-};
+use crate::config::{self, RetentionFlags, Settings, DEFAULT_CONFIG};
+use exit::Exit;
 
 #[derive(Debug, Parser)]
 #[command(name = "oomrecorder", version, about = "Records every Linux OOM kill and keeps the evidence")]

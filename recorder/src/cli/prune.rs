@@ -4,11 +4,11 @@
 
 use clap::Args;
 
+use super::exit::Exit;
 use crate::{
     clock,
     config::{parse_max_age, Settings},
-    exit::Exit,
-    retention,
+    pipeline::retention,
     store::{Access, Store},
 };
 

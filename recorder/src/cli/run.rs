@@ -2,10 +2,10 @@
 
 use clap::Args;
 
+use super::exit::Exit;
 use crate::{
     config::{parse_max_age, Settings},
-    daemon::{self, DaemonConfig},
-    exit::Exit,
+    pipeline::daemon::{self, DaemonConfig},
 };
 
 #[derive(Debug, Args)]

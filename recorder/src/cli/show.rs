@@ -4,13 +4,9 @@ use std::{io::Write, path::Path, str::FromStr};
 
 use clap::Args;
 
-use super::{format, json};
+use super::{exit::Exit, format};
 use crate::{
-    cgroupfs::Snapshot,
-    diagnosis,
-    exit::Exit,
-    identity::Identity,
-    kill::{KernelState, Kill, Kind},
+    model::{diagnosis, identity::Identity, json, snapshot::Snapshot, KernelState, Kill, Kind},
     store::{Access, Filter, Store},
 };
 
@@ -115,18 +111,18 @@ fn write_text(out: &mut dyn Write, kill: &Kill, raw: bool) -> std::io::Result<()
     writeln!(out, "  PID:           {}", v.pid)?;
     writeln!(out, "  TGID:          {}", format::opt(v.tgid))?;
     writeln!(out, "  Command:       {comm}")?;
-    writeln!(out, "  UID:           {}", format::opt(v.uid))?;
+    writeln!(out, "  UID:           {}", format::opt(v.figures.uid))?;
     for (label, value) in [
-        ("Total VM:", v.total_vm_kb),
-        ("Anon RSS:", v.anon_rss_kb),
-        ("File RSS:", v.file_rss_kb),
-        ("Shmem RSS:", v.shmem_rss_kb),
-        ("Page tables:", v.pgtables_kb),
+        ("Total VM:", v.figures.total_vm_kb),
+        ("Anon RSS:", v.figures.anon_rss_kb),
+        ("File RSS:", v.figures.file_rss_kb),
+        ("Shmem RSS:", v.figures.shmem_rss_kb),
+        ("Page tables:", v.figures.pgtables_kb),
     ] {
         let exact = value.map(|kb| format!(" ({kb} kB)")).unwrap_or_default();
         writeln!(out, "  {label:<14} {}{exact}", format::kb(value))?;
     }
-    writeln!(out, "  oom_score_adj: {}", format::opt(v.oom_score_adj))?;
+    writeln!(out, "  oom_score_adj: {}", format::opt(v.figures.oom_score_adj))?;
     writeln!(out)?;
     writeln!(out, "Trigger (the task allocating when the kernel chose the victim)")?;
     writeln!(out, "  PID:           {}", format::opt(t.pid))?;

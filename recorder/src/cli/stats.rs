@@ -7,9 +7,9 @@ use clap::Args;
 use serde_json::{json, Value};
 use tabled::{builder::Builder, settings::Style};
 
-use super::{filter::TimeArgs, format, json::rfc3339_ms};
+use super::{exit::Exit, filter::TimeArgs, format};
 use crate::{
-    exit::Exit,
+    model::json::rfc3339_ms,
     store::{Access, Count, Stats, Store},
 };
 

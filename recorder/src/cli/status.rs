@@ -15,11 +15,11 @@ use std::{
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::format;
+use super::{exit::Exit, format};
 use crate::{
     clock,
-    exit::Exit,
-    runs::{self, Audit, Run},
+    kernel::vmstat,
+    model::run::{Audit, Counter, Run},
     store::{Access, Store, StoreError},
 };
 
@@ -53,7 +53,7 @@ impl Status {
     /// Running, nothing lost, and the kernel's count matched.
     pub fn healthy(&self) -> bool {
         self.running
-            && self.run.as_ref().is_some_and(|r| r.lost() == 0)
+            && self.run.as_ref().is_some_and(|r| r.counts.lost() == 0)
             && self.audit.as_ref().is_some_and(|a| a.matches)
     }
 }
@@ -114,12 +114,12 @@ fn database_bytes(db: &Path) -> u64 {
 
 fn now(run_pid: Option<u32>) -> Now {
     let proc_root = Path::new("/proc");
-    let oom_kill = runs::read_vmstat_oom_kill(proc_root).map_err(|e| log::warn!("{e}")).ok();
+    let oom_kill = vmstat::read_vmstat_oom_kill(proc_root).map_err(|e| log::warn!("{e}")).ok();
     Now {
         wall_ns: clock::wall_ns_now(),
         boot_id: clock::read_boot_id(proc_root).ok(),
         oom_kill,
-        pid_alive: run_pid.is_some_and(|pid| runs::is_daemon(proc_root, pid)),
+        pid_alive: run_pid.is_some_and(|pid| is_daemon(proc_root, pid)),
     }
 }
 
@@ -147,9 +147,29 @@ pub fn run(db: &Path, args: &StatusArgs) -> anyhow::Result<Exit> {
     Ok(if written == Exit::Ok { exit } else { written })
 }
 
+/// The name the kernel gives the daemon's process (`/proc/<pid>/comm`), used
+/// to tell the daemon from an unrelated process that reused its pid.
+pub const DAEMON_COMM: &str = "oomrecorder";
+
+/// Whether `pid` is a live oomrecorder process: the pid exists and its comm
+/// is the daemon's (a pid reused by another program is not the daemon).
+fn is_daemon(proc_root: &Path, pid: u32) -> bool {
+    std::fs::read_to_string(proc_root.join(pid.to_string()).join("comm"))
+        .is_ok_and(|comm| comm.trim_end() == DAEMON_COMM)
+}
+
 pub fn to_json(status: &Status) -> Value {
     let run = status.run.as_ref();
-    let field = |get: fn(&Run) -> u64| run.map(get);
+    let count = |counter: Counter| run.map(|r| r.counts[counter]);
+    // Each counter under its key: the pipeline's figures, then the losses.
+    let group = |losses: bool| -> Value {
+        Counter::ALL
+            .iter()
+            .filter(|c| c.names().loss == losses && **c != Counter::RecordsStored)
+            .map(|c| (c.names().key.to_owned(), json!(count(*c))))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
     json!({
         "running": status.running,
         "pid": run.filter(|_| status.running).map(|r| r.pid),
@@ -157,21 +177,10 @@ pub fn to_json(status: &Status) -> Value {
         "attach_point": run.map(|r| r.attach_point.as_str()),
         "version": run.map(|r| r.version.as_str()),
         "records_total": status.records_total,
-        "records_this_run": field(|r| r.records_stored),
+        "records_this_run": count(Counter::RecordsStored),
         "database_bytes": status.database_bytes,
-        "pipeline": {
-            "victims_seen": field(|r| r.victims_seen),
-            "events_received": field(|r| r.events_received),
-            "kmsg_records": field(|r| r.kmsg_records),
-        },
-        "losses": {
-            "ringbuf_full": field(|r| r.ringbuf_full),
-            "decode": field(|r| r.undecodable),
-            "kmsg_overrun": field(|r| r.kmsg_lost),
-            "without_kernel_report": field(|r| r.without_kernel_report),
-            "snapshots_missed": field(|r| r.snapshots_missed),
-            "write_failures": field(|r| r.write_failures),
-        },
+        "pipeline": group(false),
+        "losses": group(true),
         "audit": status.audit.as_ref().map(|a| json!({
             "kernel_oom_kills": a.kernel_oom_kills,
             "recorded_kills": a.recorded_kills,
@@ -218,29 +227,17 @@ fn write_text(out: &mut dyn Write, db: &Path, status: &Status) -> std::io::Resul
         status.records_total,
         db.display(),
         format::bytes(status.database_bytes),
-        run.records_stored
+        run.counts[Counter::RecordsStored]
     )?;
     writeln!(
         out,
         "pipeline (this run, as of {}):",
         format::local_time(Some(run.stopped_ns.unwrap_or(run.last_update_ns)))
     )?;
-    let rows: [(&str, u64); 11] = [
-        ("victims seen by the eBPF program", run.victims_seen),
-        ("events received", run.events_received),
-        ("records stored", run.records_stored),
-        ("lost: ring buffer full", run.ringbuf_full),
-        ("lost: undecodable events", run.undecodable),
-        ("kernel log records read", run.kmsg_records),
-        ("lost: kernel log overwritten", run.kmsg_lost),
-        ("stored without a kernel report", run.without_kernel_report),
-        ("cgroup snapshots missed", run.snapshots_missed),
-        ("lost: writes that failed", run.write_failures),
-        ("total lost", run.lost()),
-    ];
-    for (what, n) in rows {
-        writeln!(out, "  {what:<34} {n}")?;
+    for counter in Counter::ALL {
+        writeln!(out, "  {:<34} {}", counter.names().label, run.counts[counter])?;
     }
+    writeln!(out, "  {:<34} {}", "total lost", run.counts.lost())?;
     match (&status.audit, &status.no_audit) {
         (Some(audit), _) => writeln!(out, "audit:    {}", audit.words())?,
         (None, Some(why)) => writeln!(out, "audit:    not possible: {why}")?,
@@ -253,7 +250,7 @@ fn write_text(out: &mut dyn Write, db: &Path, status: &Status) -> std::io::Resul
 mod tests {
     use super::*;
     use crate::{
-        kill::{Kill, Kind, Source, Victim},
+        model::{run::Counts, Kill, Kind, Source, Victim},
         store::Access,
     };
 
@@ -278,7 +275,7 @@ mod tests {
             last_update_ns: 5_000,
             attach_point: "raw_tracepoint".into(),
             version: "0.1.0".into(),
-            records_stored: 2,
+            counts: Counts::default().with(Counter::RecordsStored, 2),
             vmstat_oom_kill_start: Some(10),
             vmstat_oom_kill_now: Some(12),
             ..Run::default()
@@ -290,11 +287,11 @@ mod tests {
         let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
         // Before the run (catch-up of an older kill), two during it, one
         // exiting-task mark (not a kill), one after it stopped.
-        store.record(&kill(1, 500, Kind::Kill)).unwrap();
-        store.record(&kill(2, 2_000, Kind::Kill)).unwrap();
-        store.record(&kill(3, 3_000, Kind::Kill)).unwrap();
-        store.record(&kill(4, 3_500, Kind::Exiting)).unwrap();
-        store.record(&kill(5, 9_000, Kind::Kill)).unwrap();
+        store.insert(&kill(1, 500, Kind::Kill)).unwrap();
+        store.insert(&kill(2, 2_000, Kind::Kill)).unwrap();
+        store.insert(&kill(3, 3_000, Kind::Kill)).unwrap();
+        store.insert(&kill(4, 3_500, Kind::Exiting)).unwrap();
+        store.insert(&kill(5, 9_000, Kind::Kill)).unwrap();
         let id = store.start_run(run).unwrap();
         store.update_run(id, run).unwrap();
         (store, dir)
@@ -338,7 +335,7 @@ mod tests {
 
     #[test]
     fn a_dead_pid_or_another_boot_is_not_running_and_losses_count() {
-        let run = Run { ringbuf_full: 3, ..run_row() };
+        let run = Run { counts: run_row().counts.with(Counter::RingbufFull, 3), ..run_row() };
         let (store, _dir) = store_with(&run);
         assert!(!gather(&store, 0, &now(13, false)).unwrap().running);
         let other_boot = Now { boot_id: Some("c".into()), ..now(13, true) };
@@ -357,5 +354,17 @@ mod tests {
         let mut text = Vec::new();
         write_text(&mut text, Path::new("x.db"), &status).unwrap();
         assert!(String::from_utf8(text).unwrap().contains("never run"));
+    }
+
+    #[test]
+    fn only_a_process_named_oomrecorder_is_the_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        for (pid, comm) in [(10, "oomrecorder\n"), (11, "bash\n")] {
+            std::fs::create_dir_all(dir.path().join(pid.to_string())).unwrap();
+            std::fs::write(dir.path().join(pid.to_string()).join("comm"), comm).unwrap();
+        }
+        assert!(is_daemon(dir.path(), 10));
+        assert!(!is_daemon(dir.path(), 11), "a reused pid");
+        assert!(!is_daemon(dir.path(), 12), "no such process");
     }
 }

@@ -13,10 +13,9 @@ use std::{
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::{format, list};
+use super::{exit::Exit, format, list};
 use crate::{
-    exit::Exit,
-    kill::Kill,
+    model::Kill,
     store::{Access, Filter, Order, Store},
 };
 
@@ -114,7 +113,7 @@ fn row(kill: Option<&Kill>) -> String {
             format::local_time(k.time_ns),
             k.victim.pid.to_string(),
             k.victim.comm.clone().unwrap_or_else(|| "-".into()),
-            format::kb(k.victim.anon_rss_kb),
+            format::kb(k.victim.figures.anon_rss_kb),
             format::bytes_opt(k.memory_limit_bytes),
             // The most telling place: the pod, else the container, else the cgroup.
             list::pod_cell(k)

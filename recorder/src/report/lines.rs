@@ -6,6 +6,7 @@
 //! `split_once`/`strip_prefix` is both clearer and several times faster.
 
 use super::Usage;
+use crate::model::Figures;
 
 /// `%s invoked oom-killer: gfp_mask=%#x(%pGg), order=%d, oom_score_adj=%hd`
 /// (mm/oom_kill.c `dump_header`). Before 5.0 a `nodemask=%*pbl` field follows
@@ -329,13 +330,7 @@ pub(super) struct Killed<'a> {
     pub reason: Option<&'a str>,
     pub pid: i32,
     pub comm: &'a str,
-    pub total_vm_kb: Option<u64>,
-    pub anon_rss_kb: Option<u64>,
-    pub file_rss_kb: Option<u64>,
-    pub shmem_rss_kb: Option<u64>,
-    pub uid: Option<u32>,
-    pub pgtables_kb: Option<u64>,
-    pub oom_score_adj: Option<i32>,
+    pub figures: Figures,
     /// A figure was present but did not parse.
     pub bad_figure: bool,
 }
@@ -361,7 +356,7 @@ pub(super) fn killed(text: &str) -> Option<Killed<'_>> {
     let rest = match rest.strip_prefix(", UID ") {
         Some(r) => {
             let (uid, r) = r.split_once(',')?;
-            out.uid = uid.trim().parse().ok();
+            out.figures.uid = uid.trim().parse().ok();
             r.trim_start()
         }
         None => rest.trim_start(),
@@ -384,19 +379,19 @@ pub(super) fn killed(text: &str) -> Option<Killed<'_>> {
         let Some((key, value)) = token.split_once(':') else {
             // RHEL 7's `), UID 1000, total-vm:` puts the uid as `UID` `1000`.
             if let Ok(uid) = token.parse() {
-                out.uid.get_or_insert(uid);
+                out.figures.uid.get_or_insert(uid);
             }
             continue;
         };
         let kb = || value.strip_suffix("kB").and_then(|v| v.parse().ok());
         let ok = match key {
-            "total-vm" => set(&mut out.total_vm_kb, kb()),
-            "anon-rss" => set(&mut out.anon_rss_kb, kb()),
-            "file-rss" => set(&mut out.file_rss_kb, kb()),
-            "shmem-rss" => set(&mut out.shmem_rss_kb, kb()),
-            "pgtables" => set(&mut out.pgtables_kb, kb()),
-            "UID" => set(&mut out.uid, value.parse().ok()),
-            "oom_score_adj" => set(&mut out.oom_score_adj, value.parse().ok()),
+            "total-vm" => set(&mut out.figures.total_vm_kb, kb()),
+            "anon-rss" => set(&mut out.figures.anon_rss_kb, kb()),
+            "file-rss" => set(&mut out.figures.file_rss_kb, kb()),
+            "shmem-rss" => set(&mut out.figures.shmem_rss_kb, kb()),
+            "pgtables" => set(&mut out.figures.pgtables_kb, kb()),
+            "UID" => set(&mut out.figures.uid, value.parse().ok()),
+            "oom_score_adj" => set(&mut out.figures.oom_score_adj, value.parse().ok()),
             _ => true,
         };
         out.bad_figure |= !ok;
@@ -688,26 +683,35 @@ mod tests {
         assert_eq!(k.reason, Some("Memory cgroup out of memory"));
         assert_eq!((k.pid, k.comm), (7558, "a) total-vm:(b"));
         assert_eq!(
-            (k.total_vm_kb, k.anon_rss_kb, k.file_rss_kb, k.shmem_rss_kb),
+            (k.figures.total_vm_kb, k.figures.anon_rss_kb, k.figures.file_rss_kb, k.figures.shmem_rss_kb),
             (Some(207776), Some(65280), Some(1676), Some(0))
         );
-        assert_eq!((k.uid, k.pgtables_kb, k.oom_score_adj), (Some(1000), Some(172), Some(-17)));
+        assert_eq!(
+            (k.figures.uid, k.figures.pgtables_kb, k.figures.oom_score_adj),
+            (Some(1000), Some(172), Some(-17))
+        );
         assert!(!k.bad_figure);
 
         let v4 = killed("Killed process 2345 (java) total-vm:1kB, anon-rss:2kB, file-rss:3kB, shmem-rss:4kB")
             .unwrap();
-        assert_eq!((v4.reason, v4.uid, v4.shmem_rss_kb), (None, None, Some(4)));
+        assert_eq!((v4.reason, v4.figures.uid, v4.figures.shmem_rss_kb), (None, None, Some(4)));
         let rhel7 =
             killed("Killed process 21945 (tidb-server), UID 1000, total-vm:33027492kB, anon-rss:31303276kB, file-rss:0kB, shmem-rss:0kB")
                 .unwrap();
-        assert_eq!((rhel7.comm, rhel7.uid, rhel7.anon_rss_kb), ("tidb-server", Some(1000), Some(31303276)));
+        assert_eq!(
+            (rhel7.comm, rhel7.figures.uid, rhel7.figures.anon_rss_kb),
+            ("tidb-server", Some(1000), Some(31303276))
+        );
         let rhel6 = killed(
             "Killed process 215701, UID 679, (java) total-vm:11017300kB, anon-rss:7152432kB, file-rss:1232kB",
         )
         .unwrap();
-        assert_eq!((rhel6.pid, rhel6.comm, rhel6.uid, rhel6.shmem_rss_kb), (215701, "java", Some(679), None));
+        assert_eq!(
+            (rhel6.pid, rhel6.comm, rhel6.figures.uid, rhel6.figures.shmem_rss_kb),
+            (215701, "java", Some(679), None)
+        );
         let bare = killed("Out of Memory: Killed process 2592 (mysql).").unwrap();
-        assert_eq!((bare.pid, bare.comm, bare.total_vm_kb), (2592, "mysql", None));
+        assert_eq!((bare.pid, bare.comm, bare.figures.total_vm_kb), (2592, "mysql", None));
         assert!(killed("Killed process (x)").is_none());
         assert!(killed("Killed process 1 (x) total-vm:zkB").unwrap().bad_figure);
     }

@@ -71,13 +71,8 @@ pub struct KernelKill {
     pub reason: Option<String>,
     pub pid: i32,
     pub comm: String,
-    pub total_vm_kb: Option<u64>,
-    pub anon_rss_kb: Option<u64>,
-    pub file_rss_kb: Option<u64>,
-    pub shmem_rss_kb: Option<u64>,
-    pub uid: Option<u32>,
-    pub pgtables_kb: Option<u64>,
-    pub oom_score_adj: Option<i32>,
+    /// The line's figures, as the kernel printed them.
+    pub figures: crate::model::Figures,
     /// Pre-5.1 `Kill process … score N or sacrifice child`, when it named this pid.
     pub score: Option<u64>,
     /// Killed as a memory.oom.group member. The chosen victim appears twice:
@@ -670,13 +665,7 @@ impl Parser {
             reason: k.reason.map(str::to_owned),
             pid: k.pid,
             comm: k.comm.to_owned(),
-            total_vm_kb: k.total_vm_kb,
-            anon_rss_kb: k.anon_rss_kb,
-            file_rss_kb: k.file_rss_kb,
-            shmem_rss_kb: k.shmem_rss_kb,
-            uid: k.uid,
-            pgtables_kb: k.pgtables_kb,
-            oom_score_adj: k.oom_score_adj,
+            figures: k.figures,
             ..KernelKill::default()
         };
         let selection = self.selection.take();

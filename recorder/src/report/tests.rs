@@ -75,10 +75,13 @@ fn v1_memcg_on_6_18() {
     assert_eq!(k.usec, Some(558_908_182));
     assert_eq!(k.reason.as_deref(), Some("Memory cgroup out of memory"));
     assert_eq!(
-        (k.total_vm_kb, k.anon_rss_kb, k.file_rss_kb, k.shmem_rss_kb),
+        (k.figures.total_vm_kb, k.figures.anon_rss_kb, k.figures.file_rss_kb, k.figures.shmem_rss_kb),
         (Some(207776), Some(65280), Some(1676), Some(0))
     );
-    assert_eq!((k.uid, k.pgtables_kb, k.oom_score_adj, k.score), (Some(0), Some(172), Some(0), None));
+    assert_eq!(
+        (k.figures.uid, k.figures.pgtables_kb, k.figures.oom_score_adj, k.score),
+        (Some(0), Some(172), Some(0), None)
+    );
     assert!(!k.group_member);
     assert_eq!(k.lines.len(), 1);
 
@@ -167,7 +170,10 @@ fn v2_group(text: &str, victim: i32, columns: &[&str], stat_keys: usize, header_
     // caller dedupes by pid.
     let repeat = members.last().unwrap();
     assert_eq!((repeat.pid, repeat.comm.as_str()), (victim, "oomt-grphog"));
-    assert_eq!((repeat.anon_rss_kb, repeat.pgtables_kb), (chosen.anon_rss_kb, chosen.pgtables_kb));
+    assert_eq!(
+        (repeat.figures.anon_rss_kb, repeat.figures.pgtables_kb),
+        (chosen.figures.anon_rss_kb, chosen.figures.pgtables_kb)
+    );
     assert_eq!(HashSet::<i32>::from_iter(group.iter().map(|k| k.pid)).len(), 50);
 
     assert_eq!(h.trigger_comm.as_deref(), Some("oomt-grphog"));
@@ -249,7 +255,7 @@ fn shapes_of_6_19() {
     assert_eq!(h.trigger_oom_score_adj, Some(200));
     assert_eq!(h.memory_stat.len(), 7);
     assert_eq!(h.cpuset.as_deref(), Some("session-3.scope"));
-    assert_eq!(memcg.oom_score_adj, Some(200));
+    assert_eq!(memcg.figures.oom_score_adj, Some(200));
 
     let Item::Kill(global) = &items[1] else { panic!("{:?}", items[1]) };
     assert_eq!(global.reason.as_deref(), Some("Out of memory (oom_kill_allocating_task)"));
@@ -334,8 +340,8 @@ fn shapes_of_4_14_memcg_global_and_sacrificed_child() {
     assert_eq!(memcg.task_columns[5..7], ["nr_ptes", "nr_pmds"]);
     assert_eq!(memcg.tasks.len(), 2);
     assert_eq!(kills[0].score, Some(993));
-    assert_eq!(kills[0].shmem_rss_kb, Some(0));
-    assert_eq!(kills[0].uid, None);
+    assert_eq!(kills[0].figures.shmem_rss_kb, Some(0));
+    assert_eq!(kills[0].figures.uid, None);
 
     // The kernel selected 3000 and sacrificed its child 3001: no score for 3001.
     let global = kills[1];
@@ -359,7 +365,7 @@ fn shapes_of_rhel7_and_rhel6() {
     assert_eq!(kills.len(), 1);
     let k = kills[0];
     assert_eq!(
-        (k.pid, k.comm.as_str(), k.uid, k.total_vm_kb, k.score),
+        (k.pid, k.comm.as_str(), k.figures.uid, k.figures.total_vm_kb, k.score),
         (21966, "java", Some(1000), Some(33027492), Some(1000))
     );
     let h = header(k);
@@ -375,7 +381,7 @@ fn shapes_of_rhel7_and_rhel6() {
     assert_eq!(kills.len(), 1);
     let k = kills[0];
     assert_eq!(
-        (k.pid, k.comm.as_str(), k.uid, k.file_rss_kb, k.shmem_rss_kb),
+        (k.pid, k.comm.as_str(), k.figures.uid, k.figures.file_rss_kb, k.figures.shmem_rss_kb),
         (4321, "java", Some(500), Some(164), None)
     );
     let h = header(k);
@@ -511,8 +517,11 @@ Out of memory: Killed process 12 (c) total-vm:1kB, anon-rss:2kB, file-rss:3kB, s
     let kills = kills_in(&all);
     assert!(kills.iter().all(|k| k.header.is_none() && k.lines.len() == 1 && !k.group_member));
     // 5.1 to 5.3: no UID, pgtables, oom_score_adj.
-    assert_eq!((kills[1].uid, kills[1].pgtables_kb, kills[1].oom_score_adj), (None, None, None));
-    assert_eq!((kills[2].oom_score_adj, kills[2].usec), (Some(-7), Some(2)));
+    assert_eq!(
+        (kills[1].figures.uid, kills[1].figures.pgtables_kb, kills[1].figures.oom_score_adj),
+        (None, None, None)
+    );
+    assert_eq!((kills[2].figures.oom_score_adj, kills[2].usec), (Some(-7), Some(2)));
     assert_eq!(parser.stats().kills_without_header, 3);
 }
 
@@ -625,7 +634,7 @@ Killed process 12 (x) total-vm:many";
     assert_eq!(h.lines.len(), 6);
     assert_eq!(h.tasks.len(), 0);
     assert_eq!(h.memory, None);
-    assert_eq!(kill.total_vm_kb, None);
+    assert_eq!(kill.figures.total_vm_kb, None);
     assert_eq!(stats.unparsed_lines, 5);
     assert_eq!(stats.report_lines, 7);
 }

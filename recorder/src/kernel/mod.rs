@@ -25,6 +25,13 @@ use std::{fs, io, path::Path};
 use btfparse::{Readable, TypeInformation, TypeVariant};
 use common::{kfield, KernelLayout};
 
+pub mod caps;
+pub mod memcg;
+pub mod tracefs;
+pub mod vmstat;
+
+pub use memcg::MemcgVersion;
+
 /// Where the kernel publishes its own BTF (CONFIG_DEBUG_INFO_BTF, 5.4+).
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
@@ -51,23 +58,6 @@ impl AttachPoint {
         match self {
             AttachPoint::RawTracepoint => "raw_tracepoint mark_victim",
             AttachPoint::Tracepoint => "tracepoint oom:mark_victim",
-        }
-    }
-}
-
-/// The memory controller's hierarchy, which decides the swap counter
-/// (v2 `swap`, v1 `memsw`) and what `doctor` reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MemcgVersion {
-    V1,
-    V2,
-}
-
-impl MemcgVersion {
-    pub const fn number(self) -> u8 {
-        match self {
-            MemcgVersion::V1 => 1,
-            MemcgVersion::V2 => 2,
         }
     }
 }
@@ -501,38 +491,6 @@ fn rss_layout(btf: &Btf, l: &mut KernelLayout) -> Result<String, String> {
     }
 }
 
-/// The memory controller's hierarchy from `/proc/self/cgroup`
-/// (kernel/cgroup/cgroup.c, proc_cgroup_show): a v1 line `N:...memory...:/path`
-/// means v1; otherwise the unified `0::/path` line means v2 (whether memory
-/// is enabled there is in `cgroup.controllers`, checked by the caller).
-pub fn parse_memcg_version(proc_self_cgroup: &str) -> Option<MemcgVersion> {
-    let mut unified = false;
-    for line in proc_self_cgroup.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        if controllers.split(',').any(|c| c == "memory") {
-            return Some(MemcgVersion::V1);
-        }
-        unified |= controllers.is_empty();
-    }
-    unified.then_some(MemcgVersion::V2)
-}
-
-/// The memory controller this machine uses: v1 when it has a v1 hierarchy,
-/// v2 when the unified hierarchy offers it, `None` when neither does.
-pub fn read_memcg_version(proc: &Path, cgroup_root: &Path) -> Option<MemcgVersion> {
-    let text = fs::read_to_string(proc.join("self/cgroup")).ok()?;
-    match parse_memcg_version(&text)? {
-        MemcgVersion::V1 => Some(MemcgVersion::V1),
-        MemcgVersion::V2 => fs::read_to_string(cgroup_root.join("cgroup.controllers"))
-            .ok()
-            .filter(|c| c.split_whitespace().any(|c| c == "memory"))
-            .map(|_| MemcgVersion::V2),
-    }
-}
-
 /// `MemTotal` and `SwapTotal` of `/proc/meminfo` (fs/proc/meminfo.c), kB:
 /// totalram_pages() and total_swap_pages, the badness of a global OOM.
 pub fn parse_meminfo(text: &str) -> (Option<u64>, Option<u64>) {
@@ -563,7 +521,7 @@ impl Machine {
         }
     }
 
-    pub fn stamp(&self, kernel: &mut crate::kill::KernelState) {
+    pub fn stamp(&self, kernel: &mut crate::model::KernelState) {
         kernel.cgroup_version = self.memcg_version.map(MemcgVersion::number);
         kernel.ram_pages = self.ram_pages;
         kernel.swap_pages = self.swap_pages;
@@ -587,7 +545,7 @@ pub fn read_btf(path: &Path) -> Result<Btf, KernelError> {
 /// The plan for the running kernel: its BTF, its memory controller, its
 /// page size.
 pub fn read_plan() -> (Plan, Option<MemcgVersion>) {
-    let memcg = read_memcg_version(Path::new("/proc"), Path::new("/sys/fs/cgroup"));
+    let memcg = memcg::memory_hierarchy(Path::new(memcg::SYS_FS_CGROUP)).map(|h| h.version);
     let btf = read_btf(Path::new(VMLINUX_BTF));
     let plan = plan(btf.as_ref().map_err(|e| e.to_string()), memcg, page_size());
     (plan, memcg)
@@ -760,13 +718,5 @@ mod tests {
         let text = "MemTotal:        2030000 kB\nMemFree: 1 kB\nSwapTotal:             0 kB\n";
         assert_eq!(parse_meminfo(text), (Some(2_030_000), Some(0)));
         assert_eq!(parse_meminfo(""), (None, None));
-    }
-
-    #[test]
-    fn memcg_version_from_proc_self_cgroup() {
-        let v1 = "9:name=systemd:/\n4:memory:/process_api/x\n0::/\n";
-        assert_eq!(parse_memcg_version(v1), Some(MemcgVersion::V1));
-        assert_eq!(parse_memcg_version("0::/user.slice\n"), Some(MemcgVersion::V2));
-        assert_eq!(parse_memcg_version(""), None);
     }
 }

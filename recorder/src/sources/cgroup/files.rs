@@ -13,55 +13,27 @@
 //! Documentation/admin-guide/cgroup-v1/memory.rst (memory.usage_in_bytes,
 //! limit_in_bytes, …, memory.stat with `total_*` keys).
 
-use std::{
-    fs, io,
-    path::{Path, PathBuf},
+use std::{fs, io, path::Path};
+
+use crate::{
+    kernel::memcg::{Hierarchy, MemcgVersion},
+    model::snapshot::{Process, Snapshot},
 };
 
 /// A v1 limit at or above this means "no limit": the kernel prints
 /// PAGE_COUNTER_MAX pages in bytes (9223372036854771712 with 4 KiB pages).
 const V1_UNLIMITED: u64 = 1 << 62;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Version {
-    V1,
-    V2,
-}
-
-/// Where the memory cgroup hierarchy is mounted: the cgroup v1 memory
-/// controller, or cgroup2 (at /sys/fs/cgroup, or /sys/fs/cgroup/unified on
-/// hybrid systems).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hierarchy {
-    pub version: Version,
-    pub root: PathBuf,
-}
-
-/// Finds the memory controller's hierarchy under `sys_fs_cgroup`.
-pub fn memory_hierarchy(sys_fs_cgroup: &Path) -> Option<Hierarchy> {
-    let v1 = sys_fs_cgroup.join("memory");
-    if v1.join("memory.usage_in_bytes").exists() {
-        return Some(Hierarchy { version: Version::V1, root: v1 });
-    }
-    for root in [sys_fs_cgroup.to_path_buf(), sys_fs_cgroup.join("unified")] {
-        let controllers = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
-        if controllers.split_whitespace().any(|c| c == "memory") {
-            return Some(Hierarchy { version: Version::V2, root });
-        }
-    }
-    None
-}
-
 /// The task's cgroup path in `version`'s hierarchy, from `/proc/<pid>/cgroup`
 /// (kernel/cgroup/cgroup.c `proc_cgroup_show`: `id:controllers:path`; v2's
 /// line is `0::path`). Pure.
-pub fn path_from_proc_cgroup(text: &str, version: Version) -> Option<String> {
+pub fn path_from_proc_cgroup(text: &str, version: MemcgVersion) -> Option<String> {
     text.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':');
         let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
         let wanted = match version {
-            Version::V1 => controllers.split(',').any(|c| c == "memory"),
-            Version::V2 => id == "0" && controllers.is_empty(),
+            MemcgVersion::V1 => controllers.split(',').any(|c| c == "memory"),
+            MemcgVersion::V2 => id == "0" && controllers.is_empty(),
         };
         wanted.then(|| path.to_owned())
     })
@@ -89,45 +61,6 @@ pub fn parse_keyed(text: &str) -> (Vec<(String, u64)>, Vec<String>) {
         }
     }
     (pairs, bad)
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Process {
-    pub pid: i32,
-    pub comm: Option<String>,
-    pub cmdline: Option<String>,
-    pub rss_kb: Option<u64>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Snapshot {
-    pub version: Option<Version>,
-    /// The cgroup's path within its hierarchy.
-    pub path: Option<String>,
-    /// How long after the kill (the eBPF event's boot clock) it was taken.
-    pub delay_us: Option<u64>,
-    pub memory_usage_bytes: Option<u64>,
-    /// The hard limit (v1 `limit_in_bytes`, v2 `memory.max`); `None` for none.
-    pub memory_limit_bytes: Option<u64>,
-    pub memory_high_bytes: Option<u64>,
-    pub memory_low_bytes: Option<u64>,
-    pub memory_min_bytes: Option<u64>,
-    pub memory_peak_bytes: Option<u64>,
-    pub swap_usage_bytes: Option<u64>,
-    pub swap_limit_bytes: Option<u64>,
-    pub memsw_usage_bytes: Option<u64>,
-    pub memsw_limit_bytes: Option<u64>,
-    pub failcnt: Option<u64>,
-    pub oom_group: Option<bool>,
-    pub events: Option<Vec<(String, u64)>>,
-    pub events_local: Option<Vec<(String, u64)>>,
-    pub memory_stat: Option<Vec<(String, u64)>>,
-    pub pressure: Option<String>,
-    /// usage − inactive_file: what kubectl top and kubelet eviction use.
-    pub working_set_bytes: Option<u64>,
-    pub processes: Vec<Process>,
-    /// What could not be read, and why.
-    pub problems: Vec<String>,
 }
 
 fn read_text(dir: &Path, file: &str, problems: &mut Vec<String>) -> Option<String> {
@@ -161,7 +94,7 @@ pub fn snapshot(hierarchy: &Hierarchy, path: &str, proc_root: &Path) -> Snapshot
         Some(pairs)
     };
     match hierarchy.version {
-        Version::V2 => {
+        MemcgVersion::V2 => {
             s.memory_usage_bytes = number("memory.current", &mut problems);
             s.memory_limit_bytes = number("memory.max", &mut problems);
             s.memory_high_bytes = number("memory.high", &mut problems);
@@ -176,7 +109,7 @@ pub fn snapshot(hierarchy: &Hierarchy, path: &str, proc_root: &Path) -> Snapshot
             s.pressure = read_text(&dir, "memory.pressure", &mut problems);
             s.oom_group = read_text(&dir, "memory.oom.group", &mut problems).map(|t| t.trim() == "1");
         }
-        Version::V1 => {
+        MemcgVersion::V1 => {
             s.memory_usage_bytes = number("memory.usage_in_bytes", &mut problems);
             s.memory_limit_bytes = number("memory.limit_in_bytes", &mut problems);
             s.memory_peak_bytes = number("memory.max_usage_in_bytes", &mut problems);
@@ -192,8 +125,8 @@ pub fn snapshot(hierarchy: &Hierarchy, path: &str, proc_root: &Path) -> Snapshot
     // v2 `inactive_file`; v1 `total_inactive_file` (hierarchical, matching
     // the hierarchical usage_in_bytes).
     let inactive_key = match hierarchy.version {
-        Version::V2 => "inactive_file",
-        Version::V1 => "total_inactive_file",
+        MemcgVersion::V2 => "inactive_file",
+        MemcgVersion::V1 => "total_inactive_file",
     };
     let inactive =
         s.memory_stat.as_ref().and_then(|st| st.iter().find(|(k, _)| k == inactive_key).map(|(_, v)| *v));
@@ -243,10 +176,10 @@ mod tests {
     #[test]
     fn proc_cgroup_lines_for_each_version() {
         let hybrid = "12:memory:/process_api/abc\n1:cpu:/\n0::/init.scope\n";
-        assert_eq!(path_from_proc_cgroup(hybrid, Version::V1).as_deref(), Some("/process_api/abc"));
-        assert_eq!(path_from_proc_cgroup(hybrid, Version::V2).as_deref(), Some("/init.scope"));
-        assert_eq!(path_from_proc_cgroup("0::/a/b\n", Version::V1), None);
-        assert_eq!(path_from_proc_cgroup("5:cpuset,memory:/x\n", Version::V1).as_deref(), Some("/x"));
+        assert_eq!(path_from_proc_cgroup(hybrid, MemcgVersion::V1).as_deref(), Some("/process_api/abc"));
+        assert_eq!(path_from_proc_cgroup(hybrid, MemcgVersion::V2).as_deref(), Some("/init.scope"));
+        assert_eq!(path_from_proc_cgroup("0::/a/b\n", MemcgVersion::V1), None);
+        assert_eq!(path_from_proc_cgroup("5:cpuset,memory:/x\n", MemcgVersion::V1).as_deref(), Some("/x"));
     }
 
     #[test]
@@ -289,7 +222,7 @@ mod tests {
                 ("status", "Name:\tjava\nVmRSS:\t  1024 kB\n"),
             ],
         );
-        let h = Hierarchy { version: Version::V2, root: root.path().to_path_buf() };
+        let h = Hierarchy { version: MemcgVersion::V2, root: root.path().to_path_buf() };
         let s = snapshot(&h, "/kubepods/burstable/podx/c1", &proc_root);
         assert_eq!(s.memory_limit_bytes, Some(67_108_864));
         assert_eq!(s.memory_high_bytes, None, "max is no limit");
@@ -330,7 +263,7 @@ mod tests {
                 ("cgroup.procs", ""),
             ],
         );
-        let h = Hierarchy { version: Version::V1, root: root.path().to_path_buf() };
+        let h = Hierarchy { version: MemcgVersion::V1, root: root.path().to_path_buf() };
         let s = snapshot(&h, "/docker/abc", Path::new("/nonexistent"));
         assert_eq!(
             (s.memory_limit_bytes, s.memory_high_bytes, s.failcnt),
@@ -343,7 +276,7 @@ mod tests {
     #[test]
     fn a_vanished_cgroup_keeps_the_record_and_says_why() {
         let root = tempfile::tempdir().unwrap();
-        let h = Hierarchy { version: Version::V2, root: root.path().to_path_buf() };
+        let h = Hierarchy { version: MemcgVersion::V2, root: root.path().to_path_buf() };
         let s = snapshot(&h, "/gone", &root.path().join("proc"));
         assert_eq!(s.memory_limit_bytes, None);
         assert!(s.problems.iter().any(|p| p.contains("already removed")), "{:?}", s.problems);

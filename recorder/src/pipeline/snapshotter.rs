@@ -10,11 +10,12 @@ use std::{
     thread,
 };
 
+use super::{counters::Counters, writer::ToWriter};
 use crate::{
-    cgroupfs::{self, Hierarchy},
-    clock, identity,
-    kill::{Kill, Source, Victim},
-    writer::ToWriter,
+    clock,
+    kernel::memcg::Hierarchy,
+    model::{identity, run::Counter, Kill, Source, Victim},
+    sources::cgroup::{files, runtimes},
 };
 
 /// One victim to snapshot.
@@ -33,7 +34,7 @@ pub struct Snapshotter {
     hierarchy: Option<Hierarchy>,
     proc_root: PathBuf,
     node_root: PathBuf,
-    misses: Option<std::sync::Arc<crate::runs::RunCounters>>,
+    misses: Option<std::sync::Arc<Counters>>,
 }
 
 impl Snapshotter {
@@ -47,7 +48,7 @@ impl Snapshotter {
     }
 
     /// Counts each snapshot that could not read the victim's cgroup.
-    pub fn counting_misses_in(mut self, counters: std::sync::Arc<crate::runs::RunCounters>) -> Snapshotter {
+    pub fn counting_misses_in(mut self, counters: std::sync::Arc<Counters>) -> Snapshotter {
         self.misses = Some(counters);
         self
     }
@@ -66,7 +67,7 @@ impl Snapshotter {
                 let missed = self.hierarchy.is_some()
                     && facts.snapshot.as_ref().is_none_or(|s| s.memory_stat.is_none());
                 if let (true, Some(counters)) = (missed, self.misses.as_ref()) {
-                    counters.snapshots_missed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    counters.add(Counter::SnapshotsMissed, 1);
                 }
                 if tx.send(ToWriter::Annotate(Box::new(facts))).is_err() {
                     return;
@@ -81,20 +82,20 @@ impl Snapshotter {
         let started_boot_ns = clock::boot_ns_now();
         let proc_dir = self.proc_root.join(request.pid.to_string());
         // Best effort: a victim already reaped has no /proc entry.
-        let cmdline = cgroupfs::process(&self.proc_root, request.pid).cmdline;
+        let cmdline = files::process(&self.proc_root, request.pid).cmdline;
         let exe = std::fs::read_link(proc_dir.join("exe")).ok().map(|p| p.to_string_lossy().into_owned());
         let snapshot = self.hierarchy.as_ref().and_then(|h| {
             let path = request.cgroup_path.clone().or_else(|| {
                 let text = std::fs::read_to_string(proc_dir.join("cgroup")).ok()?;
-                cgroupfs::path_from_proc_cgroup(&text, h.version)
+                files::path_from_proc_cgroup(&text, h.version)
             })?;
-            let mut s = cgroupfs::snapshot(h, &path, &self.proc_root);
+            let mut s = files::snapshot(h, &path, &self.proc_root);
             s.delay_us = Some(started_boot_ns.saturating_sub(request.boot_ns) / 1_000);
             Some(s)
         });
         let container = snapshot.as_ref().and_then(|s| s.path.as_deref()).map(|path| {
             let mut id = identity::from_path(path);
-            identity::enrich(&mut id, &self.node_root);
+            runtimes::enrich(&mut id, &self.node_root);
             id
         });
         let mut sources = Vec::new();

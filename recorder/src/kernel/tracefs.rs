@@ -195,7 +195,7 @@ mod tests {
 
     /// Captured from Linux 6.18 (this project's CI host),
     /// /sys/kernel/tracing/events/oom/mark_victim/format.
-    const FORMAT_6_18: &str = include_str!("../../tests/fixtures/mark_victim-format-6.18.txt");
+    const FORMAT_6_18: &str = include_str!("../../../tests/fixtures/mark_victim-format-6.18.txt");
 
     /// The pre-72ba14deb40a shape (include/trace/events/oom.h up to 6.8): pid only.
     const FORMAT_PID_ONLY: &str = "name: mark_victim

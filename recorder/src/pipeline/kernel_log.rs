@@ -7,34 +7,25 @@
 //! run says how many records were overwritten in between: those are counted
 //! as lost, never silently skipped.
 
-use std::sync::{atomic::Ordering, mpsc, Arc};
+use std::sync::{mpsc, Arc};
 
+use super::{counters::Counters, writer::ToWriter};
 use crate::{
-    clock, correlate,
-    kill::Source,
-    kmsg::{Kmsg, Read1, SeqTracker},
+    clock,
+    model::{from_report, run::Counter, Source},
     report::{Item, Line, Parser},
+    sources::kmsg::{Kmsg, Read1, SeqTracker},
     store::Loss,
-    writer::{KmsgHealth, ToWriter},
 };
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelLogStats {
-    pub records: u64,
-    pub malformed: u64,
-    pub lost: u64,
-    pub kills: u64,
-}
 
 pub struct KernelLogReader {
     parser: Parser,
     seq: SeqTracker,
     boot_id: String,
     tx: mpsc::Sender<ToWriter>,
-    health: Arc<KmsgHealth>,
+    counters: Arc<Counters>,
     last_seq: Option<u64>,
     sent_seq: Option<u64>,
-    pub stats: KernelLogStats,
 }
 
 impl KernelLogReader {
@@ -43,18 +34,17 @@ impl KernelLogReader {
         boot_id: String,
         cursor: Option<u64>,
         tx: mpsc::Sender<ToWriter>,
-        health: Arc<KmsgHealth>,
+        counters: Arc<Counters>,
     ) -> KernelLogReader {
-        health.live.store(true, Ordering::Relaxed);
+        counters.set_kmsg_live(true);
         KernelLogReader {
             parser: Parser::new(),
             seq: cursor.map_or_else(SeqTracker::default, |c| SeqTracker::expecting(c + 1)),
             boot_id,
             tx,
-            health,
+            counters,
             last_seq: None,
             sent_seq: cursor,
-            stats: KernelLogStats::default(),
         }
     }
 
@@ -64,7 +54,7 @@ impl KernelLogReader {
         let ok = loop {
             match kmsg.read_one() {
                 Ok(Read1::Record(record)) => {
-                    self.stats.records += 1;
+                    self.counters.add(Counter::KmsgRecords, 1);
                     self.count_gap(record.seq);
                     self.last_seq = Some(record.seq);
                     if !record.is_kernel() {
@@ -79,13 +69,12 @@ impl KernelLogReader {
                     log::warn!("the kernel log wrapped before it was read; counting what was overwritten");
                 }
                 Ok(Read1::Malformed { raw, error }) => {
-                    self.stats.malformed += 1;
                     log::warn!("kernel log record not understood ({error}), kept out: {raw:?}");
                 }
                 Ok(Read1::Empty) => break true,
                 Err(e) => {
                     log::error!("reading /dev/kmsg failed ({e}); kernel reports are no longer read");
-                    self.health.live.store(false, Ordering::Relaxed);
+                    self.counters.set_kmsg_live(false);
                     break false;
                 }
             }
@@ -99,8 +88,7 @@ impl KernelLogReader {
         if gap == 0 {
             return;
         }
-        self.stats.lost += gap;
-        self.health.lost.fetch_add(gap, Ordering::Relaxed);
+        self.counters.add(Counter::KmsgLost, gap);
         let detail = format!("records {} to {} overwritten before they were read", seq - gap, seq - 1);
         log::warn!("kernel log: {gap} records lost ({detail}); OOM reports among them are not joined");
         self.send(ToWriter::Loss(Loss {
@@ -118,17 +106,22 @@ impl KernelLogReader {
             let boot_id = Some(self.boot_id.as_str());
             let message = match &item {
                 Item::Kill(kk) => {
-                    self.stats.kills += 1;
                     let time_ns = kk.usec.map(|usec| clock::mono_to_wall_ns(usec * 1_000));
-                    ToWriter::Kill(Box::new(correlate::from_kernel(kk, Source::Kmsg, boot_id, time_ns, now)))
+                    ToWriter::Kill(Box::new(from_report::from_kernel(
+                        kk,
+                        Source::Kmsg,
+                        boot_id,
+                        time_ns,
+                        now,
+                    )))
                 }
                 // The reaper's figures only add to a kill already known.
                 Item::Reaped(r) => {
-                    ToWriter::Annotate(Box::new(correlate::from_reaped(r, Source::Kmsg, boot_id, now)))
+                    ToWriter::Annotate(Box::new(from_report::from_reaped(r, Source::Kmsg, boot_id, now)))
                 }
                 Item::Exiting(e) => {
                     let time_ns = e.usec.map(|usec| clock::mono_to_wall_ns(usec * 1_000));
-                    let mut kill = correlate::from_exiting(e, Source::Kmsg, boot_id, now);
+                    let mut kill = from_report::from_exiting(e, Source::Kmsg, boot_id, now);
                     kill.time_ns = time_ns;
                     ToWriter::Kill(Box::new(kill))
                 }

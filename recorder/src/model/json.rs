@@ -4,8 +4,7 @@
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use crate::identity::Identity;
-use crate::kill::{Badness, KernelState, Kill, MemcgLevel};
+use super::{figures::pages_to_kb, identity::Identity, Badness, KernelState, Kill, MemcgLevel};
 
 /// RFC 3339 UTC with milliseconds (`2026-11-25T08:30:01.123Z`), truncated;
 /// `null` when unknown.
@@ -33,7 +32,7 @@ pub fn kill_summary(kill: &Kill) -> Value {
         "pid": kill.victim.pid,
         "comm": kill.victim.comm,
         "cgroup": kill.cgroup,
-        "anon_rss_kb": kill.victim.anon_rss_kb,
+        "anon_rss_kb": kill.victim.figures.anon_rss_kb,
         "memory_limit_bytes": kill.memory_limit_bytes,
         "sources": sources(kill),
         "container_id": container(kill, |c| c.id.clone()),
@@ -141,7 +140,7 @@ pub fn badness_of(kill: &Kill) -> Option<Badness> {
         // A global OOM by the log, or no cgroup at its limit: RAM + swap.
         (None, _) => None,
     };
-    k.badness(kill.victim.oom_score_adj, level)
+    k.badness(kill.victim.figures.oom_score_adj, level)
 }
 
 fn badness(kill: &Kill) -> Value {
@@ -179,17 +178,17 @@ pub fn kill_detail(kill: &Kill) -> Value {
             "pid": v.pid,
             "tgid": v.tgid,
             "comm": v.comm,
-            "uid": v.uid,
-            "total_vm_kb": v.total_vm_kb,
-            "anon_rss_kb": v.anon_rss_kb,
-            "file_rss_kb": v.file_rss_kb,
-            "shmem_rss_kb": v.shmem_rss_kb,
-            "pgtables_kb": v.pgtables_kb,
-            "oom_score_adj": v.oom_score_adj,
+            "uid": v.figures.uid,
+            "total_vm_kb": v.figures.total_vm_kb,
+            "anon_rss_kb": v.figures.anon_rss_kb,
+            "file_rss_kb": v.figures.file_rss_kb,
+            "shmem_rss_kb": v.figures.shmem_rss_kb,
+            "pgtables_kb": v.figures.pgtables_kb,
+            "oom_score_adj": v.figures.oom_score_adj,
             "age_ms": k.and_then(|k| k.age_ms),
             "min_flt": k.and_then(|k| k.min_flt),
             "maj_flt": k.and_then(|k| k.maj_flt),
-            "swapents_kb": k.and_then(|k| k.rss_pages.map(|r| r.swapents * k.page_size / 1024)),
+            "swapents_kb": k.and_then(|k| k.rss_pages.map(|r| pages_to_kb(r.swapents, k.page_size))),
             "rss_pages": k.and_then(|k| k.rss_pages).map(|r| json!({
                 "file": r.file,
                 "anon": r.anon,

@@ -7,10 +7,7 @@
 //! as the kernel printed it (v2 keys in bytes; v1 `total_*` keys in bytes),
 //! else the cgroup snapshot's memory.stat, else the victim's own RSS.
 
-use crate::{
-    cli::format,
-    kill::{Kill, Kind},
-};
+use super::{figures::human_bytes, json::badness_of, Kill, Kind};
 
 /// What the record alone cannot say: how many other victims shared a
 /// memory.oom.group kill (the store counts them).
@@ -92,20 +89,13 @@ fn place(kill: &Kill) -> String {
         .unwrap_or_default()
 }
 
-fn victim_rss_bytes(kill: &Kill) -> Option<u64> {
-    let v = &kill.victim;
-    let kb =
-        v.anon_rss_kb?.checked_add(v.file_rss_kb.unwrap_or(0))?.checked_add(v.shmem_rss_kb.unwrap_or(0))?;
-    Some(kb * 1024)
-}
-
 fn mib(bytes: u64) -> String {
-    format::bytes(bytes)
+    human_bytes(bytes)
 }
 
 /// The diagnosis of one record.
 pub fn diagnose(kill: &Kill, context: &Context) -> (Rule, String) {
-    let adj = kill.victim.oom_score_adj;
+    let adj = kill.victim.figures.oom_score_adj;
     if kill.kind == Kind::Exiting {
         return (
             Rule::Exiting,
@@ -126,7 +116,7 @@ pub fn diagnose(kill: &Kill, context: &Context) -> (Rule, String) {
     let global = kill.oom.global == Some(true)
         || kill.oom.constraint.as_deref() == Some("CONSTRAINT_NONE")
         || (kill.oom.constraint.is_none() && reason.starts_with("Out of memory"));
-    let rss = victim_rss_bytes(kill);
+    let rss = kill.victim.figures.rss_bytes();
     // A high oom_score_adj picked a task that was not the big one: its RSS
     // is a small share of what the OOM was about.
     if let (Some(adj), Some(rss)) = (adj, rss) {
@@ -140,7 +130,7 @@ pub fn diagnose(kill: &Kill, context: &Context) -> (Rule, String) {
         }
     }
     if global {
-        let badness = crate::cli::json::badness_of(kill)
+        let badness = badness_of(kill)
             .and_then(|b| Some((b.points? * 1000).checked_div(b.totalpages as i64)?.clamp(0, 1000)));
         let chosen =
             badness.map_or_else(String::new, |score| format!(": chosen for badness {score} of 1000"));
@@ -149,7 +139,8 @@ pub fn diagnose(kill: &Kill, context: &Context) -> (Rule, String) {
         return (Rule::GlobalOom, format!("host ran out of memory (global OOM){chosen}{adj}{rss}"));
     }
     let limit = limit_bytes(kill);
-    let shmem = stat(kill, &["shmem", "total_shmem"]).or(kill.victim.shmem_rss_kb.map(|kb| kb * 1024));
+    let shmem =
+        stat(kill, &["shmem", "total_shmem"]).or(kill.victim.figures.shmem_rss_kb.map(|kb| kb * 1024));
     if let (Some(limit), Some(shmem)) = (limit, shmem) {
         if limit > 0 && shmem * 2 > limit {
             return (
@@ -164,7 +155,7 @@ pub fn diagnose(kill: &Kill, context: &Context) -> (Rule, String) {
         }
     }
     if let Some(limit) = limit.filter(|l| *l > 0) {
-        let anon = stat(kill, &["anon", "total_rss"]).or(kill.victim.anon_rss_kb.map(|kb| kb * 1024));
+        let anon = stat(kill, &["anon", "total_rss"]).or(kill.victim.figures.anon_rss_kb.map(|kb| kb * 1024));
         let cache = stat(kill, &["file", "total_cache"]);
         let mut sentence = format!("hit its {} limit{}", mib(limit), place(kill));
         if let Some(anon) = anon {
@@ -183,8 +174,8 @@ pub fn diagnose(kill: &Kill, context: &Context) -> (Rule, String) {
             (Some(0), _) => sentence.push_str("; swap off"),
             (Some(limit), Some(usage)) => sentence.push_str(&format!(
                 "; swap {} of {}",
-                format::kb(Some(usage)),
-                format::kb(Some(limit))
+                human_bytes(usage.saturating_mul(1024)),
+                human_bytes(limit.saturating_mul(1024))
             )),
             _ => {}
         }
@@ -206,7 +197,7 @@ pub fn diagnose(kill: &Kill, context: &Context) -> (Rule, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import;
+    use crate::sources::import;
 
     /// Real records: a captured or era-shaped kernel log through the import
     /// path (the same parser as the daemon's).
@@ -230,8 +221,8 @@ mod tests {
         let shapes = records("kmsg-oom-6.19-shape.txt");
         let global = by_pid(&shapes, 1500);
         let mut adj_driven = by_pid(&shapes, 777);
-        adj_driven.victim.oom_score_adj = Some(1000);
-        adj_driven.victim.anon_rss_kb = Some(12 * 1024);
+        adj_driven.victim.figures.oom_score_adj = Some(1000);
+        adj_driven.victim.figures.anon_rss_kb = Some(12 * 1024);
         let exiting = Kill { kind: Kind::Exiting, ..single.clone() };
         let mut shmem = single.clone();
         shmem.oom.memory_stat =

@@ -13,21 +13,28 @@
 
 use std::{
     collections::VecDeque,
-    sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
-        mpsc, Arc,
-    },
+    sync::{mpsc, Arc},
     thread,
     time::{Duration, Instant},
 };
 
+use super::{
+    counters::Counters,
+    join::{self, Recorded},
+    retention::Retention,
+};
 use crate::{
     clock,
-    kill::{Kill, Source},
-    retention::Retention,
-    runs::{self, Run, RunCounters},
-    store::{Loss, Recorded, Store},
+    kernel::vmstat,
+    model::{
+        run::{Counter, Run},
+        Kill, Source,
+    },
+    store::{Loss, Store},
 };
+
+/// How often the writer brings the run's row up to date while the daemon runs.
+pub const UPDATE_EVERY: Duration = Duration::from_secs(5);
 
 /// How long the writer waits between retries of a failed write.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -58,37 +65,19 @@ pub enum ToWriter {
     },
 }
 
-/// How the kernel-log reader is doing, shared with the writer.
-#[derive(Default)]
-pub struct KmsgHealth {
-    /// The log is being read live.
-    pub live: AtomicBool,
-    /// Records lost so far (overwritten before they were read).
-    pub lost: AtomicU64,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WriterStats {
-    /// Messages committed.
-    pub stored: u64,
-    /// Messages still unstored at exit (logged in full).
-    pub unstored: u64,
-}
-
 /// This run's `daemon_runs` row, kept up to date by the writer (the only
 /// connection that may write it).
 pub struct RunTracker {
     pub id: i64,
     pub row: Run,
-    pub counters: Arc<RunCounters>,
     /// Where `vmstat` is read (`/proc`; a temp dir in tests).
     pub proc_root: std::path::PathBuf,
     next: Instant,
 }
 
 impl RunTracker {
-    pub fn new(id: i64, row: Run, counters: Arc<RunCounters>, proc_root: std::path::PathBuf) -> RunTracker {
-        RunTracker { id, row, counters, proc_root, next: Instant::now() + runs::UPDATE_EVERY }
+    pub fn new(id: i64, row: Run, proc_root: std::path::PathBuf) -> RunTracker {
+        RunTracker { id, row, proc_root, next: Instant::now() + UPDATE_EVERY }
     }
 }
 
@@ -101,30 +90,28 @@ struct Awaiting {
 
 pub struct Writer {
     store: Store,
-    health: Arc<KmsgHealth>,
+    counters: Arc<Counters>,
     retention: Option<Retention>,
     pending: VecDeque<ToWriter>,
     awaiting: Vec<Awaiting>,
     failing: bool,
-    stats: WriterStats,
     run: Option<RunTracker>,
 }
 
 impl Writer {
-    pub fn new(store: Store, health: Arc<KmsgHealth>, retention: Option<Retention>) -> Writer {
+    pub fn new(store: Store, counters: Arc<Counters>, retention: Option<Retention>) -> Writer {
         Writer {
             store,
-            health,
+            counters,
             retention,
             pending: VecDeque::new(),
             awaiting: Vec::new(),
             failing: false,
-            stats: WriterStats::default(),
             run: None,
         }
     }
 
-    /// Keeps `run`'s row up to date: every [`runs::UPDATE_EVERY`] and at stop.
+    /// Keeps `run`'s row up to date: every [`UPDATE_EVERY`] and at stop.
     pub fn with_run(mut self, run: RunTracker) -> Writer {
         self.run = Some(run);
         self
@@ -140,25 +127,24 @@ impl Writer {
         if !stopping && now < run.next {
             return run.next - now;
         }
-        run.row.take_counters(&run.counters);
-        run.row.write_failures = self.stats.unstored;
+        run.row.counts = self.counters.counts();
         run.row.last_update_ns = clock::wall_ns_now();
         if stopping {
             run.row.stopped_ns = Some(run.row.last_update_ns);
         }
-        match runs::read_vmstat_oom_kill(&run.proc_root) {
+        match vmstat::read_vmstat_oom_kill(&run.proc_root) {
             Ok(n) => run.row.vmstat_oom_kill_now = Some(n),
             Err(e) => log::debug!("{e}"),
         }
         if let Err(e) = self.store.update_run(run.id, &run.row) {
             log::warn!("cannot update this run's counters in the store ({e}); trying again later");
         }
-        run.next = now + runs::UPDATE_EVERY;
-        runs::UPDATE_EVERY
+        run.next = now + UPDATE_EVERY;
+        UPDATE_EVERY
     }
 
     /// Runs until every sender is gone, then drains.
-    pub fn run(mut self, rx: mpsc::Receiver<ToWriter>) -> WriterStats {
+    pub fn run(mut self, rx: mpsc::Receiver<ToWriter>) {
         loop {
             let wait = if self.pending.is_empty() && self.awaiting.is_empty() {
                 Duration::from_secs(3600)
@@ -192,11 +178,10 @@ impl Writer {
             self.flush();
         }
         for message in self.pending.drain(..) {
-            self.stats.unstored += 1;
+            self.counters.add(Counter::WriteFailures, 1);
             log::error!("could not store before exit, kept here instead: {}", describe(&message));
         }
         self.update_run(true);
-        self.stats
     }
 
     fn flush(&mut self) {
@@ -204,12 +189,10 @@ impl Writer {
             let result = match message {
                 ToWriter::Kill(kill) => {
                     kill.recorded_ns = clock::wall_ns_now();
-                    self.store.record(kill).map(|recorded| {
+                    join::record(&mut self.store, kill).map(|recorded| {
                         note_recorded(kill, recorded);
                         if let Recorded::Inserted(id) = recorded {
-                            if let Some(run) = self.run.as_mut() {
-                                run.row.records_stored += 1;
-                            }
+                            self.counters.add(Counter::RecordsStored, 1);
                             if let Some(r) = self.retention.as_mut() {
                                 r.note_inserted();
                             }
@@ -217,7 +200,7 @@ impl Writer {
                                 self.awaiting.push(Awaiting {
                                     id,
                                     since: Instant::now(),
-                                    lost_then: self.health.lost.load(Ordering::Relaxed),
+                                    lost_then: self.counters.get(Counter::KmsgLost),
                                 });
                             }
                         } else if kill.kmsg_usec.is_some() {
@@ -225,7 +208,7 @@ impl Writer {
                         }
                     })
                 }
-                ToWriter::Annotate(kill) => self.store.annotate(kill).map(|id| {
+                ToWriter::Annotate(kill) => join::annotate(&mut self.store, kill).map(|id| {
                     if id.is_none() {
                         log::debug!(
                             "no record for reaped pid {}: its kill is older than this log",
@@ -242,7 +225,6 @@ impl Writer {
                     if std::mem::take(&mut self.failing) {
                         log::info!("the store accepts writes again");
                     }
-                    self.stats.stored += 1;
                     self.pending.pop_front();
                 }
                 Err(e) => {
@@ -257,8 +239,8 @@ impl Writer {
     }
 
     fn label_exiting(&mut self, now: Instant) {
-        let live = self.health.live.load(Ordering::Relaxed);
-        let lost = self.health.lost.load(Ordering::Relaxed);
+        let live = self.counters.kmsg_live();
+        let lost = self.counters.get(Counter::KmsgLost);
         let (due, waiting): (Vec<_>, Vec<_>) =
             self.awaiting.drain(..).partition(|a| now.duration_since(a.since) >= EXITING_AFTER);
         self.awaiting = waiting;
@@ -266,9 +248,7 @@ impl Writer {
             if !live || lost != entry.lost_then {
                 // The line may have been lost with the log: do not guess,
                 // but count a record stored without its kernel report.
-                if let Some(run) = self.run.as_mut() {
-                    run.row.without_kernel_report += 1;
-                }
+                self.counters.add(Counter::WithoutKernelReport, 1);
                 continue;
             }
             match self.store.mark_exiting(entry.id) {
@@ -295,14 +275,14 @@ fn note_recorded(kill: &Kill, recorded: Recorded) {
         kill.victim.pid,
         kill.victim.comm.as_deref().unwrap_or("?"),
         sources.join("+"),
-        kill.victim.anon_rss_kb.map_or("?".to_owned(), |v| v.to_string())
+        kill.victim.figures.anon_rss_kb.map_or("?".to_owned(), |v| v.to_string())
     );
 }
 
 /// One line with everything a message holds, for the log when it cannot be stored.
 pub(crate) fn describe(message: &ToWriter) -> String {
     match message {
-        ToWriter::Kill(kill) | ToWriter::Annotate(kill) => crate::cli::json::kill_detail(kill).to_string(),
+        ToWriter::Kill(kill) | ToWriter::Annotate(kill) => crate::model::json::kill_detail(kill).to_string(),
         ToWriter::Loss(loss) => format!(
             "loss of {} ({}) at {} on boot {}{}",
             loss.count,
@@ -322,7 +302,7 @@ pub(crate) fn describe(message: &ToWriter) -> String {
 mod tests {
     use super::*;
     use crate::{
-        kill::{Kind, Victim},
+        model::{Kind, Victim},
         store::Access,
     };
 
@@ -338,17 +318,17 @@ mod tests {
         }
     }
 
-    fn writer_with(health: Arc<KmsgHealth>) -> (Writer, tempfile::TempDir) {
+    fn writer_with(counters: Arc<Counters>) -> (Writer, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
-        (Writer::new(store, health, None), dir)
+        (Writer::new(store, counters, None), dir)
     }
 
     #[test]
     fn a_victim_without_its_kill_line_is_labelled_exiting() {
-        let health = Arc::new(KmsgHealth::default());
-        health.live.store(true, Ordering::Relaxed);
-        let (mut writer, _dir) = writer_with(Arc::clone(&health));
+        let counters = Arc::new(Counters::default());
+        counters.set_kmsg_live(true);
+        let (mut writer, _dir) = writer_with(Arc::clone(&counters));
         writer.pending.push_back(ToWriter::Kill(Box::new(ebpf_kill(10))));
         writer.pending.push_back(ToWriter::Kill(Box::new(ebpf_kill(11))));
         writer.flush();
@@ -381,13 +361,13 @@ mod tests {
 
     #[test]
     fn no_label_when_the_log_lost_records_meanwhile() {
-        let health = Arc::new(KmsgHealth::default());
-        health.live.store(true, Ordering::Relaxed);
-        let (mut writer, _dir) = writer_with(Arc::clone(&health));
+        let counters = Arc::new(Counters::default());
+        counters.set_kmsg_live(true);
+        let (mut writer, _dir) = writer_with(Arc::clone(&counters));
         writer.pending.push_back(ToWriter::Kill(Box::new(ebpf_kill(10))));
         writer.flush();
         // The kernel log wrapped: the line may have been among the lost.
-        health.lost.fetch_add(3, Ordering::Relaxed);
+        counters.add(Counter::KmsgLost, 3);
         writer.label_exiting(Instant::now() + EXITING_AFTER);
         let kill = &writer.store.list(&crate::store::Filter::default()).unwrap()[0];
         assert_eq!(kill.kind, Kind::Kill);
@@ -403,15 +383,11 @@ mod tests {
         let proc_root = dir.path().join("proc");
         std::fs::create_dir_all(&proc_root).unwrap();
         std::fs::write(proc_root.join("vmstat"), "pgfault 1\noom_kill 12\n").unwrap();
-        let counters = Arc::new(RunCounters::default());
-        counters.events_received.store(2, Ordering::Relaxed);
-        counters.kmsg_lost.store(3, Ordering::Relaxed);
-        let writer = Writer::new(store, Arc::new(KmsgHealth::default()), None).with_run(RunTracker::new(
-            id,
-            row,
-            Arc::clone(&counters),
-            proc_root,
-        ));
+        let counters = Arc::new(Counters::default());
+        counters.add(Counter::EventsReceived, 2);
+        counters.add(Counter::KmsgLost, 3);
+        let writer =
+            Writer::new(store, Arc::clone(&counters), None).with_run(RunTracker::new(id, row, proc_root));
         let (tx, rx) = mpsc::channel();
         tx.send(ToWriter::Kill(Box::new(ebpf_kill(10)))).unwrap();
         tx.send(ToWriter::Kill(Box::new(ebpf_kill(10)))).unwrap();
@@ -420,8 +396,8 @@ mod tests {
         let store = Store::open(&dir.path().join("oom.db"), Access::ReadOnly).unwrap();
         let run = store.latest_run().unwrap().unwrap();
         assert!(run.stopped_ns.is_some());
-        assert_eq!(run.records_stored, 1, "the replayed event is no new record");
-        assert_eq!((run.events_received, run.kmsg_lost), (2, 3));
+        assert_eq!(run.counts[Counter::RecordsStored], 1, "the replayed event is no new record");
+        assert_eq!((run.counts[Counter::EventsReceived], run.counts[Counter::KmsgLost]), (2, 3));
         assert_eq!(run.vmstat_oom_kill_now, Some(12));
     }
 }

@@ -14,8 +14,8 @@ use std::{collections::HashMap, io::BufRead};
 use jiff::{civil::DateTime, tz::TimeZone, Timestamp};
 
 use crate::{
-    clock, correlate,
-    kill::{Kill, Source},
+    clock,
+    model::{from_report, Kill, Source, JOIN_WINDOW_NS},
     report::{Item, Line, Parser},
 };
 
@@ -171,7 +171,7 @@ pub fn read_kills(input: impl BufRead) -> std::io::Result<Found> {
             let Item::Kill(kk) = item else { continue };
             let index = found.kills.len();
             let repeated = recent.get(&kk.pid).is_some_and(|(usec, at)| match (usec, kk.usec) {
-                (Some(a), Some(b)) => a.abs_diff(b) * 1_000 <= correlate::JOIN_WINDOW_NS,
+                (Some(a), Some(b)) => a.abs_diff(b) * 1_000 <= JOIN_WINDOW_NS,
                 _ => index - at <= REPEAT_WITHIN_KILLS,
             });
             recent.insert(kk.pid, (kk.usec, index));
@@ -187,7 +187,7 @@ pub fn read_kills(input: impl BufRead) -> std::io::Result<Found> {
                 Stamp::Wall(text) => parse_wall(text),
                 _ => None,
             };
-            let mut kill = correlate::from_kernel(&kk, Source::Import, None, time_ns, recorded_ns);
+            let mut kill = from_report::from_kernel(&kk, Source::Import, None, time_ns, recorded_ns);
             let kill_line = kk.lines.last().map(String::as_str).unwrap_or_default();
             kill.fingerprint = Some(format!("{:016x}", fnv1a(&[&stamp_text, kill_line])));
             found.kills.push(kill);

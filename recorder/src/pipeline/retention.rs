@@ -135,7 +135,7 @@ pub fn cutoff_ns(now_wall_ns: i64, keep: Duration) -> i64 {
 mod tests {
     use super::*;
     use crate::{
-        kill::{Kill, Source, Trigger, Victim},
+        model::{Kill, Source, Trigger, Victim},
         store::{Access, Filter},
     };
 
@@ -164,11 +164,11 @@ mod tests {
         const DAY_NS: i64 = 86_400_000_000_000;
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
-        store.record(&kill_at(DAY_NS / 2, 1)).unwrap();
-        store.record(&kill_at(DAY_NS + DAY_NS / 2, 2)).unwrap();
+        store.insert(&kill_at(DAY_NS / 2, 1)).unwrap();
+        store.insert(&kill_at(DAY_NS + DAY_NS / 2, 2)).unwrap();
         // An imported kill without a known time ages by when it was recorded.
         let undated = Kill { time_ns: None, boot_id: None, boot_ns: None, ..kill_at(DAY_NS / 4, 3) };
-        store.record(&undated).unwrap();
+        store.insert(&undated).unwrap();
 
         let mut retention = Retention::new(Some(Duration::from_secs(86_400)), None);
         let now = 2 * DAY_NS;
@@ -188,7 +188,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
         for pid in 1..=5 {
-            store.record(&kill_at(i64::from(pid) * DAY_NS, pid)).unwrap();
+            store.insert(&kill_at(i64::from(pid) * DAY_NS, pid)).unwrap();
         }
         let pruned =
             prune(&mut store, 6 * DAY_NS, Some(Duration::from_secs(3 * 86_400 + 1)), Some(2)).unwrap();

@@ -1,0 +1,263 @@
+//! `oomrecorder run`: every check the operator must act on, then the
+//! pipeline's threads, wired together. The event loop itself is
+//! [`super::events`].
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc, Arc,
+    },
+    thread,
+    time::Duration,
+};
+
+use common::MarkVictimLayout;
+
+use super::{
+    counters::Counters,
+    events::read_loop,
+    journal,
+    kernel_log::KernelLogReader,
+    retention::Retention,
+    snapshotter::Snapshotter,
+    writer::{RunTracker, Writer},
+};
+use crate::{
+    clock,
+    kernel::{self, caps, memcg, tracefs, vmstat, AttachPoint},
+    model::run::{Counter, Run},
+    sources::{
+        ebpf::{self as loader, LoadError, Probe},
+        kmsg::Kmsg,
+    },
+    store::{Access, Store, StoreError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(
+        "oomrecorder run needs {missing} (run as root, or grant them to the service); nothing was changed"
+    )]
+    MissingCapabilities { missing: String },
+    #[error("cannot read this process's capabilities")]
+    Capabilities(#[source] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tracefs(#[from] tracefs::TracefsError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("cannot read the boot id")]
+    BootId(#[source] std::io::Error),
+    #[error("setting up the event loop")]
+    Runtime(#[source] std::io::Error),
+}
+
+pub struct DaemonConfig {
+    pub db: PathBuf,
+    /// Delete kills older than this (at start, then daily); `None` keeps all.
+    pub retention: Option<Duration>,
+    /// Keep at most this many kills; `None`: no cap.
+    pub max_records: Option<u64>,
+    /// Use the tracepoint program whatever the kernel offers (tests).
+    pub force_tracepoint: bool,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. Every check that can fail for a
+/// reason the operator must fix happens before the program is attached.
+pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
+    let cap_eff = caps::read_cap_eff(Path::new("/proc")).map_err(DaemonError::Capabilities)?;
+    let missing = caps::missing_for_daemon(cap_eff);
+    if !missing.is_empty() {
+        return Err(DaemonError::MissingCapabilities { missing: missing.join(" and ") });
+    }
+    let mut store = Store::open(&config.db, Access::ReadWrite)?;
+    let boot_id = clock::read_boot_id(Path::new("/proc")).map_err(DaemonError::BootId)?;
+    // The kernel's kill count before the program is attached: a kill between
+    // this read and the attach is counted here and found by the kernel-log
+    // catch-up (its time is after `started_ns`), so the audit still balances.
+    let started_ns = clock::wall_ns_now();
+    let vmstat_start = vmstat::read_vmstat_oom_kill(Path::new("/proc"))
+        .map_err(|e| log::warn!("{e}: `oomrecorder status` cannot audit this run"))
+        .ok();
+    let (mut plan, memcg_version) = kernel::read_plan();
+    if config.force_tracepoint {
+        plan.attach = AttachPoint::Tracepoint;
+        plan.attach_reason = "forced by --force-tracepoint".to_owned();
+    }
+    let machine = kernel::Machine::read(memcg_version);
+    log::info!("attach point: {} ({})", plan.attach.as_str(), plan.attach_reason);
+    let absent: Vec<String> = plan
+        .fields
+        .iter()
+        .filter_map(|f| f.status.as_ref().err().map(|why| format!("{} ({why})", f.name)))
+        .collect();
+    if plan.attach == AttachPoint::RawTracepoint && !absent.is_empty() {
+        log::warn!("this kernel's BTF lacks {}: those figures are recorded as unknown", absent.join(", "));
+    }
+    // The tracepoint's record layout: needed by the fallback program only.
+    let mark_victim = match tracefs::ensure_mounted().and_then(|root| tracefs::read_mark_victim(&root)) {
+        Ok(mv) => Some(mv),
+        Err(e) if plan.attach == AttachPoint::RawTracepoint => {
+            log::debug!("tracefs not needed by the raw tracepoint: {e}");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let tp_layout = mark_victim.as_ref().map_or(MarkVictimLayout::ABSENT, |mv| mv.layout);
+    let mut attached = plan.attach;
+    loader::raise_memlock_limit();
+    let probe = match Probe::load(plan.attach, &tp_layout, &plan.layout) {
+        Ok(probe) => {
+            log_attached(plan.attach, mark_victim.as_ref());
+            probe
+        }
+        // A rejected raw tracepoint program is a bug, but the recorder must
+        // still record: fall back to the tracepoint, loudly.
+        Err(e) if plan.attach == AttachPoint::RawTracepoint && mark_victim.is_some() => {
+            log::error!(
+                "the raw tracepoint program did not load ({}); falling back to the tracepoint: \
+                 kernel-state figures are recorded as unknown",
+                chain(&e)
+            );
+            let probe = Probe::load(AttachPoint::Tracepoint, &tp_layout, &plan.layout)?;
+            attached = AttachPoint::Tracepoint;
+            log_attached(AttachPoint::Tracepoint, mark_victim.as_ref());
+            probe
+        }
+        Err(e) => return Err(e.into()),
+    };
+    log::info!("recording to {}", store.path().display());
+    loader::release_startup_memory();
+
+    let cursor = store.kmsg_cursor(&boot_id)?;
+    let kmsg = match Kmsg::open(Path::new("/dev/kmsg")) {
+        Ok(kmsg) => Some(kmsg),
+        Err(e) => {
+            log::warn!(
+                "cannot read /dev/kmsg ({e}): kills are recorded without the kernel's report \
+                 (grant CAP_SYSLOG, or set kernel.dmesg_restrict=0)"
+            );
+            None
+        }
+    };
+
+    let journal_cursor = store.state(journal::CURSOR_KEY)?;
+    let (tx, rx) = mpsc::channel();
+    let retention = (config.retention.is_some() || config.max_records.is_some())
+        .then(|| Retention::new(config.retention, config.max_records));
+    let counters = Arc::new(Counters::default());
+    let run_row = Run {
+        pid: std::process::id(),
+        boot_id: boot_id.clone(),
+        started_ns,
+        last_update_ns: clock::wall_ns_now(),
+        // The kind alone, as the schema documents it (as_str names the hook too).
+        attach_point: match attached {
+            AttachPoint::RawTracepoint => "raw_tracepoint",
+            AttachPoint::Tracepoint => "tracepoint",
+        }
+        .to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        vmstat_oom_kill_start: vmstat_start,
+        vmstat_oom_kill_now: vmstat_start,
+        ..Run::default()
+    };
+    // Without its row the run still records; only `status` is blind to it.
+    let run_id = store
+        .start_run(&run_row)
+        .map_err(|e| {
+            log::error!("cannot record this run in the store ({e}): `oomrecorder status` will not see it")
+        })
+        .ok();
+    let mut writer = Writer::new(store, Arc::clone(&counters), retention);
+    if let Some(id) = run_id {
+        writer = writer.with_run(RunTracker::new(id, run_row, "/proc".into()));
+    }
+    let writer = thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || writer.run(rx))
+        .map_err(DaemonError::Runtime)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let journal_thread = {
+        let (tx, stop, live, boot_id) = (tx.clone(), Arc::clone(&stop), kmsg.is_none(), boot_id.clone());
+        thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || journal::follow(&boot_id, journal_cursor, live, tx, stop))
+            .map_err(DaemonError::Runtime)?
+    };
+    let hierarchy = memcg::memory_hierarchy(Path::new(memcg::SYS_FS_CGROUP));
+    if hierarchy.is_none() {
+        log::warn!(
+            "no memory cgroup hierarchy under /sys/fs/cgroup: kills are recorded without cgroup snapshots"
+        );
+    }
+    let (snapshots, snapshot_thread) = Snapshotter::new(hierarchy, Path::new("/proc"), Path::new("/"))
+        .counting_misses_in(Arc::clone(&counters))
+        .spawn(tx.clone())
+        .map_err(DaemonError::Runtime)?;
+    let kernel_log = kmsg
+        .map(|kmsg| (kmsg, KernelLogReader::new(boot_id.clone(), cursor, tx.clone(), Arc::clone(&counters))));
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DaemonError::Runtime)?;
+    let reader_result = runtime.block_on(read_loop(
+        probe,
+        kernel_log,
+        tx,
+        snapshots,
+        boot_id,
+        machine,
+        Arc::clone(&counters),
+    ));
+    stop.store(true, Ordering::Relaxed);
+    if journal_thread.join().is_err() {
+        log::error!("the journal reader panicked");
+    }
+    // The reader dropped its request sender: the snapshotter finishes what it has.
+    if snapshot_thread.join().is_err() {
+        log::error!("the cgroup snapshotter panicked");
+    }
+    // Every sender is gone: the writer drains and returns.
+    if writer.join().is_err() {
+        log::error!("the store writer panicked; records it held are lost (see the log above)");
+    }
+    reader_result?;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let counts = counters.counts();
+    let said: Vec<String> =
+        Counter::ALL.iter().map(|c| format!("{} {}", c.names().key, counts[*c])).collect();
+    log::info!("stopped: {}", said.join(", "));
+    Ok(())
+}
+
+/// An error and its sources on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+fn log_attached(attach: AttachPoint, mark_victim: Option<&tracefs::MarkVictim>) {
+    match attach {
+        AttachPoint::RawTracepoint => {
+            log::info!("attached oom_mark_victim_raw to raw tracepoint mark_victim")
+        }
+        AttachPoint::Tracepoint => {
+            match mark_victim.map(|mv| &mv.absent) {
+                Some(absent) if !absent.is_empty() => log::warn!(
+                    "this kernel's oom:mark_victim lacks {}: those figures are recorded as unknown",
+                    absent.join(", ")
+                ),
+                _ => log::info!("oom:mark_victim carries every field the recorder reads"),
+            }
+            log::info!("attached oom_mark_victim to tracepoint oom:mark_victim")
+        }
+    }
+}

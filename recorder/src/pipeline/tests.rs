@@ -1,0 +1,211 @@
+//! The pipeline end to end without a kernel: ring-buffer bytes as the eBPF
+//! program writes them and /dev/kmsg records of a real report go through the
+//! daemon's own reader, kernel-log reader, snapshotter and writer into a
+//! temporary store. The one test that catches a broken join without root.
+
+use std::{
+    collections::VecDeque,
+    io,
+    path::Path,
+    sync::{mpsc, Arc},
+    thread,
+};
+
+use common::{kpresent, present, OomEvent, PageCounters, OOM_EVENT_VERSION};
+
+use super::{
+    counters::Counters, events::EventReader, kernel_log::KernelLogReader, snapshotter::Snapshotter,
+    writer::Writer,
+};
+use crate::{
+    kernel::{memcg::Hierarchy, Machine, MemcgVersion},
+    model::{run::Counter, Source},
+    sources::kmsg::Kmsg,
+    store::{Access, Filter, Store},
+};
+
+const BOOT: &str = "90e19252-c4f3-4f33-b61e-680af3ffcadb";
+const CGROUP: &str = "/process_api/254e109ec0982371acb17d9fdb18841e/oomtest-manual";
+
+/// What /dev/kmsg does: one record per `read`, then `WouldBlock`.
+struct Records(VecDeque<Vec<u8>>);
+
+impl io::Read for Records {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let record = self.0.pop_front().ok_or(io::ErrorKind::WouldBlock)?;
+        buf[..record.len()].copy_from_slice(&record);
+        Ok(record.len())
+    }
+}
+
+/// The captured 6.18 report (dmesg form) as the /dev/kmsg records it
+/// was read from: `prio,seq,usec,flags;text` (facility kern, level err).
+fn kmsg_records(fixture: &str) -> Records {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(fixture);
+    let text = std::fs::read_to_string(path).unwrap();
+    let records = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .enumerate()
+        .map(|(seq, line)| {
+            let (stamp, text) = line.strip_prefix('[').unwrap().split_once("] ").unwrap();
+            let (secs, micros) = stamp.trim().split_once('.').unwrap();
+            let usec = secs.parse::<u64>().unwrap() * 1_000_000 + micros.parse::<u64>().unwrap();
+            format!("3,{},{usec},-;{text}\n", 1_000 + seq).into_bytes()
+        })
+        .collect();
+    Records(records)
+}
+
+fn name<const N: usize>(text: &str) -> [u8; N] {
+    let mut out = [0; N];
+    out[..text.len()].copy_from_slice(text.as_bytes());
+    out
+}
+
+/// The raw tracepoint program's event for the fixture's first kill
+/// (pid 7558): the figures of its task-table row and `Killed process`
+/// line, its 64 MiB cgroup at the limit, stamped 0.75 ms after the line
+/// (as measured on 6.18).
+fn event_of_the_first_kill() -> OomEvent {
+    let mut event = OomEvent {
+        version: OOM_EVENT_VERSION,
+        // What the raw tracepoint program sets: the victim's name, uid
+        // and adj as values, its memory in the kernel's own units.
+        present: present::COMM | present::UID | present::OOM_SCORE_ADJ,
+        // A machine that never slept: both clocks agree.
+        boot_ns: 558_908_182_000 + 750_000,
+        mono_ns: 558_908_182_000 + 750_000,
+        victim_pid: 7558,
+        trigger_pid: 7558,
+        trigger_tgid: 7558,
+        victim_comm: name("oomhog-manual"),
+        trigger_comm: name("oomhog-manual"),
+        kpresent: kpresent::TGID
+            | kpresent::TOTAL_VM
+            | kpresent::RSS
+            | kpresent::PGTABLES
+            | kpresent::CGROUP_PATH
+            | kpresent::CGROUP_ID
+            | kpresent::MEMCG
+            | kpresent::MEMCG_SWAP
+            | kpresent::MEMCG_MEMSW,
+        victim_tgid: 7558,
+        rss_pages: [419, 16_320, 0, 0],
+        pgtables_bytes: 176_128,
+        total_vm_pages: 51_944,
+        cgroup_id: 6635,
+        cgroup_depth: 3,
+        memcg_levels: 1,
+        page_shift: 12,
+        ..OomEvent::ZERO
+    };
+    for (slot, part) in CGROUP.rsplit('/').filter(|p| !p.is_empty()).enumerate() {
+        event.cgroup_names[slot] = name(part);
+    }
+    event.memcg[0] = PageCounters {
+        usage: 16_384,
+        max: 16_384,
+        swap_usage: 16_384,
+        swap_max: i64::MAX as u64 / 4096,
+        ..PageCounters::default()
+    };
+    event
+}
+
+/// The victim's v1 cgroup as its files read a moment after the kill.
+fn cgroup_tree(root: &Path) {
+    let dir = root.join(CGROUP.trim_start_matches('/'));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, text) in [
+        ("memory.usage_in_bytes", "67043328\n"),
+        ("memory.limit_in_bytes", "67108864\n"),
+        ("memory.max_usage_in_bytes", "67108864\n"),
+        ("memory.failcnt", "20\n"),
+        ("memory.stat", "cache 0\nrss 66813952\ntotal_inactive_file 0\n"),
+        ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n"),
+        ("cgroup.procs", ""),
+    ] {
+        std::fs::write(dir.join(file), text).unwrap();
+    }
+}
+
+#[test]
+fn an_event_and_the_kernels_report_become_one_record_with_both_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let cgroup_root = dir.path().join("cgroup/memory");
+    cgroup_tree(&cgroup_root);
+    let proc_root = dir.path().join("proc");
+    std::fs::create_dir_all(proc_root.join("7558")).unwrap();
+    std::fs::write(proc_root.join("7558/cmdline"), b"oomhog-manual\x00--size\x00256M\x00").unwrap();
+
+    let counters = Arc::new(Counters::default());
+    let (tx, rx) = mpsc::channel();
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    let writer_counters = Arc::clone(&counters);
+    let writer = thread::spawn(move || Writer::new(store, writer_counters, None).run(rx));
+    let (snapshots, snapshot_thread) = Snapshotter::new(
+        Some(Hierarchy { version: MemcgVersion::V1, root: cgroup_root }),
+        &proc_root,
+        dir.path(),
+    )
+    .counting_misses_in(Arc::clone(&counters))
+    .spawn(tx.clone())
+    .unwrap();
+    let machine =
+        Machine { memcg_version: Some(MemcgVersion::V1), ram_pages: Some(6_000_000), swap_pages: Some(0) };
+    let mut reader = EventReader::new(tx.clone(), snapshots, BOOT.into(), machine, Arc::clone(&counters));
+    let mut log_reader = KernelLogReader::new(BOOT.into(), None, tx, Arc::clone(&counters));
+
+    // The event first, as on a real kill (the ring buffer wakes the
+    // reader before the log's lines are read), then the report.
+    reader.event(event_of_the_first_kill().as_bytes());
+    reader.event(&[0u8; 12]);
+    assert!(log_reader.drain(&mut Kmsg::from_source(kmsg_records("kmsg-oom-6.18-v1-memcg.txt"))));
+    drop((reader, log_reader));
+    snapshot_thread.join().unwrap();
+    writer.join().unwrap();
+
+    let store = Store::open(&db, Access::ReadOnly).unwrap();
+    let kills = store.list(&Filter::default()).unwrap();
+    let pids: Vec<i32> = kills.iter().map(|k| k.victim.pid).collect();
+    assert_eq!(pids, [8355, 8354, 7558], "the report's three kills, once each, newest first");
+    let joined = &kills[2];
+    assert_eq!(joined.sources, [Source::Ebpf, Source::Kmsg, Source::Cgroup]);
+    // From the event: the kill-time kernel state and the victim's figures.
+    let kernel = joined.kernel.as_ref().expect("the event's kernel state");
+    assert_eq!(kernel.rss_pages.map(|r| (r.anon, r.file)), Some((16_320, 419)));
+    assert_eq!(kernel.cgroup_path.as_deref(), Some(CGROUP));
+    assert_eq!(kernel.cgroup_version, Some(1), "stamped with the machine's memory controller");
+    assert_eq!(joined.boot_id.as_deref(), Some(BOOT));
+    // The kill-time counters in pages, in kB as the kernel's line says them.
+    let f = joined.victim.figures;
+    assert_eq!(
+        (f.total_vm_kb, f.anon_rss_kb, f.file_rss_kb, f.shmem_rss_kb, f.pgtables_kb),
+        (Some(207_776), Some(65_280), Some(1_676), Some(0), Some(172))
+    );
+    // From the report: what only the kernel's lines say.
+    assert_eq!(joined.kmsg_usec, Some(558_908_182));
+    assert_eq!(joined.oom.constraint.as_deref(), Some("CONSTRAINT_MEMCG"));
+    assert_eq!(joined.oom.oom_cgroup.as_deref(), Some(CGROUP));
+    assert_eq!((joined.oom.memory_usage_kb, joined.oom.memory_limit_kb), (Some(65_536), Some(65_536)));
+    assert!(joined.oom.memory_stat.as_ref().is_some_and(|s| s.iter().any(|(k, _)| k == "inactive_anon")));
+    assert!(joined.oom.tasks.as_ref().is_some_and(|t| t.len() == 1), "{:?}", joined.oom.tasks);
+    assert_eq!(joined.trigger.gfp_mask.as_deref(), Some("0xcc0(GFP_KERNEL)"));
+    assert!(joined.kernel_report.iter().any(|l| l.contains("Killed process 7558 (oomhog-manual)")));
+    // From the cgroup files, read after the event.
+    let snapshot = joined.snapshot.as_ref().expect("the snapshot");
+    assert_eq!(snapshot.memory_limit_bytes, Some(64 << 20));
+    assert_eq!(snapshot.failcnt, Some(20));
+    assert_eq!(joined.victim.cmdline.as_deref(), Some("oomhog-manual --size 256M"));
+    // The two kills without an event are the report's alone.
+    for kill in &kills[..2] {
+        assert_eq!(kill.sources, [Source::Kmsg], "{kill:?}");
+        assert_eq!(kill.victim.comm.as_deref(), Some("oomt-cbdb19"));
+    }
+    // The undecodable record is counted, not dropped silently.
+    assert_eq!(store.loss_count("decode").unwrap(), 1);
+    assert_eq!(counters.get(Counter::SnapshotsMissed), 0);
+    assert_eq!((counters.get(Counter::EventsReceived), counters.get(Counter::Undecodable)), (2, 1));
+}

@@ -1,0 +1,5 @@
+//! The victim's memory cgroup as its files show it, and who it was from the
+//! node's own files.
+
+pub mod files;
+pub mod runtimes;

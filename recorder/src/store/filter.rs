@@ -1,0 +1,140 @@
+//! What `list`, `stats`, `watch` and `show` select, and the SQL for it.
+//! Only fixed SQL text is built here; every user value is a bound parameter.
+
+use rusqlite::types::Value;
+
+/// What `list`, `stats` and `watch` select. `Filter::default()` is every
+/// record, newest first. Each field narrows; all of them must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// At most this many rows.
+    pub limit: Option<u32>,
+    /// Killed at or after this instant (Unix ns); records of unknown time are left out.
+    pub since_ns: Option<i64>,
+    /// Killed at or before this instant (Unix ns); records of unknown time are left out.
+    pub until_ns: Option<i64>,
+    /// The victim's `comm`, exactly.
+    pub comm: Option<String>,
+    pub pid: Option<i32>,
+    /// A substring of the victim's cgroup, or of the task or OOM cgroup the kernel log named.
+    pub cgroup: Option<String>,
+    /// A prefix of the container id (as `docker ps` shortens it), or the container's name.
+    pub container: Option<String>,
+    pub pod: Option<String>,
+    pub namespace: Option<String>,
+    pub unit: Option<String>,
+    pub boot_id: Option<String>,
+    pub constraint: Option<Constraint>,
+    /// Only records stored after this id (`watch`).
+    pub after_id: Option<i64>,
+    pub order: Order,
+}
+
+/// Which OOM: the whole machine's, or a memory cgroup's limit (the kernel's
+/// `enum oom_constraint`, mm/oom_kill.c, as the `oom-kill:constraint=` line names it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Constraint {
+    Global,
+    Memcg,
+}
+
+impl Constraint {
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            Constraint::Global => "CONSTRAINT_NONE",
+            Constraint::Memcg => "CONSTRAINT_MEMCG",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// Newest first; records of unknown time last.
+    #[default]
+    NewestFirst,
+    /// The exact reverse: records of unknown time first, then oldest first.
+    OldestFirst,
+    /// In the order they were stored (`watch`).
+    Stored,
+}
+
+impl Filter {
+    /// The WHERE clause and its parameters, in order. Only fixed SQL text is
+    /// built here; every user value is a bound `?` parameter.
+    pub(super) fn where_clause(&self) -> (String, Vec<Value>) {
+        let mut clauses: Vec<&'static str> = Vec::new();
+        let mut params: Vec<Value> = Vec::new();
+        let text = |s: &String| Value::Text(s.clone());
+        if let Some(ns) = self.since_ns {
+            clauses.push("time_ns >= ?");
+            params.push(Value::Integer(ns));
+        }
+        if let Some(ns) = self.until_ns {
+            clauses.push("time_ns <= ?");
+            params.push(Value::Integer(ns));
+        }
+        if let Some(comm) = &self.comm {
+            clauses.push("victim_comm = ?");
+            params.push(text(comm));
+        }
+        if let Some(pid) = self.pid {
+            clauses.push("victim_pid = ?");
+            params.push(Value::Integer(pid.into()));
+        }
+        if let Some(cgroup) = &self.cgroup {
+            // instr, not LIKE: a path may hold `_` and `%`, which LIKE would
+            // read as wildcards.
+            clauses.push("(instr(cgroup, ?) > 0 OR instr(task_cgroup, ?) > 0 OR instr(oom_cgroup, ?) > 0)");
+            params.extend([text(cgroup), text(cgroup), text(cgroup)]);
+        }
+        if let Some(container) = &self.container {
+            clauses.push("(substr(container_id, 1, length(?)) = ? OR container_name = ?)");
+            params.extend([text(container), text(container), text(container)]);
+        }
+        if let Some(pod) = &self.pod {
+            clauses.push("pod_name = ?");
+            params.push(text(pod));
+        }
+        if let Some(namespace) = &self.namespace {
+            clauses.push("pod_namespace = ?");
+            params.push(text(namespace));
+        }
+        if let Some(unit) = &self.unit {
+            clauses.push("unit = ?");
+            params.push(text(unit));
+        }
+        if let Some(boot_id) = &self.boot_id {
+            clauses.push("boot_id = ?");
+            params.push(text(boot_id));
+        }
+        if let Some(constraint) = self.constraint {
+            clauses.push("oom_constraint = ?");
+            params.push(Value::Text(constraint.kernel_name().into()));
+        }
+        if let Some(id) = self.after_id {
+            clauses.push("id > ?");
+            params.push(Value::Integer(id));
+        }
+        if clauses.is_empty() {
+            (String::new(), params)
+        } else {
+            (format!(" WHERE {}", clauses.join(" AND ")), params)
+        }
+    }
+
+    /// The whole SELECT `list` runs (public for the EXPLAIN QUERY PLAN test).
+    pub fn list_sql(&self) -> (String, Vec<Value>) {
+        let (where_clause, mut params) = self.where_clause();
+        // SQLite sorts NULL below every value, so DESC puts records of
+        // unknown time last without an `IS NULL` term that would keep the
+        // planner from walking an index in order.
+        let order = match self.order {
+            Order::NewestFirst => "time_ns DESC, id DESC",
+            Order::OldestFirst => "time_ns ASC, id ASC",
+            Order::Stored => "id ASC",
+        };
+        // SQLite reads a negative LIMIT as "no limit".
+        params.push(Value::Integer(self.limit.map_or(-1, i64::from)));
+        (format!("SELECT * FROM kills{where_clause} ORDER BY {order} LIMIT ?"), params)
+    }
+}
