@@ -540,7 +540,7 @@ fn this_machines_btf_gives_every_field() {
     // 6.2+: an array of percpu_counter, `count` after the raw spinlock.
     assert!(plan.layout.mm_rss_stride > 8, "{:?}", plan.layout);
     assert!(plan.layout.has(kfield::MEMCG_MEMSW));
-    assert_eq!(plan.layout.memcg_css, 0, "css is mem_cgroup's first member");
+    assert_eq!(plan.layout.at(common::off::MEMCG_CSS), 0, "css is mem_cgroup's first member");
 }
 
 #[test]

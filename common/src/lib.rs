@@ -196,66 +196,79 @@ pub mod kfield {
     pub const MEMCG_MEMSW: u64 = 1 << 21;
 }
 
+/// Indices of [`KernelLayout::offsets`]: each kernel structure member the
+/// raw tracepoint program reads. Which structure each belongs to, and where
+/// user space finds it in BTF, is the field table of
+/// `recorder/src/kernel/fields.rs`; adding a member is a constant here, a
+/// row there and the read in the program.
+pub mod off {
+    // struct task_struct (include/linux/sched.h)
+    pub const TASK_PID: usize = 0;
+    pub const TASK_TGID: usize = 1;
+    pub const TASK_COMM: usize = 2;
+    pub const TASK_START_TIME: usize = 3;
+    pub const TASK_MIN_FLT: usize = 4;
+    pub const TASK_MAJ_FLT: usize = 5;
+    pub const TASK_REAL_CRED: usize = 6;
+    pub const TASK_SIGNAL: usize = 7;
+    pub const TASK_MM: usize = 8;
+    pub const TASK_NSPROXY: usize = 9;
+    pub const TASK_CGROUPS: usize = 10;
+    /// `cred->uid.val` (include/linux/cred.h).
+    pub const CRED_UID: usize = 11;
+    /// `signal_struct->oom_score_adj`, a `short`.
+    pub const SIGNAL_OOM_SCORE_ADJ: usize = 12;
+    // struct mm_struct (include/linux/mm_types.h)
+    pub const MM_TOTAL_VM: usize = 13;
+    /// Offset of counter 0's value: `rss_stat.count[0].counter` before 6.2,
+    /// `rss_stat[0].count` from 6.2 (stride in [`super::KernelLayout::mm_rss_stride`]).
+    pub const MM_RSS: usize = 14;
+    pub const MM_PGTABLES_BYTES: usize = 15;
+    /// `nsproxy->uts_ns`, then `uts_namespace->name.nodename`.
+    pub const NSPROXY_UTS_NS: usize = 16;
+    pub const UTS_NODENAME: usize = 17;
+    /// `css_set->subsys[memory_cgrp_id]` (include/linux/cgroup-defs.h).
+    pub const CSS_SET_MEMORY: usize = 18;
+    pub const CSS_CGROUP: usize = 19;
+    pub const CSS_PARENT: usize = 20;
+    pub const CGROUP_KN: usize = 21;
+    /// `kernfs_node` name, parent (`__parent` from 6.15) and id
+    /// (include/linux/kernfs.h).
+    pub const KN_NAME: usize = 22;
+    pub const KN_PARENT: usize = 23;
+    pub const KN_ID: usize = 24;
+    /// `mem_cgroup` members (include/linux/memcontrol.h): its `css`, and the
+    /// `memory` and `swap`/`memsw` page counters.
+    pub const MEMCG_CSS: usize = 25;
+    pub const MEMCG_MEMORY: usize = 26;
+    pub const MEMCG_SWAP: usize = 27;
+    /// `page_counter` members (include/linux/page_counter.h).
+    pub const PC_USAGE: usize = 28;
+    pub const PC_MAX: usize = 29;
+    pub const PC_LOW: usize = 30;
+    pub const PC_HIGH: usize = 31;
+    pub const PC_MIN: usize = 32;
+    pub const COUNT: usize = 33;
+}
+
 /// Offsets (bytes) into kernel structures, resolved by user space from
 /// `/sys/kernel/btf/vmlinux` and handed to the raw tracepoint program as the
 /// global `KERNEL_LAYOUT`. Rust eBPF gets no compiler CO-RE relocations; this
 /// struct is how the program follows struct layout changes across kernels.
-/// An offset is only meaningful when its [`kfield`] bit is set in `fields`.
+/// An offset is only meaningful when the [`kfield`] bit of the figure that
+/// needs it is set in `fields`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelLayout {
     pub fields: u64,
     pub page_shift: u32,
-    // struct task_struct (include/linux/sched.h)
-    pub task_pid: u32,
-    pub task_tgid: u32,
-    pub task_comm: u32,
-    pub task_start_time: u32,
-    pub task_min_flt: u32,
-    pub task_maj_flt: u32,
-    pub task_real_cred: u32,
-    pub task_signal: u32,
-    pub task_mm: u32,
-    pub task_nsproxy: u32,
-    pub task_cgroups: u32,
-    /// `cred->uid.val` (include/linux/cred.h).
-    pub cred_uid: u32,
-    /// `signal_struct->oom_score_adj`, a `short`.
-    pub signal_oom_score_adj: u32,
-    // struct mm_struct (include/linux/mm_types.h)
-    pub mm_total_vm: u32,
-    /// Offset of counter 0's value: `rss_stat.count[0].counter` before 6.2,
-    /// `rss_stat[0].count` from 6.2.
-    pub mm_rss: u32,
-    /// Bytes from one counter to the next (8, or `sizeof(struct percpu_counter)`).
+    /// Bytes from one `rss_stat` counter to the next (8, or
+    /// `sizeof(struct percpu_counter)`).
     pub mm_rss_stride: u32,
     /// Kernel index of MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES.
     pub mm_rss_index: [u32; 4],
-    pub mm_pgtables_bytes: u32,
-    /// `nsproxy->uts_ns`, then `uts_namespace->name.nodename`.
-    pub nsproxy_uts_ns: u32,
-    pub uts_nodename: u32,
-    /// `css_set->subsys[memory_cgrp_id]` (include/linux/cgroup-defs.h).
-    pub css_set_memory: u32,
-    pub css_cgroup: u32,
-    pub css_parent: u32,
-    pub cgroup_kn: u32,
-    /// `kernfs_node` name, parent (`__parent` from 6.15) and id
-    /// (include/linux/kernfs.h).
-    pub kn_name: u32,
-    pub kn_parent: u32,
-    pub kn_id: u32,
-    /// `mem_cgroup` members (include/linux/memcontrol.h): its `css`, and the
-    /// `memory` and `swap`/`memsw` page counters.
-    pub memcg_css: u32,
-    pub memcg_memory: u32,
-    pub memcg_swap: u32,
-    /// `page_counter` members (include/linux/page_counter.h).
-    pub pc_usage: u32,
-    pub pc_max: u32,
-    pub pc_low: u32,
-    pub pc_high: u32,
-    pub pc_min: u32,
+    /// Indexed by [`off`].
+    pub offsets: [u32; off::COUNT],
     pub _pad: u32,
 }
 
@@ -266,46 +279,20 @@ impl KernelLayout {
     pub const ABSENT: KernelLayout = KernelLayout {
         fields: 0,
         page_shift: 12,
-        task_pid: 0,
-        task_tgid: 0,
-        task_comm: 0,
-        task_start_time: 0,
-        task_min_flt: 0,
-        task_maj_flt: 0,
-        task_real_cred: 0,
-        task_signal: 0,
-        task_mm: 0,
-        task_nsproxy: 0,
-        task_cgroups: 0,
-        cred_uid: 0,
-        signal_oom_score_adj: 0,
-        mm_total_vm: 0,
-        mm_rss: 0,
         mm_rss_stride: 0,
         mm_rss_index: [0; 4],
-        mm_pgtables_bytes: 0,
-        nsproxy_uts_ns: 0,
-        uts_nodename: 0,
-        css_set_memory: 0,
-        css_cgroup: 0,
-        css_parent: 0,
-        cgroup_kn: 0,
-        kn_name: 0,
-        kn_parent: 0,
-        kn_id: 0,
-        memcg_css: 0,
-        memcg_memory: 0,
-        memcg_swap: 0,
-        pc_usage: 0,
-        pc_max: 0,
-        pc_low: 0,
-        pc_high: 0,
-        pc_min: 0,
+        offsets: [0; off::COUNT],
         _pad: 0,
     };
 
     pub const fn has(&self, field: u64) -> bool {
         self.fields & field == field
+    }
+
+    /// The offset at index `member` of [`off`].
+    #[inline(always)]
+    pub const fn at(&self, member: usize) -> u32 {
+        self.offsets[member]
     }
 }
 
@@ -489,6 +476,12 @@ impl OomEvent {
         // SAFETY: OomEvent is repr(C) with explicit padding, so all
         // OOM_EVENT_SIZE bytes are initialised; the slice borrows self.
         unsafe { core::slice::from_raw_parts((self as *const OomEvent).cast::<u8>(), OOM_EVENT_SIZE) }
+    }
+}
+
+impl Default for KernelLayout {
+    fn default() -> Self {
+        KernelLayout::ABSENT
     }
 }
 

@@ -20,8 +20,8 @@ use aya_ebpf::{
     EbpfContext,
 };
 use common::{
-    counter, kfield, kpresent, present, KernelLayout, MarkVictimLayout, OomEvent, TpField, CGROUP_MAX_DEPTH,
-    CGROUP_NAME_LEN, COMM_LEN, MEMCG_MAX_LEVELS, OOM_EVENT_VERSION,
+    counter, kfield, kpresent, off, present, KernelLayout, MarkVictimLayout, OomEvent, TpField,
+    CGROUP_MAX_DEPTH, CGROUP_NAME_LEN, COMM_LEN, MEMCG_MAX_LEVELS, OOM_EVENT_VERSION,
 };
 
 /// Field offsets of `oom:mark_victim` on the running kernel, written by the
@@ -208,10 +208,10 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
         ev.page_shift = layout.page_shift;
 
         if layout.has(kfield::TASK_PID) {
-            ev.victim_pid = read::<i32>(task, layout.task_pid).unwrap_or(0);
+            ev.victim_pid = read::<i32>(task, layout.at(off::TASK_PID)).unwrap_or(0);
         }
         if layout.has(kfield::TASK_TGID) {
-            if let Some(tgid) = read::<i32>(task, layout.task_tgid) {
+            if let Some(tgid) = read::<i32>(task, layout.at(off::TASK_TGID)) {
                 ev.victim_tgid = tgid;
                 ev.kpresent |= kpresent::TGID;
             }
@@ -220,41 +220,47 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
             && read_into(
                 ev.victim_comm.as_mut_ptr(),
                 COMM_LEN as u32,
-                task.wrapping_add(layout.task_comm as usize),
+                task.wrapping_add(layout.at(off::TASK_COMM) as usize),
             )
         {
             ev.present |= present::COMM;
         }
         if layout.has(kfield::TASK_START_TIME) {
-            if let Some(start) = read::<u64>(task, layout.task_start_time) {
+            if let Some(start) = read::<u64>(task, layout.at(off::TASK_START_TIME)) {
                 ev.start_time_ns = start;
                 ev.kpresent |= kpresent::START_TIME;
             }
         }
         if layout.has(kfield::TASK_FAULTS) {
-            if let (Some(min), Some(maj)) =
-                (read::<u64>(task, layout.task_min_flt), read::<u64>(task, layout.task_maj_flt))
-            {
+            if let (Some(min), Some(maj)) = (
+                read::<u64>(task, layout.at(off::TASK_MIN_FLT)),
+                read::<u64>(task, layout.at(off::TASK_MAJ_FLT)),
+            ) {
                 ev.min_flt = min;
                 ev.maj_flt = maj;
                 ev.kpresent |= kpresent::FAULTS;
             }
         }
         if layout.has(kfield::UID) {
-            if let Some(uid) = read::<u32>(read_ptr(task, layout.task_real_cred), layout.cred_uid) {
+            if let Some(uid) =
+                read::<u32>(read_ptr(task, layout.at(off::TASK_REAL_CRED)), layout.at(off::CRED_UID))
+            {
                 ev.victim_uid = uid;
                 ev.present |= present::UID;
             }
         }
         if layout.has(kfield::OOM_SCORE_ADJ) {
-            if let Some(adj) = read::<i16>(read_ptr(task, layout.task_signal), layout.signal_oom_score_adj) {
+            if let Some(adj) =
+                read::<i16>(read_ptr(task, layout.at(off::TASK_SIGNAL)), layout.at(off::SIGNAL_OOM_SCORE_ADJ))
+            {
                 ev.oom_score_adj = adj as i32;
                 ev.present |= present::OOM_SCORE_ADJ;
             }
         }
-        let mm = if layout.has(kfield::MM) { read_ptr(task, layout.task_mm) } else { core::ptr::null() };
+        let mm =
+            if layout.has(kfield::MM) { read_ptr(task, layout.at(off::TASK_MM)) } else { core::ptr::null() };
         if layout.has(kfield::TOTAL_VM) {
-            if let Some(pages) = read::<u64>(mm, layout.mm_total_vm) {
+            if let Some(pages) = read::<u64>(mm, layout.at(off::MM_TOTAL_VM)) {
                 ev.total_vm_pages = pages;
                 ev.kpresent |= kpresent::TOTAL_VM;
             }
@@ -266,7 +272,7 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
                 // get_mm_counter() (include/linux/mm.h) clamps a negative
                 // percpu_counter approximation to 0; the raw value is kept here.
                 let index = layout.mm_rss_index[i] & 7;
-                match read::<i64>(mm, layout.mm_rss + index * layout.mm_rss_stride) {
+                match read::<i64>(mm, layout.at(off::MM_RSS) + index * layout.mm_rss_stride) {
                     Some(v) => ev.rss_pages[i] = v,
                     None => ok = false,
                 }
@@ -277,25 +283,32 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
             }
         }
         if layout.has(kfield::PGTABLES) {
-            if let Some(bytes) = read::<u64>(mm, layout.mm_pgtables_bytes) {
+            if let Some(bytes) = read::<u64>(mm, layout.at(off::MM_PGTABLES_BYTES)) {
                 ev.pgtables_bytes = bytes;
                 ev.kpresent |= kpresent::PGTABLES;
             }
         }
         if layout.has(kfield::NODENAME) {
-            let uts = read_ptr(read_ptr(task, layout.task_nsproxy), layout.nsproxy_uts_ns);
+            let uts = read_ptr(read_ptr(task, layout.at(off::TASK_NSPROXY)), layout.at(off::NSPROXY_UTS_NS));
             // __NEW_UTS_LEN + 1 bytes (include/uapi/linux/utsname.h).
-            if read_into(ev.nodename.as_mut_ptr(), 65, uts.wrapping_add(layout.uts_nodename as usize))
-                && !uts.is_null()
+            if read_into(
+                ev.nodename.as_mut_ptr(),
+                65,
+                uts.wrapping_add(layout.at(off::UTS_NODENAME) as usize),
+            ) && !uts.is_null()
             {
                 ev.kpresent |= kpresent::NODENAME;
             }
         }
         if layout.has(kfield::MEMCG_CSS) {
             // task->cgroups->subsys[memory_cgrp_id]: the victim's memory css.
-            let css = read_ptr(read_ptr(task, layout.task_cgroups), layout.css_set_memory);
+            let css = read_ptr(read_ptr(task, layout.at(off::TASK_CGROUPS)), layout.at(off::CSS_SET_MEMORY));
             if layout.has(kfield::CGROUP_KN) {
-                cgroup_path(ev, &layout, read_ptr(read_ptr(css, layout.css_cgroup), layout.cgroup_kn));
+                cgroup_path(
+                    ev,
+                    &layout,
+                    read_ptr(read_ptr(css, layout.at(off::CSS_CGROUP)), layout.at(off::CGROUP_KN)),
+                );
             }
             if layout.has(kfield::MEMCG) {
                 memcg_counters(ev, &layout, css);
@@ -313,7 +326,7 @@ fn cgroup_path(ev: &mut OomEvent, layout: &KernelLayout, leaf: *const u8) {
         return;
     }
     if layout.has(kfield::KN_ID) {
-        if let Some(id) = read::<u64>(leaf, layout.kn_id) {
+        if let Some(id) = read::<u64>(leaf, layout.at(off::KN_ID)) {
             ev.cgroup_id = id;
             ev.kpresent |= kpresent::CGROUP_ID;
         }
@@ -322,11 +335,11 @@ fn cgroup_path(ev: &mut OomEvent, layout: &KernelLayout, leaf: *const u8) {
     let mut depth = 0;
     let mut complete = true;
     while depth < CGROUP_MAX_DEPTH {
-        let parent = read_ptr(kn, layout.kn_parent);
+        let parent = read_ptr(kn, layout.at(off::KN_PARENT));
         if parent.is_null() {
             break;
         }
-        let name = read_ptr(kn, layout.kn_name);
+        let name = read_ptr(kn, layout.at(off::KN_NAME));
         let slot = &mut ev.cgroup_names[depth];
         // SAFETY: `slot` is CGROUP_NAME_LEN bytes of the reservation; the
         // helper checks the kernel address and always NUL-terminates.
@@ -346,7 +359,7 @@ fn cgroup_path(ev: &mut OomEvent, layout: &KernelLayout, leaf: *const u8) {
     }
     ev.cgroup_depth = depth as u32;
     // Stopped by the depth bound with a parent still above: incomplete.
-    if depth == CGROUP_MAX_DEPTH && !read_ptr(kn, layout.kn_parent).is_null() {
+    if depth == CGROUP_MAX_DEPTH && !read_ptr(kn, layout.at(off::KN_PARENT)).is_null() {
         complete = false;
     }
     if complete {
@@ -382,10 +395,10 @@ fn memcg_counters(ev: &mut OomEvent, layout: &KernelLayout, leaf_css: *const u8)
             break;
         }
         // container_of(css, struct mem_cgroup, css).
-        let memcg = css.wrapping_sub(layout.memcg_css as usize);
-        let memory = memcg.wrapping_add(layout.memcg_memory as usize);
+        let memcg = css.wrapping_sub(layout.at(off::MEMCG_CSS) as usize);
+        let memory = memcg.wrapping_add(layout.at(off::MEMCG_MEMORY) as usize);
         let (Some(usage), Some(max)) =
-            (read::<u64>(memory, layout.pc_usage), read::<u64>(memory, layout.pc_max))
+            (read::<u64>(memory, layout.at(off::PC_USAGE)), read::<u64>(memory, layout.at(off::PC_MAX)))
         else {
             break;
         };
@@ -393,26 +406,26 @@ fn memcg_counters(ev: &mut OomEvent, layout: &KernelLayout, leaf_css: *const u8)
         c.usage = usage;
         c.max = max;
         if layout.has(kfield::PC_LOW) {
-            match read::<u64>(memory, layout.pc_low) {
+            match read::<u64>(memory, layout.at(off::PC_LOW)) {
                 Some(v) => c.low = v,
                 None => flags &= !kpresent::MEMCG_LOW,
             }
         }
         if layout.has(kfield::PC_HIGH) {
-            match read::<u64>(memory, layout.pc_high) {
+            match read::<u64>(memory, layout.at(off::PC_HIGH)) {
                 Some(v) => c.high = v,
                 None => flags &= !kpresent::MEMCG_HIGH,
             }
         }
         if layout.has(kfield::PC_MIN) {
-            match read::<u64>(memory, layout.pc_min) {
+            match read::<u64>(memory, layout.at(off::PC_MIN)) {
                 Some(v) => c.min = v,
                 None => flags &= !kpresent::MEMCG_MIN,
             }
         }
         if layout.has(kfield::MEMCG_SWAP) {
-            let swap = memcg.wrapping_add(layout.memcg_swap as usize);
-            match (read::<u64>(swap, layout.pc_usage), read::<u64>(swap, layout.pc_max)) {
+            let swap = memcg.wrapping_add(layout.at(off::MEMCG_SWAP) as usize);
+            match (read::<u64>(swap, layout.at(off::PC_USAGE)), read::<u64>(swap, layout.at(off::PC_MAX))) {
                 (Some(u), Some(m)) => {
                     c.swap_usage = u;
                     c.swap_max = m;
@@ -424,7 +437,7 @@ fn memcg_counters(ev: &mut OomEvent, layout: &KernelLayout, leaf_css: *const u8)
         if !layout.has(kfield::CSS_PARENT) {
             break;
         }
-        css = read_ptr(css, layout.css_parent);
+        css = read_ptr(css, layout.at(off::CSS_PARENT));
     }
     if level > 0 {
         ev.memcg_levels = level as u32;

@@ -6,6 +6,7 @@ use std::io::{self, IsTerminal, Write};
 use jiff::{tz::TimeZone, Timestamp};
 
 use super::exit::Exit;
+use crate::model::figures::human_bytes;
 
 /// Writes what `write` produces to stdout. A broken pipe means the reader
 /// has all it wanted: success.
@@ -46,18 +47,7 @@ pub fn kb(value: Option<u64>) -> String {
 
 /// Bytes in binary units: `1536` → `1.5 KiB`, below 1 KiB plain `B`.
 pub fn bytes(value: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut unit = 0;
-    let mut scaled = value as f64;
-    while scaled >= 1024.0 && unit + 1 < UNITS.len() {
-        scaled /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{value} B")
-    } else {
-        format!("{scaled:.1} {}", UNITS[unit])
-    }
+    human_bytes(value)
 }
 
 /// Optional byte count for people.
