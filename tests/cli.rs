@@ -2,6 +2,8 @@
 //! broken pipes, and the daemon's refusals that must happen before it touches
 //! anything. Records are written through the library's own store (the
 //! daemon's write path); no kernel is needed except where a test says so.
+// Test code: a failed unwrap is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod support;
 
@@ -446,4 +448,52 @@ fn reads_do_not_fail_while_a_writer_holds_the_database() {
             Ok(())
         })
         .unwrap();
+}
+
+/// A stdout whose reader is already gone: every write gets EPIPE.
+fn closed_pipe() -> Stdio {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills both descriptors of the array it is given.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the read end is ours and closed once; the write end is then
+    // owned by the Stdio (closed when the child's copy is made and dropped).
+    unsafe {
+        libc::close(fds[0]);
+        Stdio::from(<std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[1]))
+    }
+}
+
+#[test]
+fn every_command_that_prints_treats_a_closed_pipe_as_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    db_with(&db, &[kill(10, 1_000, Some("a")), kill(11, 2_000, Some("b"))]);
+    let db = db.to_str().unwrap();
+    for args in [
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["show", "last"],
+        vec!["show", "last", "--json"],
+        vec!["stats"],
+        vec!["status", "--json"],
+        vec!["prune", "--max-age", "0", "--max-records", "0"],
+        vec!["doctor"],
+    ] {
+        let out = Command::new(BIN)
+            .args(&args)
+            .args(["--db", db])
+            .env_remove("OOMRECORDER_DB")
+            .stdout(closed_pipe())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        // doctor exits by whether the recorder can run here; status by the
+        // daemon's health; neither may report the pipe as an error (2).
+        assert_ne!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        if !matches!(args[0], "doctor" | "status") {
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        }
+    }
 }

@@ -3,6 +3,8 @@
 //! each kill the kernel reported becomes one record with its figures, and a
 //! second import adds nothing. The oracle is the test's own reading of the
 //! `Killed process` lines (support::parse_killed_line), not the parser's.
+// Test code: a failed unwrap is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod support;
 

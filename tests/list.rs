@@ -1,6 +1,8 @@
 //! `list` filters, `--json-lines`, `stats`, `watch` and the query plans,
 //! against real SQLite files written through the daemon's own write path
 //! (`Store::record`). No kernel needed.
+// Test code: a failed unwrap is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod support;
 

@@ -111,8 +111,11 @@ pub fn oom_mark_victim(ctx: TracePointContext) -> u32 {
             let offset = (loc & 0xffff) as usize;
             // The copy is always COMM_LEN bytes (the verifier wants a constant
             // size); bytes after the NUL are ignored by user space.
-            // SAFETY: bpf_probe_read_kernel_buf tolerates any address.
+            // SAFETY: pointer arithmetic only; the result is never
+            // dereferenced here, only handed to the checked helper below.
             let src = unsafe { (ctx.as_ptr() as *const u8).add(offset) };
+            // SAFETY: bpf_probe_read_kernel_buf tolerates any address and
+            // writes exactly the destination's COMM_LEN bytes.
             if unsafe { bpf_probe_read_kernel_buf(src, &mut ev.victim_comm) }.is_err() {
                 ev.present &= !present::COMM;
             }
@@ -165,8 +168,9 @@ fn emit(fill: impl FnOnce(&mut OomEvent)) {
         return;
     };
     ev.version = OOM_EVENT_VERSION;
-    // SAFETY: helpers without arguments; both exist since Linux 5.8.
+    // SAFETY: a helper without arguments (Linux 5.8+).
     ev.boot_ns = unsafe { bpf_ktime_get_boot_ns() };
+    // SAFETY: a helper without arguments (Linux 4.1+).
     ev.mono_ns = unsafe { bpf_ktime_get_ns() };
     // bpf_get_current_pid_tgid: tgid in the upper 32 bits, pid in the lower.
     let pid_tgid = bpf_get_current_pid_tgid();

@@ -4,6 +4,8 @@
 //! the spread, so a noisy shared machine shows as spread, not as a figure.
 //!
 //! Run: `cargo bench --bench import` (release build).
+// Test code: a failed unwrap is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::{io::Cursor, time::Instant};
 

@@ -6,6 +6,8 @@
 //!
 //! Run: `cargo bench --bench queries` (release build). Building the store
 //! takes a while; it is kept in the temp dir only for the run.
+// Test code: a failed unwrap is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::time::{Duration, Instant};
 

@@ -3,6 +3,8 @@
 //! import of 100,000 kills at 50,000 kills/s or more.
 //!
 //! `cargo bench -p oomrecorder --bench report`
+// Test code: a failed unwrap is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::hint::black_box;
 

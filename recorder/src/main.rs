@@ -17,10 +17,21 @@ fn main() -> ExitCode {
     match cli::dispatch(cli) {
         Ok(exit) => exit.into(),
         Err(error) => {
+            // `oomrecorder list | head`: the reader has all it wanted. The one
+            // place a closed pipe is handled, for every command.
+            if is_broken_pipe(&error) {
+                return Exit::Ok.into();
+            }
             eprintln!("oomrecorder: {}", error_chain(&error));
             Exit::Error.into()
         }
     }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The error and its causes on one line, skipping a cause whose text the

@@ -12,6 +12,8 @@
 //! Run by `tests/kernels/run [VERSION...]` (default 6.1 6.12); a plain
 //! `cargo test` does not run it (it is `test = false`). Exits non-zero on any
 //! miss; a missing download or a qemu failure is a failure, never a skip.
+// Test code: a failed unwrap is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 #[path = "../support/mod.rs"]
 mod support;

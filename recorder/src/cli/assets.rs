@@ -31,10 +31,8 @@ const SHELLS: [(Shell, &str); 3] =
     [(Shell::Bash, "oomrecorder"), (Shell::Zsh, "_oomrecorder"), (Shell::Fish, "oomrecorder.fish")];
 
 pub fn run(args: &AssetsArgs) -> anyhow::Result<Exit> {
-    for path in write_assets(&args.dir)? {
-        println!("{}", path.display());
-    }
-    Ok(Exit::Ok)
+    let paths = write_assets(&args.dir)?;
+    super::format::to_stdout(|out| paths.iter().try_for_each(|path| writeln!(out, "{}", path.display())))
 }
 
 /// Writes every asset under `dir` and returns their paths, sorted.

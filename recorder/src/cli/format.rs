@@ -8,16 +8,16 @@ use jiff::{tz::TimeZone, Timestamp};
 use super::exit::Exit;
 use crate::model::figures::human_bytes;
 
-/// Writes what `write` produces to stdout. A broken pipe means the reader
-/// has all it wanted: success.
+/// Writes what `write` produces to stdout, buffered, and flushes it. A
+/// closed pipe comes back as the error it is; `main` alone decides that
+/// it means success (the reader has all it wanted), for every command.
 pub fn to_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<Exit> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    match write(&mut out).and_then(|()| out.flush()) {
-        Ok(()) => Ok(Exit::Ok),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Exit::Ok),
-        Err(e) => Err(anyhow::Error::new(e).context("writing to stdout")),
-    }
+    write(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| anyhow::Error::new(e).context("writing to stdout"))?;
+    Ok(Exit::Ok)
 }
 
 /// The terminal's width in columns when stdout is a terminal; `None` when

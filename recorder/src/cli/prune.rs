@@ -4,7 +4,7 @@
 
 use clap::Args;
 
-use super::exit::Exit;
+use super::{exit::Exit, format};
 use crate::{
     clock,
     config::{parse_max_age, Settings},
@@ -36,8 +36,10 @@ pub fn run(settings: &Settings) -> anyhow::Result<Exit> {
         Some(n) => format!("beyond the newest {n}"),
         None => "beyond a cap (no record cap)".to_owned(),
     };
-    println!("deleted {} kill(s) {age}", pruned.by_age);
-    println!("deleted {} kill(s) {cap}", pruned.by_count);
-    println!("{} kill(s) left in {}", store.kill_count()?, settings.db.display());
-    Ok(Exit::Ok)
+    let left = store.kill_count()?;
+    format::to_stdout(|out| {
+        writeln!(out, "deleted {} kill(s) {age}", pruned.by_age)?;
+        writeln!(out, "deleted {} kill(s) {cap}", pruned.by_count)?;
+        writeln!(out, "{left} kill(s) left in {}", settings.db.display())
+    })
 }

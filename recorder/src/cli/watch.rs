@@ -52,9 +52,7 @@ async fn watch(store: &Store, args: &WatchArgs) -> anyhow::Result<Exit> {
     let mut last_seen = store.last_id()?;
     // A person sees the header at once, so they know it is watching.
     if !args.json_lines {
-        if let Some(exit) = emit(&[], false, true)? {
-            return Ok(exit);
-        }
+        emit(&[], false, true)?;
     }
     loop {
         tokio::select! {
@@ -70,23 +68,19 @@ async fn watch(store: &Store, args: &WatchArgs) -> anyhow::Result<Exit> {
         // Ids only grow (INTEGER PRIMARY KEY, never reused while larger ones
         // exist), so a record merged into later is not printed again.
         last_seen = kills.iter().filter_map(|k| k.id).max().unwrap_or(last_seen);
-        if let Some(exit) = emit(&kills, args.json_lines, false)? {
-            return Ok(exit);
-        }
+        emit(&kills, args.json_lines, false)?;
     }
 }
 
-/// Prints and flushes at once (a pipe would otherwise hold rows back);
-/// `Some` when watching is over because the reader is gone.
-fn emit(kills: &[Kill], json_lines: bool, header: bool) -> anyhow::Result<Option<Exit>> {
+/// Prints and flushes at once (a pipe would otherwise hold rows back).
+/// `watch | head -1` ends at the error this returns: main makes a closed
+/// pipe success.
+fn emit(kills: &[Kill], json_lines: bool, header: bool) -> anyhow::Result<()> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    match print(&mut out, kills, json_lines, header).and_then(|()| out.flush()) {
-        Ok(()) => Ok(None),
-        // `watch | head -1`: the reader has what it wanted; that is success.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Some(Exit::Ok)),
-        Err(e) => Err(anyhow::Error::new(e).context("writing to stdout")),
-    }
+    print(&mut out, kills, json_lines, header)
+        .and_then(|()| out.flush())
+        .map_err(|e| anyhow::Error::new(e).context("writing to stdout"))
 }
 
 fn print(out: &mut dyn Write, kills: &[Kill], json_lines: bool, header: bool) -> io::Result<()> {
