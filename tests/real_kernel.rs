@@ -353,21 +353,11 @@ fn the_tracepoint_fallback_still_records_the_tracepoints_figures() {
 }
 
 /// The race a container runtime sets: each victim has its own cgroup, removed
-/// the moment the victim is dead. The snapshot must still hold that cgroup's
-/// limit and memory.stat for (almost) every kill.
-///
-/// Known gap: the snapshot thread reads the files 2–3 ms after the kill, and
-/// a cgroup removed within that time is lost to it. The bar is what the
-/// product reliably does today ([`RACE_BAR`], measured under load); reading
-/// the cgroup's figures at the kill, from eBPF, closes the gap by design and
-/// raises the bar to 100/100.
-/// Snapshots of 100 that must win the race: what the snapshot thread
-/// reliably does today, with a margin. Measured on CI's machine (2 cores,
-/// debug build), 16 runs: 99–100/100 quiet (8 runs); with both cores kept
-/// busy by `stress-ng --cpu 2`, 100/100 in 7 runs and 95/100 once; 97–99/100
-/// reported on other days. Fewer than this is a regression, not bad luck.
-const RACE_BAR: usize = 90;
-
+/// the moment the victim is dead. The record must still hold that cgroup's
+/// limit, usage, exact LRU sizes and memory.stat for every kill: the eBPF
+/// program reads them at the kill, before anything can remove the cgroup. The cgroup files, read 2–3 ms
+/// later by the snapshot thread, lose some of these races (measured: 95–100
+/// of 100); their figure is printed, not asserted.
 #[test]
 fn cgroups_removed_at_once_are_still_in_the_records() {
     require_root("cgroups_removed_at_once_are_still_in_the_records");
@@ -400,30 +390,43 @@ fn cgroups_removed_at_once_are_still_in_the_records() {
     };
     assert_eq!(records.len(), RACES, "daemon log:\n{}", daemon.log());
     let mut delays = Vec::new();
-    let mut held = 0;
+    let (mut held, mut files_held) = (0, 0);
     for r in &records {
         let c = &r["cgroup"];
-        let has_stat = c["memory_stat"].as_object().is_some_and(|s| !s.is_empty());
-        if c["memory_limit_bytes"].as_u64() == Some(LIMIT) && has_stat {
+        let at_kill = &c["at_kill"];
+        // The LRU sizes are exact at the kill; memory.stat is what the
+        // kernel last flushed (and says whether it is fresh).
+        let lru = &at_kill["lru_bytes"];
+        let anon = lru["inactive_anon"].as_u64().zip(lru["active_anon"].as_u64()).map(|(i, a)| i + a);
+        let has_stat = at_kill["memory_stat"].as_object().is_some_and(|s| s.contains_key("anon"))
+            && at_kill["memory_stat_fresh"].is_boolean();
+        if at_kill["memory_limit_bytes"].as_u64() == Some(LIMIT)
+            && anon.is_some_and(|a| a > LIMIT / 2)
+            && has_stat
+        {
             held += 1;
-            assert!(r["sources"].as_array().unwrap().contains(&serde_json::json!("cgroup")), "{r:#}");
             assert!(
-                c["path"].as_str().is_some_and(|p| p.contains(&comm)),
+                at_kill["path"].as_str().is_some_and(|p| p.contains(&comm)),
                 "the victim's own cgroup, not the trigger's: {c:#}"
             );
+        }
+        let has_stat = c["memory_stat"].as_object().is_some_and(|s| !s.is_empty());
+        if c["memory_limit_bytes"].as_u64() == Some(LIMIT) && has_stat {
+            files_held += 1;
         }
         delays.extend(c["snapshot_delay_us"].as_u64());
     }
     delays.sort_unstable();
     let pct = |p: usize| delays.get((delays.len() * p / 100).min(delays.len().saturating_sub(1))).copied();
     println!(
-        "race: {held}/{RACES} snapshots hold the removed cgroup's limit and memory.stat; \
-         delay after the kill: median {:?} µs, p99 {:?} µs, max {:?} µs",
+        "race: {held}/{RACES} records hold the removed cgroup's limit and memory.stat from the kill; \
+         the files' snapshot held them {files_held}/{RACES} times, read after the kill: median {:?} µs, \
+         p99 {:?} µs, max {:?} µs",
         pct(50),
         pct(99),
         delays.last()
     );
-    assert!(held >= RACE_BAR, "only {held}/{RACES} snapshots won the race (bar: {RACE_BAR})");
+    assert_eq!(held, RACES, "only {held}/{RACES} records kept the cgroup's figures from the kill");
     assert_eq!(daemon.stop().code(), Some(0));
 }
 

@@ -14,7 +14,7 @@ pub const COMM_LEN: usize = 16;
 
 /// Layout version of [`OomEvent`]. Bump it whenever a field moves; user space
 /// refuses events of any other version instead of misreading them.
-pub const OOM_EVENT_VERSION: u32 = 3;
+pub const OOM_EVENT_VERSION: u32 = 4;
 
 /// Bits of [`OomEvent::present`]: which `oom:mark_victim` fields the running
 /// kernel has. Kernels without commit 72ba14deb40a (mainline 6.9; backported
@@ -102,10 +102,181 @@ pub struct OomEvent {
     /// first, each NUL-terminated (truncated names clear `CGROUP_PATH`).
     pub cgroup_names: [[u8; CGROUP_NAME_LEN]; CGROUP_MAX_DEPTH],
     pub memcg: [PageCounters; MEMCG_MAX_LEVELS],
+
+    // Version 4: the memory cgroups' own figures at the kill.
+    /// The level of `memcg` whose limit was hit: the lowest whose usage is
+    /// within [`AT_LIMIT_PAGES`] of a limit (valid with `kpresent::OOM_LEVEL`).
+    pub oom_level: u32,
+    /// How many of `details` hold figures.
+    pub detail_count: u32,
+    /// The victim's memory cgroup (level 0) and, when it is another one,
+    /// the cgroup whose limit was hit.
+    pub details: [MemcgDetail; 2],
 }
 
-pub const OOM_EVENT_SIZE: usize = 1768;
+pub const OOM_EVENT_SIZE: usize = 2592;
 const _: () = assert!(size_of::<OomEvent>() == OOM_EVENT_SIZE);
+
+/// Headroom (pages) under which a cgroup counts as at its limit: a charge
+/// that fails is at most a THP (512 pages on x86-64) and reclaim ran first.
+pub const AT_LIMIT_PAGES: u64 = 512;
+
+/// `memory.stat` items read per memory cgroup at the kill. Which kernel
+/// item each slot holds is user space's table (recorder/src/kernel/memstat.rs);
+/// the program reads `state[KernelLayout::stat_index[slot]]`.
+pub const MEMCG_STAT_SLOTS: usize = 32;
+/// `memory.events` counters read per memory cgroup, by
+/// `KernelLayout::event_index`.
+pub const MEMCG_EVENT_SLOTS: usize = 8;
+/// `NR_LRU_LISTS` (include/linux/mmzone.h `enum lru_list`).
+pub const LRU_LISTS: usize = 5;
+/// NUMA nodes and zones whose LRU sizes are summed (bounds for the verifier;
+/// `KernelLayout::nr_nodes`/`nr_zones` are the running kernel's).
+pub const MAX_NODES: u32 = 8;
+pub const MAX_ZONES: u32 = 8;
+
+/// An index of `stat_index`/`event_index` this kernel does not have.
+pub const NO_INDEX: u16 = u16::MAX;
+
+/// What each `memory.stat` and `memory.events` slot of [`MemcgDetail`]
+/// holds: the key cgroup v2's files name it by, and the kernel enumerator
+/// it is (whose value, from BTF, user space turns into an index).
+pub mod memstat {
+    use super::{MEMCG_EVENT_SLOTS, MEMCG_STAT_SLOTS};
+
+    /// How the kernel counts an item.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Unit {
+        Pages,
+        Bytes,
+        /// `NR_KERNEL_STACK_KB`.
+        Kb,
+    }
+
+    /// One `memory.stat` item: its key as cgroup v2's `memory.stat` names it
+    /// (mm/memcontrol.c `memory_stats[]`), the enumerator it is, its unit.
+    pub struct Item {
+        pub key: &'static str,
+        pub enumerator: &'static str,
+        pub unit: Unit,
+    }
+
+    const fn item(key: &'static str, enumerator: &'static str, unit: Unit) -> Item {
+        Item { key, enumerator, unit }
+    }
+
+    /// The slots, in order. What explains a kill first; the rest is what the
+    /// kernel also keeps (at most `MEMCG_STAT_SLOTS`).
+    pub const ITEMS: [Item; 28] = [
+        item("anon", "NR_ANON_MAPPED", Unit::Pages),
+        item("file", "NR_FILE_PAGES", Unit::Pages),
+        item("kernel", "MEMCG_KMEM", Unit::Pages),
+        item("kernel_stack", "NR_KERNEL_STACK_KB", Unit::Kb),
+        item("pagetables", "NR_PAGETABLE", Unit::Pages),
+        item("sec_pagetables", "NR_SECONDARY_PAGETABLE", Unit::Pages),
+        item("percpu", "MEMCG_PERCPU_B", Unit::Bytes),
+        item("sock", "MEMCG_SOCK", Unit::Pages),
+        item("vmalloc", "MEMCG_VMALLOC", Unit::Pages),
+        item("shmem", "NR_SHMEM", Unit::Pages),
+        item("zswap", "MEMCG_ZSWAP_B", Unit::Bytes),
+        item("zswapped", "MEMCG_ZSWAPPED", Unit::Pages),
+        item("file_mapped", "NR_FILE_MAPPED", Unit::Pages),
+        item("file_dirty", "NR_FILE_DIRTY", Unit::Pages),
+        item("file_writeback", "NR_WRITEBACK", Unit::Pages),
+        item("swapcached", "NR_SWAPCACHE", Unit::Pages),
+        item("anon_thp", "NR_ANON_THPS", Unit::Pages),
+        item("file_thp", "NR_FILE_THPS", Unit::Pages),
+        item("shmem_thp", "NR_SHMEM_THPS", Unit::Pages),
+        item("inactive_anon", "NR_INACTIVE_ANON", Unit::Pages),
+        item("active_anon", "NR_ACTIVE_ANON", Unit::Pages),
+        item("inactive_file", "NR_INACTIVE_FILE", Unit::Pages),
+        item("active_file", "NR_ACTIVE_FILE", Unit::Pages),
+        item("unevictable", "NR_UNEVICTABLE", Unit::Pages),
+        item("slab_reclaimable", "NR_SLAB_RECLAIMABLE_B", Unit::Bytes),
+        item("slab_unreclaimable", "NR_SLAB_UNRECLAIMABLE_B", Unit::Bytes),
+        item("hugetlb", "NR_HUGETLB", Unit::Pages),
+        // cgroup v1's `swap`: memory+swap minus memory, in pages.
+        item("swap", "MEMCG_SWAP", Unit::Pages),
+    ];
+
+    const _: () = assert!(ITEMS.len() <= MEMCG_STAT_SLOTS);
+
+    /// `memory.events` counters, by `enum memcg_memory_event`
+    /// (include/linux/memcontrol.h); `oom_group_kill` is 5.12+.
+    pub const EVENTS: [(&str, &str); 6] = [
+        ("low", "MEMCG_LOW"),
+        ("high", "MEMCG_HIGH"),
+        ("max", "MEMCG_MAX"),
+        ("oom", "MEMCG_OOM"),
+        ("oom_kill", "MEMCG_OOM_KILL"),
+        ("oom_group_kill", "MEMCG_OOM_GROUP_KILL"),
+    ];
+
+    const _: () = assert!(EVENTS.len() <= MEMCG_EVENT_SLOTS);
+}
+
+/// One memory cgroup's own figures at the kill, beyond its page counters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemcgDetail {
+    /// Which level of [`OomEvent::memcg`] this is (0: the victim's own).
+    pub level: u32,
+    /// Bits from [`dpresent`].
+    pub present: u32,
+    /// Bit `i`: `stats[i]` was read (the kernel has that item).
+    pub stat_slots: u32,
+    /// Bit `i`: `events[i]` was read.
+    pub event_slots: u32,
+    /// `memcg_vmstats.state[]` (hierarchical, as `memory.stat` shows it)
+    /// for each slot, in the kernel's own unit of that item.
+    pub stats: [i64; MEMCG_STAT_SLOTS],
+    /// `mem_cgroup.memory_events[]` for each slot (hierarchical on v2).
+    pub events: [u64; MEMCG_EVENT_SLOTS],
+    /// Pages on each LRU list (`enum lru_list` order: inactive anon, active
+    /// anon, inactive file, active file, unevictable) of this cgroup alone,
+    /// summed over nodes and zones: `mem_cgroup_per_node.lru_zone_size`,
+    /// which the kernel keeps exact (`mem_cgroup_update_lru_size`, under the
+    /// LRU lock), unlike `stats`, which it flushes lazily.
+    pub lru_pages: [u64; LRU_LISTS],
+    /// v1's `kmem` page counter, pages.
+    pub kmem_usage: u64,
+    pub kmem_max: u64,
+    /// Updates not yet flushed into `stats` (`memcg_vmstats.stats_updates`).
+    pub pending_updates: u64,
+    pub swappiness: i32,
+    /// `memory.oom.group`.
+    pub oom_group: u32,
+}
+
+const _: () = assert!(size_of::<MemcgDetail>() == 408);
+
+/// Bits of [`MemcgDetail::present`].
+pub mod dpresent {
+    pub const STATS: u32 = 1 << 0;
+    pub const EVENTS: u32 = 1 << 1;
+    pub const KMEM: u32 = 1 << 2;
+    pub const PENDING: u32 = 1 << 3;
+    pub const SWAPPINESS: u32 = 1 << 4;
+    pub const OOM_GROUP: u32 = 1 << 5;
+    pub const LRU: u32 = 1 << 6;
+}
+
+impl MemcgDetail {
+    pub const ZERO: MemcgDetail = MemcgDetail {
+        level: 0,
+        present: 0,
+        stat_slots: 0,
+        event_slots: 0,
+        stats: [0; MEMCG_STAT_SLOTS],
+        events: [0; MEMCG_EVENT_SLOTS],
+        lru_pages: [0; LRU_LISTS],
+        kmem_usage: 0,
+        kmem_max: 0,
+        pending_updates: 0,
+        swappiness: 0,
+        oom_group: 0,
+    };
+}
 
 /// Bytes kept of the victim's UTS nodename (`__NEW_UTS_LEN` + 1 = 65, rounded up).
 pub const NODENAME_LEN: usize = 72;
@@ -150,6 +321,8 @@ pub mod kpresent {
     pub const MEMCG_SWAP: u32 = 1 << 13;
     /// The swap counter is v1's memory+swap (`memsw`), not v2's swap.
     pub const MEMCG_MEMSW: u32 = 1 << 14;
+    /// `oom_level` was inferred from the page counters.
+    pub const OOM_LEVEL: u32 = 1 << 15;
 }
 
 /// One memory cgroup's `struct page_counter`s (include/linux/page_counter.h),
@@ -194,6 +367,19 @@ pub mod kfield {
     pub const MEMCG_SWAP: u64 = 1 << 20;
     /// The swap counter is v1's `memsw`.
     pub const MEMCG_MEMSW: u64 = 1 << 21;
+    /// `memory.stat` items: `mem_cgroup.vmstats` and the slots' indices.
+    pub const MEMCG_STATS: u64 = 1 << 22;
+    /// `mem_cgroup.vmstats` is a pointer (6.1+), not embedded.
+    pub const VMSTATS_PTR: u64 = 1 << 23;
+    /// `memcg_vmstats.stats_updates`: the updates not yet flushed.
+    pub const MEMCG_PENDING: u64 = 1 << 24;
+    pub const MEMCG_EVENTS: u64 = 1 << 25;
+    pub const MEMCG_OOM_GROUP: u64 = 1 << 26;
+    pub const MEMCG_SWAPPINESS: u64 = 1 << 27;
+    /// v1's `mem_cgroup.kmem` page counter.
+    pub const MEMCG_KMEM: u64 = 1 << 28;
+    /// `mem_cgroup.nodeinfo[]` and `mem_cgroup_per_node.lru_zone_size`.
+    pub const MEMCG_LRU: u64 = 1 << 29;
 }
 
 /// Indices of [`KernelLayout::offsets`]: each kernel structure member the
@@ -248,7 +434,18 @@ pub mod off {
     pub const PC_LOW: usize = 30;
     pub const PC_HIGH: usize = 31;
     pub const PC_MIN: usize = 32;
-    pub const COUNT: usize = 33;
+    /// `mem_cgroup.vmstats` (a pointer from 6.1, embedded before; an array
+    /// of counters itself in 5.10), then `state[]` inside it.
+    pub const MEMCG_VMSTATS: usize = 33;
+    pub const VMSTATS_STATE: usize = 34;
+    pub const VMSTATS_PENDING: usize = 35;
+    pub const MEMCG_EVENTS: usize = 36;
+    pub const MEMCG_OOM_GROUP: usize = 37;
+    pub const MEMCG_SWAPPINESS: usize = 38;
+    pub const MEMCG_KMEM: usize = 39;
+    pub const MEMCG_NODEINFO: usize = 40;
+    pub const PN_LRU_ZONE_SIZE: usize = 41;
+    pub const COUNT: usize = 42;
 }
 
 /// Offsets (bytes) into kernel structures, resolved by user space from
@@ -269,10 +466,20 @@ pub struct KernelLayout {
     pub mm_rss_index: [u32; 4],
     /// Indexed by [`off`].
     pub offsets: [u32; off::COUNT],
-    pub _pad: u32,
+    /// `state[]` index of each `memory.stat` slot, [`NO_INDEX`] for none.
+    pub stat_index: [u16; MEMCG_STAT_SLOTS],
+    /// `memory_events[]` index of each event slot, [`NO_INDEX`] for none.
+    pub event_index: [u16; MEMCG_EVENT_SLOTS],
+    /// Bytes of `stats_updates` (an atomic64_t in 6.8-6.12, atomic_t later).
+    pub pending_width: u32,
+    /// NUMA nodes possible (`nr_node_ids`), zones per node (MAX_NR_ZONES),
+    /// LRU lists (NR_LRU_LISTS): the shape of `lru_zone_size[zone][lru]`.
+    pub nr_nodes: u32,
+    pub nr_zones: u32,
+    pub nr_lru: u32,
 }
 
-const _: () = assert!(size_of::<KernelLayout>() == 168);
+const _: () = assert!(size_of::<KernelLayout>() == 296);
 
 impl KernelLayout {
     /// Nothing known: the program's compiled-in default, replaced at load.
@@ -282,7 +489,12 @@ impl KernelLayout {
         mm_rss_stride: 0,
         mm_rss_index: [0; 4],
         offsets: [0; off::COUNT],
-        _pad: 0,
+        stat_index: [NO_INDEX; MEMCG_STAT_SLOTS],
+        event_index: [NO_INDEX; MEMCG_EVENT_SLOTS],
+        pending_width: 0,
+        nr_nodes: 0,
+        nr_zones: 0,
+        nr_lru: 0,
     };
 
     pub const fn has(&self, field: u64) -> bool {
@@ -452,6 +664,9 @@ impl OomEvent {
         cgroup_names: [[0; CGROUP_NAME_LEN]; CGROUP_MAX_DEPTH],
         memcg: [PageCounters { usage: 0, max: 0, low: 0, high: 0, min: 0, swap_usage: 0, swap_max: 0 };
             MEMCG_MAX_LEVELS],
+        oom_level: 0,
+        detail_count: 0,
+        details: [MemcgDetail::ZERO; 2],
     };
 
     /// Decodes one ring-buffer record. The only way user space turns bytes

@@ -20,8 +20,9 @@ use aya_ebpf::{
     EbpfContext,
 };
 use common::{
-    counter, kfield, kpresent, off, present, KernelLayout, MarkVictimLayout, OomEvent, TpField,
-    CGROUP_MAX_DEPTH, CGROUP_NAME_LEN, COMM_LEN, MEMCG_MAX_LEVELS, OOM_EVENT_VERSION,
+    counter, dpresent, kfield, kpresent, off, present, KernelLayout, MarkVictimLayout, MemcgDetail, OomEvent,
+    TpField, AT_LIMIT_PAGES, CGROUP_MAX_DEPTH, CGROUP_NAME_LEN, COMM_LEN, LRU_LISTS, MAX_NODES, MAX_ZONES,
+    MEMCG_EVENT_SLOTS, MEMCG_MAX_LEVELS, MEMCG_STAT_SLOTS, NO_INDEX, OOM_EVENT_VERSION,
 };
 
 /// Field offsets of `oom:mark_victim` on the running kernel, written by the
@@ -35,11 +36,77 @@ static MARK_VICTIM_LAYOUT: MarkVictimLayout = MarkVictimLayout::ABSENT;
 #[no_mangle]
 static KERNEL_LAYOUT: KernelLayout = KernelLayout::ABSENT;
 
-/// 4 MiB holds about 2,300 events of 1,768 bytes: a group kill of that many
-/// tasks between two reads of user space. A fuller buffer is counted, never
-/// silently lost.
+/// Reads of `KERNEL_LAYOUT`, each volatile (the compiler must not fold in
+/// the ABSENT default the loader overwrites) and each of one member: the
+/// whole layout would not fit on the 512-byte eBPF stack.
+#[derive(Clone, Copy)]
+struct Layout;
+
+impl Layout {
+    #[inline(always)]
+    fn get<T: Copy>(at: *const T) -> T {
+        // SAFETY: `at` points into the KERNEL_LAYOUT static, which lives for
+        // the program's lifetime and holds only plain integers.
+        unsafe { core::ptr::read_volatile(at) }
+    }
+
+    #[inline(always)]
+    fn has(self, field: u64) -> bool {
+        Self::get(core::ptr::addr_of!(KERNEL_LAYOUT.fields)) & field == field
+    }
+
+    /// The offset at index `member` of `common::off`.
+    #[inline(always)]
+    fn at(self, member: usize) -> u32 {
+        Self::get(core::ptr::addr_of!(KERNEL_LAYOUT.offsets[member]))
+    }
+
+    #[inline(always)]
+    fn page_shift(self) -> u32 {
+        Self::get(core::ptr::addr_of!(KERNEL_LAYOUT.page_shift))
+    }
+
+    #[inline(always)]
+    fn mm_rss_stride(self) -> u32 {
+        Self::get(core::ptr::addr_of!(KERNEL_LAYOUT.mm_rss_stride))
+    }
+
+    #[inline(always)]
+    fn mm_rss_index(self, i: usize) -> u32 {
+        Self::get(core::ptr::addr_of!(KERNEL_LAYOUT.mm_rss_index[i]))
+    }
+
+    #[inline(always)]
+    fn stat_index(self, slot: usize) -> u16 {
+        Self::get(core::ptr::addr_of!(KERNEL_LAYOUT.stat_index[slot]))
+    }
+
+    #[inline(always)]
+    fn event_index(self, slot: usize) -> u16 {
+        Self::get(core::ptr::addr_of!(KERNEL_LAYOUT.event_index[slot]))
+    }
+
+    #[inline(always)]
+    fn pending_width(self) -> u32 {
+        Self::get(core::ptr::addr_of!(KERNEL_LAYOUT.pending_width))
+    }
+
+    /// (`nr_nodes`, `nr_zones`, `nr_lru`), each capped for the verifier.
+    #[inline(always)]
+    fn lru_shape(self) -> (u32, u32, u32) {
+        let nodes = Self::get(core::ptr::addr_of!(KERNEL_LAYOUT.nr_nodes));
+        let zones = Self::get(core::ptr::addr_of!(KERNEL_LAYOUT.nr_zones));
+        let lru = Self::get(core::ptr::addr_of!(KERNEL_LAYOUT.nr_lru));
+        (nodes.min(MAX_NODES), zones.min(MAX_ZONES), lru)
+    }
+}
+
+/// 16 MiB holds about 6,450 events of 2,592 bytes (each record has an
+/// 8-byte header): a memory.oom.group kill of that many tasks between two
+/// reads of user space, which reads while the kernel kills. A fuller buffer
+/// is counted, never silently lost.
 #[map]
-static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
+static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
 
 /// One all-zero event per CPU, never written: the source that clears a ring
 /// buffer reservation (which the kernel does not zero) in one helper call,
@@ -202,14 +269,12 @@ fn zeroed(entry: &mut aya_ebpf::maps::ring_buf::RingBufEntry<OomEvent>) -> Optio
 #[raw_tracepoint(tracepoint = "mark_victim")]
 pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
     bump(counter::SEEN);
-    // SAFETY: a plain struct the loader rewrites before load; a volatile read
-    // keeps the compiler from folding in the ABSENT default.
-    let layout = unsafe { core::ptr::read_volatile(&KERNEL_LAYOUT) };
+    let layout = Layout;
     let task: *const u8 = ctx.arg::<*const c_void>(0) as *const u8;
     emit(|ev| {
         // Figures stay in the kernel's own units (pages, bytes): user space
         // converts them (recorder/src/model/figures.rs).
-        ev.page_shift = layout.page_shift;
+        ev.page_shift = layout.page_shift();
 
         if layout.has(kfield::TASK_PID) {
             ev.victim_pid = read::<i32>(task, layout.at(off::TASK_PID)).unwrap_or(0);
@@ -275,8 +340,8 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
             while i < 4 {
                 // get_mm_counter() (include/linux/mm.h) clamps a negative
                 // percpu_counter approximation to 0; the raw value is kept here.
-                let index = layout.mm_rss_index[i] & 7;
-                match read::<i64>(mm, layout.at(off::MM_RSS) + index * layout.mm_rss_stride) {
+                let index = layout.mm_rss_index(i) & 7;
+                match read::<i64>(mm, layout.at(off::MM_RSS) + index * layout.mm_rss_stride()) {
                     Some(v) => ev.rss_pages[i] = v,
                     None => ok = false,
                 }
@@ -310,12 +375,12 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
             if layout.has(kfield::CGROUP_KN) {
                 cgroup_path(
                     ev,
-                    &layout,
+                    layout,
                     read_ptr(read_ptr(css, layout.at(off::CSS_CGROUP)), layout.at(off::CGROUP_KN)),
                 );
             }
             if layout.has(kfield::MEMCG) {
-                memcg_counters(ev, &layout, css);
+                memcg_counters(ev, layout, css);
             }
         }
     });
@@ -325,7 +390,7 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
 /// Names of the kernfs nodes from the victim's memory cgroup up to (not
 /// including) the hierarchy's root, leaf first, and the leaf's id.
 #[inline(always)]
-fn cgroup_path(ev: &mut OomEvent, layout: &KernelLayout, leaf: *const u8) {
+fn cgroup_path(ev: &mut OomEvent, layout: Layout, leaf: *const u8) {
     if leaf.is_null() {
         return;
     }
@@ -374,7 +439,7 @@ fn cgroup_path(ev: &mut OomEvent, layout: &KernelLayout, leaf: *const u8) {
 /// Page counters of the victim's memory cgroup and its ancestors (css.parent)
 /// up to the root, in pages.
 #[inline(always)]
-fn memcg_counters(ev: &mut OomEvent, layout: &KernelLayout, leaf_css: *const u8) {
+fn memcg_counters(ev: &mut OomEvent, layout: Layout, leaf_css: *const u8) {
     let mut css = leaf_css;
     let mut level = 0;
     // Each optional counter stays known only if it was read at every level.
@@ -394,6 +459,15 @@ fn memcg_counters(ev: &mut OomEvent, layout: &KernelLayout, leaf_css: *const u8)
             flags |= kpresent::MEMCG_MEMSW;
         }
     }
+    // The cgroup whose limit was hit, to read its own figures too. The one
+    // decision made here: user space cannot go back for them later. The
+    // same rule as user space's (`KernelState::inferred_oom_level`): the
+    // lowest level with a limit whose usage is within AT_LIMIT_PAGES of it.
+    // A limit of PAGE_COUNTER_MAX (include/linux/page_counter.h: LONG_MAX /
+    // PAGE_SIZE) is no limit.
+    let unlimited = (i64::MAX as u64) >> layout.page_shift();
+    let mut oom: Option<(u32, *const u8)> = None;
+    let mut own: *const u8 = core::ptr::null();
     while level < MEMCG_MAX_LEVELS {
         if css.is_null() {
             break;
@@ -406,6 +480,12 @@ fn memcg_counters(ev: &mut OomEvent, layout: &KernelLayout, leaf_css: *const u8)
         else {
             break;
         };
+        if level == 0 {
+            own = memcg;
+        }
+        if oom.is_none() && max < unlimited && max.saturating_sub(usage) <= AT_LIMIT_PAGES {
+            oom = Some((level as u32, memcg));
+        }
         let c = &mut ev.memcg[level];
         c.usage = usage;
         c.max = max;
@@ -447,6 +527,138 @@ fn memcg_counters(ev: &mut OomEvent, layout: &KernelLayout, leaf_css: *const u8)
         ev.memcg_levels = level as u32;
         ev.kpresent |= flags;
     }
+    if let Some((at, _)) = oom {
+        ev.oom_level = at;
+        ev.kpresent |= kpresent::OOM_LEVEL;
+    }
+    if own.is_null() {
+        return;
+    }
+    memcg_detail(&mut ev.details[0], layout, own, 0);
+    ev.detail_count = 1;
+    if let Some((at, memcg)) = oom.filter(|(at, _)| *at != 0) {
+        memcg_detail(&mut ev.details[1], layout, memcg, at);
+        ev.detail_count = 2;
+    }
+}
+
+/// A memory cgroup's own figures: its `memory.stat` items at the indices
+/// user space resolved, its `memory.events`, and its settings.
+#[inline(always)]
+fn memcg_detail(d: &mut MemcgDetail, layout: Layout, memcg: *const u8, level: u32) {
+    d.level = level;
+    if layout.has(kfield::MEMCG_STATS) {
+        let mut vmstats = memcg.wrapping_add(layout.at(off::MEMCG_VMSTATS) as usize);
+        if layout.has(kfield::VMSTATS_PTR) {
+            vmstats = read_ptr(memcg, layout.at(off::MEMCG_VMSTATS));
+        }
+        if !vmstats.is_null() {
+            let state = vmstats.wrapping_add(layout.at(off::VMSTATS_STATE) as usize);
+            let mut ok = true;
+            let mut slot = 0;
+            while slot < MEMCG_STAT_SLOTS {
+                let index = layout.stat_index(slot);
+                if index != NO_INDEX {
+                    match read::<i64>(state, u32::from(index) * 8) {
+                        Some(v) => {
+                            d.stats[slot] = v;
+                            d.stat_slots |= 1 << slot;
+                        }
+                        None => ok = false,
+                    }
+                }
+                slot += 1;
+            }
+            if ok {
+                d.present |= dpresent::STATS;
+            }
+            if layout.has(kfield::MEMCG_PENDING) {
+                let pending = match layout.pending_width() {
+                    4 => read::<u32>(vmstats, layout.at(off::VMSTATS_PENDING)).map(u64::from),
+                    _ => read::<u64>(vmstats, layout.at(off::VMSTATS_PENDING)),
+                };
+                if let Some(p) = pending {
+                    d.pending_updates = p;
+                    d.present |= dpresent::PENDING;
+                }
+            }
+        }
+    }
+    if layout.has(kfield::MEMCG_EVENTS) {
+        let events = memcg.wrapping_add(layout.at(off::MEMCG_EVENTS) as usize);
+        let mut ok = true;
+        let mut slot = 0;
+        while slot < MEMCG_EVENT_SLOTS {
+            let index = layout.event_index(slot);
+            if index != NO_INDEX {
+                match read::<u64>(events, u32::from(index) * 8) {
+                    Some(v) => {
+                        d.events[slot] = v;
+                        d.event_slots |= 1 << slot;
+                    }
+                    None => ok = false,
+                }
+            }
+            slot += 1;
+        }
+        if ok {
+            d.present |= dpresent::EVENTS;
+        }
+    }
+    if layout.has(kfield::MEMCG_LRU) {
+        lru_sizes(d, layout, memcg);
+    }
+    if layout.has(kfield::MEMCG_OOM_GROUP) {
+        if let Some(group) = read::<u8>(memcg, layout.at(off::MEMCG_OOM_GROUP)) {
+            d.oom_group = u32::from(group);
+            d.present |= dpresent::OOM_GROUP;
+        }
+    }
+    if layout.has(kfield::MEMCG_SWAPPINESS) {
+        if let Some(v) = read::<i32>(memcg, layout.at(off::MEMCG_SWAPPINESS)) {
+            d.swappiness = v;
+            d.present |= dpresent::SWAPPINESS;
+        }
+    }
+    if layout.has(kfield::MEMCG_KMEM) {
+        let kmem = memcg.wrapping_add(layout.at(off::MEMCG_KMEM) as usize);
+        if let (Some(u), Some(m)) =
+            (read::<u64>(kmem, layout.at(off::PC_USAGE)), read::<u64>(kmem, layout.at(off::PC_MAX)))
+        {
+            d.kmem_usage = u;
+            d.kmem_max = m;
+            d.present |= dpresent::KMEM;
+        }
+    }
+}
+
+/// `lru_zone_size[zone][lru]` of every node's `mem_cgroup_per_node`,
+/// summed per list.
+#[inline(always)]
+fn lru_sizes(d: &mut MemcgDetail, layout: Layout, memcg: *const u8) {
+    let (nodes, zones, nr_lru) = layout.lru_shape();
+    let mut node = 0;
+    while node < nodes {
+        let pn = read_ptr(memcg, layout.at(off::MEMCG_NODEINFO) + node * 8);
+        if pn.is_null() {
+            return;
+        }
+        let sizes = pn.wrapping_add(layout.at(off::PN_LRU_ZONE_SIZE) as usize);
+        let mut zone = 0;
+        while zone < zones {
+            let mut lru = 0;
+            while lru < LRU_LISTS as u32 {
+                match read::<u64>(sizes, (zone * nr_lru + lru) * 8) {
+                    Some(v) => d.lru_pages[lru as usize] += v,
+                    None => return,
+                }
+                lru += 1;
+            }
+            zone += 1;
+        }
+        node += 1;
+    }
+    d.present |= dpresent::LRU;
 }
 
 #[cfg(not(test))]

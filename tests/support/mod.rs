@@ -528,12 +528,74 @@ pub fn kernel_state_problems(record: &serde_json::Value, memory_line: bool) -> V
                 "pid {pid} memory usage kB: recorded {ours:?}, kernel's report {kernel:?} (slack {slack_kb} kB)"
             )),
         }
+        problems.extend(memory_stat_problems(record));
     }
     if record["cgroup"]["path"] != oom["task_cgroup"] {
         problems.push(format!(
             "pid {pid} cgroup path {} != task_memcg {}",
             record["cgroup"]["path"], oom["task_cgroup"]
         ));
+    }
+    problems
+}
+
+/// The victim cgroup's `memory.stat` read at the kill against the one the
+/// kernel's report printed for the same kill (mm/memcontrol.c
+/// `mem_cgroup_print_oom_meminfo`, which flushes the stats first, just
+/// before the victim is marked). cgroup v2 prints our keys; v1 prints its
+/// own names (mm/memcontrol-v1.c `memcg1_stat_format`), hierarchical with a
+/// `total_` prefix. They may differ by what the kernel had not flushed:
+/// the record's own bound.
+pub fn memory_stat_problems(record: &serde_json::Value) -> Vec<String> {
+    const V1: [(&str, &str); 13] = [
+        ("anon", "total_rss"),
+        ("file", "total_cache"),
+        ("shmem", "total_shmem"),
+        ("file_mapped", "total_mapped_file"),
+        ("file_dirty", "total_dirty"),
+        ("file_writeback", "total_writeback"),
+        ("swapcached", "total_swapcached"),
+        ("anon_thp", "total_rss_huge"),
+        ("inactive_anon", "total_inactive_anon"),
+        ("active_anon", "total_active_anon"),
+        ("inactive_file", "total_inactive_file"),
+        ("active_file", "total_active_file"),
+        ("unevictable", "total_unevictable"),
+    ];
+    let pid = record["victim"]["pid"].as_i64().unwrap_or(-1);
+    let at_kill = &record["cgroup"]["at_kill"];
+    let Some(ours) = at_kill["memory_stat"].as_object() else {
+        return vec![format!("pid {pid}: no memory.stat read at the kill: {at_kill}")];
+    };
+    let Some(report) = record["oom"]["memory_stat"].as_object() else {
+        return vec![format!("pid {pid}: the report printed no memory.stat")];
+    };
+    let slack = at_kill["memory_stat_lag_bound_pages"].as_i64().unwrap_or(0) * 4096;
+    let v1 = report.contains_key("total_rss");
+    let pairs: Vec<(&str, String)> = if v1 {
+        V1.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+    } else {
+        ours.keys().map(|k| (k.as_str(), k.clone())).collect()
+    };
+    let mut problems = Vec::new();
+    let mut compared = 0;
+    for (key, theirs) in pairs {
+        let Some(kernel) = report.get(&theirs).and_then(|v| v.as_str()?.parse::<i64>().ok()) else {
+            continue;
+        };
+        let Some(at) = ours.get(key).and_then(|v| v.as_i64()) else {
+            problems.push(format!("pid {pid}: {key} not read at the kill, the report has {theirs} {kernel}"));
+            continue;
+        };
+        compared += 1;
+        if (at - kernel).abs() > slack {
+            problems.push(format!(
+                "pid {pid} memory.stat {key}: at the kill {at}, report's {theirs} {kernel} (slack {slack})"
+            ));
+        }
+    }
+    if compared < 5 {
+        problems.push(format!("pid {pid}: only {compared} memory.stat items could be compared"));
     }
     problems
 }

@@ -24,11 +24,13 @@ impl Readable for Bytes<'_> {
 }
 
 /// Parsed kernel BTF.
-pub struct Btf(pub(super) TypeInformation);
+pub struct Btf(pub(super) TypeInformation, std::sync::OnceLock<std::collections::HashMap<String, u32>>);
 
 impl Btf {
     pub fn parse(bytes: &[u8]) -> Result<Btf, String> {
-        TypeInformation::new(&Bytes(bytes)).map(Btf).map_err(|e| e.message().to_owned())
+        TypeInformation::new(&Bytes(bytes))
+            .map(|t| Btf(t, Default::default()))
+            .map_err(|e| e.message().to_owned())
     }
 
     /// A named struct's type id. `id_of` keeps the last type of a name; the
@@ -94,15 +96,44 @@ impl Btf {
     /// Value of an enumerator, searched in every enum (the MM counters live
     /// in an anonymous one).
     pub(super) fn enumerator(&self, name: &str) -> Option<u32> {
-        self.0.get().values().find_map(|t| match t {
-            TypeVariant::Enum(e) => {
-                e.named_value_list().iter().find(|v| v.name == name).map(|v| match v.value {
-                    btfparse::Integer32Value::Signed(x) => x as u32,
-                    btfparse::Integer32Value::Unsigned(x) => x,
-                })
+        // Built once: the plan asks for dozens, each a scan of every type.
+        let all = self.1.get_or_init(|| {
+            let mut all = std::collections::HashMap::new();
+            for t in self.0.get().values() {
+                if let TypeVariant::Enum(e) = t {
+                    for v in e.named_value_list() {
+                        let value = match v.value {
+                            btfparse::Integer32Value::Signed(x) => x as u32,
+                            btfparse::Integer32Value::Unsigned(x) => x,
+                        };
+                        all.entry(v.name.clone()).or_insert(value);
+                    }
+                }
             }
-            _ => None,
-        })
+            all
+        });
+        all.get(name).copied()
+    }
+
+    /// The type of member `ty.path` with typedefs stripped, and its offset.
+    pub(super) fn member_type(&self, ty: &str, path: &str) -> Result<(TypeVariant, u32), String> {
+        let (tid, offset) = self.member(ty, path)?;
+        let variant = self.resolve(tid).ok_or_else(|| format!("{ty}.{path} has no type"))?;
+        Ok((variant, offset))
+    }
+
+    /// The element count of array member `ty.path`.
+    pub(super) fn array_len(&self, ty: &str, path: &str) -> Result<u32, String> {
+        match self.member_type(ty, path)? {
+            (TypeVariant::Array(a), _) => Ok(*a.element_count()),
+            _ => Err(format!("{ty}.{path} is not an array")),
+        }
+    }
+
+    /// The size in bytes of member `ty.path`.
+    pub(super) fn member_size(&self, ty: &str, path: &str) -> Result<usize, String> {
+        let (tid, _) = self.member(ty, path)?;
+        self.0.size_of(tid).map_err(|e| format!("{ty}.{path}: {}", e.message()))
     }
 
     /// Whether `btf_trace_mark_victim` (the raw tracepoint's BTF prototype,

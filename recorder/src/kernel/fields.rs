@@ -8,9 +8,9 @@
 //! distributions backport.
 
 use btfparse::TypeVariant;
-use common::{kfield, off, KernelLayout, COMM_LEN};
+use common::{kfield, off, KernelLayout, COMM_LEN, LRU_LISTS, MAX_NODES, MAX_ZONES, NO_INDEX};
 
-use super::{btf::Btf, FieldStatus, MemcgVersion};
+use super::{btf::Btf, memstat, FieldStatus, MemcgVersion};
 
 const PTR: usize = 8;
 const LONG: usize = 8;
@@ -213,6 +213,48 @@ pub const FIELDS: &[Field] = &[
         members: &[],
         custom: Some(swap_counter),
     },
+    // The memory cgroup's own figures at the kill (mm/memcontrol.c,
+    // include/linux/memcontrol.h): memory.stat, memory.events, settings.
+    Field {
+        name: "cgroup.at_kill.memory_stat",
+        bit: kfield::MEMCG_STATS,
+        needs: kfield::MEMCG,
+        members: &[],
+        custom: Some(memcg_vmstats),
+    },
+    Field {
+        name: "cgroup.at_kill.events",
+        bit: kfield::MEMCG_EVENTS,
+        needs: kfield::MEMCG,
+        members: &[],
+        custom: Some(memory_events),
+    },
+    field(
+        "cgroup.at_kill.oom_group",
+        kfield::MEMCG_OOM_GROUP,
+        kfield::MEMCG,
+        &[member("mem_cgroup", "oom_group", 1, off::MEMCG_OOM_GROUP)],
+    ),
+    field(
+        "cgroup.at_kill.swappiness",
+        kfield::MEMCG_SWAPPINESS,
+        kfield::MEMCG,
+        &[member("mem_cgroup", "swappiness", 4, off::MEMCG_SWAPPINESS)],
+    ),
+    Field {
+        name: "cgroup.at_kill.lru_bytes",
+        bit: kfield::MEMCG_LRU,
+        needs: kfield::MEMCG,
+        members: &[],
+        custom: Some(lru_zone_size),
+    },
+    // cgroup v1's kernel-memory counter (CONFIG_MEMCG_V1 from 6.11).
+    field(
+        "cgroup.at_kill.kmem_usage_bytes, kmem_limit_bytes",
+        kfield::MEMCG_KMEM,
+        kfield::MEMCG,
+        &[Member { size: Size::Any, ..member("mem_cgroup", "kmem", 0, off::MEMCG_KMEM) }],
+    ),
 ];
 
 impl Field {
@@ -304,6 +346,101 @@ fn swap_counter(btf: &Btf, l: &mut KernelLayout, memcg: Option<MemcgVersion>) ->
     };
     l.offsets[off::MEMCG_SWAP] = btf.member("mem_cgroup", member)?.1;
     Ok((format!("mem_cgroup.{member} at {}", l.at(off::MEMCG_SWAP)), extra))
+}
+
+/// Where `memory.stat` lives in a `mem_cgroup` and how its items are
+/// indexed (kernel/memstat.rs): `vmstats` is a pointer to `struct
+/// memcg_vmstats` from 6.1, that struct embedded from 5.13, and in 5.10 an
+/// `atomic_long_t vmstats[MEMCG_NR_STAT]` of its own.
+fn memcg_vmstats(btf: &Btf, l: &mut KernelLayout, _: Option<MemcgVersion>) -> Resolved {
+    let (variant, offset) = btf.member_type("mem_cgroup", "vmstats")?;
+    l.offsets[off::MEMCG_VMSTATS] = offset;
+    let vmstats_struct = |tid: u32| btf.name_of(tid).as_deref() == Some("memcg_vmstats");
+    let (shape, mut extra, in_struct) = match variant {
+        TypeVariant::Ptr(p) if vmstats_struct(*p.tid()) => {
+            ("a pointer to memcg_vmstats", kfield::VMSTATS_PTR, true)
+        }
+        TypeVariant::Struct(s) if s.name().as_deref() == Some("memcg_vmstats") => ("memcg_vmstats", 0, true),
+        TypeVariant::Array(_) => ("an array of counters (5.10)", 0, false),
+        _ => return Err("mem_cgroup.vmstats has a shape this recorder does not know".into()),
+    };
+    let (state, len, bytes) = if in_struct {
+        let (_, state) = btf.member("memcg_vmstats", "state")?;
+        (state, btf.array_len("memcg_vmstats", "state")?, btf.member_size("memcg_vmstats", "state")?)
+    } else {
+        (0, btf.array_len("mem_cgroup", "vmstats")?, btf.member_size("mem_cgroup", "vmstats")?)
+    };
+    if len == 0 || bytes != len as usize * LONG {
+        return Err(format!("the memory.stat array has {len} entries in {bytes} bytes, not longs"));
+    }
+    l.offsets[off::VMSTATS_STATE] = state;
+    let (indexing, indices) = memstat::stat_indices(btf, len)?;
+    l.stat_index = indices;
+    let items = indices.iter().filter(|i| **i != NO_INDEX).count();
+    // Updates not yet flushed into state[] (6.8+: per memcg_vmstats).
+    let mut pending = String::new();
+    if in_struct {
+        if let Ok(width @ (4 | 8)) = btf.member_size("memcg_vmstats", "stats_updates") {
+            l.offsets[off::VMSTATS_PENDING] = btf.member("memcg_vmstats", "stats_updates")?.1;
+            l.pending_width = width as u32;
+            extra |= kfield::MEMCG_PENDING;
+            pending = format!(", stats_updates ({width} bytes) at +{}", l.at(off::VMSTATS_PENDING));
+        }
+    }
+    Ok((
+        format!(
+            "mem_cgroup.vmstats at {offset}: {shape}, state[{len}] at +{state}, {} indexing, {items} of {} items{pending}",
+            match indexing {
+                memstat::Indexing::Direct => "direct",
+                memstat::Indexing::Compacted => "compacted (6.11+)",
+            },
+            common::memstat::ITEMS.len()
+        ),
+        extra,
+    ))
+}
+
+/// `mem_cgroup.memory_events[]`, indexed by `enum memcg_memory_event`.
+fn memory_events(btf: &Btf, l: &mut KernelLayout, _: Option<MemcgVersion>) -> Resolved {
+    let (_, offset) = btf.member("mem_cgroup", "memory_events")?;
+    let len = btf.array_len("mem_cgroup", "memory_events")?;
+    if btf.member_size("mem_cgroup", "memory_events")? != len as usize * LONG {
+        return Err("mem_cgroup.memory_events is not an array of longs".into());
+    }
+    l.offsets[off::MEMCG_EVENTS] = offset;
+    l.event_index = memstat::event_indices(btf, len);
+    let found = l.event_index.iter().filter(|i| **i != NO_INDEX).count();
+    Ok((
+        format!(
+            "mem_cgroup.memory_events[{len}] at {offset}, {found} of {} counters",
+            common::memstat::EVENTS.len()
+        ),
+        0,
+    ))
+}
+
+/// The exact LRU sizes: `mem_cgroup.nodeinfo[nid]->lru_zone_size[zone][lru]`
+/// (include/linux/memcontrol.h), `MAX_NR_ZONES` × `NR_LRU_LISTS` longs per
+/// node; the node count is the machine's (`KernelLayout::nr_nodes`).
+fn lru_zone_size(btf: &Btf, l: &mut KernelLayout, _: Option<MemcgVersion>) -> Resolved {
+    let (_, nodeinfo) = btf.member("mem_cgroup", "nodeinfo")?;
+    let (_, sizes) = btf.member("mem_cgroup_per_node", "lru_zone_size")?;
+    let zones = btf.enumerator("__MAX_NR_ZONES").ok_or("no __MAX_NR_ZONES in BTF")?;
+    let lru = btf.enumerator("NR_LRU_LISTS").ok_or("no NR_LRU_LISTS in BTF")?;
+    let bytes = btf.member_size("mem_cgroup_per_node", "lru_zone_size")?;
+    if lru as usize != LRU_LISTS || bytes != (zones * lru) as usize * LONG || zones > MAX_ZONES {
+        return Err(format!(
+            "mem_cgroup_per_node.lru_zone_size is {bytes} bytes for {zones} zones of {lru} lists"
+        ));
+    }
+    if l.nr_nodes == 0 || l.nr_nodes > MAX_NODES {
+        return Err(format!("{} NUMA nodes, more than the {MAX_NODES} the program reads", l.nr_nodes));
+    }
+    l.offsets[off::MEMCG_NODEINFO] = nodeinfo;
+    l.offsets[off::PN_LRU_ZONE_SIZE] = sizes;
+    l.nr_zones = zones;
+    l.nr_lru = lru;
+    Ok((format!("mem_cgroup.nodeinfo at {nodeinfo}, mem_cgroup_per_node.lru_zone_size[{zones}][{lru}] at {sizes}, {} node(s)", l.nr_nodes), 0))
 }
 
 /// `mm->rss_stat` in either layout (include/linux/mm_types.h): before 6.2

@@ -23,6 +23,7 @@ pub mod btf;
 pub mod caps;
 pub mod fields;
 pub mod memcg;
+pub mod memstat;
 pub mod tracefs;
 pub mod vmstat;
 
@@ -81,8 +82,19 @@ pub struct Plan {
 /// Decides the attach point and resolves every offset. `btf` is the parsed
 /// vmlinux BTF or why it is unavailable; `page_size` is the kernel's.
 pub fn plan(btf: Result<&Btf, String>, memcg_version: Option<MemcgVersion>, page_size: u64) -> Plan {
+    plan_for(btf, memcg_version, page_size, 1)
+}
+
+/// [`plan`] for a machine of `nr_nodes` NUMA nodes (`nr_node_ids`).
+pub fn plan_for(
+    btf: Result<&Btf, String>,
+    memcg_version: Option<MemcgVersion>,
+    page_size: u64,
+    nr_nodes: u32,
+) -> Plan {
     let mut layout = KernelLayout::ABSENT;
     layout.page_shift = page_size.trailing_zeros();
+    layout.nr_nodes = nr_nodes;
     let btf = match btf {
         Ok(btf) => btf,
         Err(why) => {
@@ -106,6 +118,18 @@ pub fn plan(btf: Result<&Btf, String>, memcg_version: Option<MemcgVersion>, page
     Plan { attach, attach_reason, layout, fields }
 }
 
+/// `nr_node_ids` from `/sys/devices/system/node/possible`, a cpulist such
+/// as `0`, `0-1` or `0-3,5` (Documentation/ABI/stable/sysfs-devices-node):
+/// the highest node id plus one.
+pub fn parse_node_count(text: &str) -> Option<u32> {
+    let highest = text
+        .trim()
+        .split(',')
+        .filter_map(|range| range.rsplit('-').next()?.trim().parse::<u32>().ok())
+        .max()?;
+    highest.checked_add(1)
+}
+
 /// `MemTotal` and `SwapTotal` of `/proc/meminfo` (fs/proc/meminfo.c), kB:
 /// totalram_pages() and total_swap_pages, the badness of a global OOM.
 pub fn parse_meminfo(text: &str) -> (Option<u64>, Option<u64>) {
@@ -123,16 +147,20 @@ pub struct Machine {
     pub memcg_version: Option<MemcgVersion>,
     pub ram_pages: Option<u64>,
     pub swap_pages: Option<u64>,
+    pub online_cpus: Option<u32>,
 }
 
 impl Machine {
     pub fn read(memcg_version: Option<MemcgVersion>) -> Machine {
         let page_kb = (page_size() / 1024).max(1);
         let (ram, swap) = fs::read_to_string("/proc/meminfo").map(|t| parse_meminfo(&t)).unwrap_or_default();
+        // SAFETY: sysconf has no preconditions.
+        let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
         Machine {
             memcg_version,
             ram_pages: ram.map(|kb| kb / page_kb),
             swap_pages: swap.map(|kb| kb / page_kb),
+            online_cpus: u32::try_from(cpus).ok().filter(|n| *n > 0),
         }
     }
 
@@ -140,6 +168,7 @@ impl Machine {
         kernel.cgroup_version = self.memcg_version.map(MemcgVersion::number);
         kernel.ram_pages = self.ram_pages;
         kernel.swap_pages = self.swap_pages;
+        kernel.online_cpus = self.online_cpus;
     }
 }
 
@@ -162,7 +191,10 @@ pub fn read_btf(path: &Path) -> Result<Btf, KernelError> {
 pub fn read_plan() -> (Plan, Option<MemcgVersion>) {
     let memcg = memcg::memory_hierarchy(Path::new(memcg::SYS_FS_CGROUP)).map(|h| h.version);
     let btf = read_btf(Path::new(VMLINUX_BTF));
-    let plan = plan(btf.as_ref().map_err(|e| e.to_string()), memcg, page_size());
+    let nodes =
+        fs::read_to_string("/sys/devices/system/node/possible").ok().and_then(|t| parse_node_count(&t));
+    // No node directory: a kernel without CONFIG_NUMA, one node.
+    let plan = plan_for(btf.as_ref().map_err(|e| e.to_string()), memcg, page_size(), nodes.unwrap_or(1));
     (plan, memcg)
 }
 
@@ -326,6 +358,14 @@ mod tests {
     fn garbage_is_not_btf() {
         assert!(Btf::parse(b"not btf at all").is_err());
         assert!(Btf::parse(&[]).is_err());
+    }
+
+    #[test]
+    fn node_counts_from_the_possible_list() {
+        assert_eq!(parse_node_count("0\n"), Some(1));
+        assert_eq!(parse_node_count("0-1\n"), Some(2));
+        assert_eq!(parse_node_count("0-3,5\n"), Some(6));
+        assert_eq!(parse_node_count(""), None);
     }
 
     #[test]

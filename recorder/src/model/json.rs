@@ -116,17 +116,60 @@ fn oom(kill: &Kill) -> Value {
     })
 }
 
-fn memcg_level(l: &MemcgLevel) -> Value {
+/// One level's page counters. A limit of `max` (PAGE_COUNTER_MAX) is
+/// `null`: no limit, never the kernel's sentinel.
+fn memcg_level(l: &MemcgLevel, k: &KernelState) -> Value {
+    let limit = |b: Option<u64>| b.filter(|b| !k.is_unlimited(*b));
     json!({
         "path": l.path,
         "memory_usage_bytes": l.memory_usage_bytes,
-        "memory_limit_bytes": l.memory_limit_bytes,
+        "memory_limit_bytes": limit(Some(l.memory_limit_bytes)),
         "memory_low_bytes": l.memory_low_bytes,
-        "memory_high_bytes": l.memory_high_bytes,
+        "memory_high_bytes": limit(l.memory_high_bytes),
         "memory_min_bytes": l.memory_min_bytes,
         "swap_usage_bytes": l.swap_usage_bytes,
-        "swap_limit_bytes": l.swap_limit_bytes,
+        "swap_limit_bytes": limit(l.swap_limit_bytes),
     })
+}
+
+/// A memory cgroup at the kill: its page counters and, when the program
+/// read them, its own figures (`memory.stat`, `memory.events`, settings).
+fn memcg_at_kill(k: &KernelState, level: usize) -> Option<Value> {
+    let l = k.memcg.get(level)?;
+    let mut out = memcg_level(l, k);
+    let d = k.details.iter().find(|d| d.level == level);
+    let counts = |pairs: Option<&Vec<(String, u64)>>| {
+        pairs.map(|p| Value::Object(p.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect()))
+    };
+    if let Value::Object(map) = &mut out {
+        map.insert("source".into(), json!("ebpf"));
+        map.insert("memory_stat".into(), json!(counts(d.and_then(|d| d.memory_stat.as_ref()))));
+        map.insert("events".into(), json!(counts(d.and_then(|d| d.events.as_ref()))));
+        map.insert("oom_group".into(), json!(d.and_then(|d| d.oom_group)));
+        map.insert("swappiness".into(), json!(d.and_then(|d| d.swappiness)));
+        map.insert("kmem_usage_bytes".into(), json!(d.and_then(|d| d.kmem_usage_bytes)));
+        map.insert(
+            "kmem_limit_bytes".into(),
+            json!(d.and_then(|d| d.kmem_limit_bytes).filter(|b| !k.is_unlimited(*b))),
+        );
+        map.insert("lru_bytes".into(), json!(counts(d.and_then(|d| d.lru_bytes.as_ref()))));
+        // usage − inactive_file (what kubelet eviction and `kubectl top` use),
+        // from the exact LRU size when the program read it.
+        let inactive_file = d.and_then(|d| d.lru("inactive_file").or_else(|| d.stat("inactive_file")));
+        map.insert(
+            "working_set_bytes".into(),
+            json!(inactive_file.map(|i| l.memory_usage_bytes.saturating_sub(i))),
+        );
+        map.insert("memory_stat_pending_updates".into(), json!(d.and_then(|d| d.stat_pending_updates)));
+        map.insert("memory_stat_fresh".into(), json!(d.and_then(|d| d.stat_fresh(k.online_cpus))));
+        map.insert(
+            "memory_stat_lag_bound_pages".into(),
+            json!(d
+                .filter(|d| d.stat_fresh(k.online_cpus) == Some(true))
+                .and_then(|d| d.stat_lag_bound_pages(k.online_cpus))),
+        );
+    }
+    Some(out)
 }
 
 /// The kernel's badness of the victim, recomputed against the OOM's
@@ -216,8 +259,13 @@ pub fn kill_detail(kill: &Kill) -> Value {
             "memory_limit_bytes": snap.map_or(kill.memory_limit_bytes, |s| s.memory_limit_bytes),
             "id": k.and_then(|k| k.cgroup_id),
             "version": k.and_then(|k| k.cgroup_version),
-            "at_kill": k.and_then(|k| k.memcg.first()).map(memcg_level),
-            "ancestors": k.map(|k| k.memcg.iter().skip(1).map(memcg_level).collect::<Vec<_>>()),
+            "at_kill": k.and_then(|k| memcg_at_kill(k, 0)),
+            // The cgroup whose limit was hit, when it is not the victim's own.
+            "oom_cgroup_at_kill": k.and_then(|k| match oom_level(kill) {
+                (Some(level), _) if level > 0 => memcg_at_kill(k, level),
+                _ => None,
+            }),
+            "ancestors": k.map(|k| k.memcg.iter().skip(1).map(|l| memcg_level(l, k)).collect::<Vec<_>>()),
             // Read from the cgroup's files right after the kill (the
             // victim's pages may already be freed; `at_kill` is the truth).
             "snapshot_delay_us": snap.and_then(|s| s.delay_us),

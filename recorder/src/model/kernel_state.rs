@@ -2,7 +2,11 @@
 //! and its memory cgroup at the instant of the kill, and the kernel's
 //! badness recomputed from it.
 
-use common::{kpresent, rss, OomEvent, PageCounters};
+use common::{
+    dpresent, kpresent,
+    memstat::{Unit, EVENTS, ITEMS},
+    rss, MemcgDetail, OomEvent, PageCounters, AT_LIMIT_PAGES,
+};
 
 use super::figures::{clamp_pages, pages_to_bytes};
 
@@ -53,6 +57,77 @@ pub struct KernelState {
     /// of a global OOM and the swap share of a cgroup's.
     pub ram_pages: Option<u64>,
     pub swap_pages: Option<u64>,
+    /// The victim's memory cgroup's own figures, and those of the cgroup
+    /// whose limit was hit when it is another one (records from before
+    /// these were read have none).
+    #[serde(default)]
+    pub details: Vec<MemcgFigures>,
+    /// CPUs online when the daemon started: the kernel's per-CPU batches
+    /// bound how far `memory.stat` may lag (see [`MemcgFigures`]).
+    #[serde(default)]
+    pub online_cpus: Option<u32>,
+}
+
+/// One memory cgroup's own figures at the kill, read by the raw tracepoint
+/// program from the `mem_cgroup` (include/linux/memcontrol.h).
+///
+/// `memory_stat` is `memcg_vmstats.state[]`: what the kernel last flushed
+/// there (rstat, mm/memcontrol.c). The kernel flushes every 2 s
+/// (`flush_memcg_stats_dwork`, FLUSH_TIME) and whenever a reader finds more
+/// than MEMCG_CHARGE_BATCH (64) × CPUs updates pending
+/// (`memcg_vmstats_needs_flush`); the OOM report's own memory.stat flushes
+/// just before the kill when its header is printed. `stat_pending_updates`
+/// is the count of updates (in pages, summed over every item) not yet
+/// flushed, as the kernel keeps it (`memcg_vmstats.stats_updates`, 6.8+);
+/// each CPU also holds up to 64 it has not yet added there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemcgFigures {
+    /// Its level in [`KernelState::memcg`] (0: the victim's own).
+    pub level: usize,
+    /// `memory.stat` items by cgroup v2's keys, in bytes.
+    pub memory_stat: Option<Vec<(String, u64)>>,
+    /// `memory.events` counters (hierarchical on v2, this cgroup's on v1).
+    pub events: Option<Vec<(String, u64)>>,
+    /// Bytes on each LRU list of this cgroup alone, exact at the kill
+    /// (`lru_zone_size`, kept under the LRU lock): `inactive_anon`,
+    /// `active_anon`, `inactive_file`, `active_file`, `unevictable`.
+    #[serde(default)]
+    pub lru_bytes: Option<Vec<(String, u64)>>,
+    pub oom_group: Option<bool>,
+    pub swappiness: Option<i32>,
+    /// cgroup v1's kernel-memory counter.
+    pub kmem_usage_bytes: Option<u64>,
+    pub kmem_limit_bytes: Option<u64>,
+    pub stat_pending_updates: Option<u64>,
+}
+
+impl MemcgFigures {
+    /// The upper bound, in pages, of what `memory_stat` may lack: the
+    /// pending updates plus each CPU's unbatched ones; `None` when the
+    /// kernel does not say (before 6.8: flushed at most 2 s earlier).
+    pub fn stat_lag_bound_pages(&self, online_cpus: Option<u32>) -> Option<u64> {
+        const MEMCG_CHARGE_BATCH: u64 = 64;
+        Some(self.stat_pending_updates? + MEMCG_CHARGE_BATCH * u64::from(online_cpus?))
+    }
+
+    /// One `memory.stat` item, in bytes.
+    pub fn stat(&self, key: &str) -> Option<u64> {
+        self.memory_stat.as_ref()?.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    /// One LRU list's exact size, in bytes.
+    pub fn lru(&self, key: &str) -> Option<u64> {
+        self.lru_bytes.as_ref()?.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    /// Whether `memory_stat` is as fresh as the kernel's own readers see it:
+    /// fewer updates pending than the threshold past which they flush
+    /// (`memcg_vmstats_needs_flush`: MEMCG_CHARGE_BATCH × CPUs). Beyond it
+    /// the kernel stops counting (`memcg_rstat_updated`): the figures may
+    /// lag by up to 2 s of updates, until the periodic flush.
+    pub fn stat_fresh(&self, online_cpus: Option<u32>) -> Option<bool> {
+        Some(self.stat_pending_updates? <= 64 * u64::from(online_cpus?))
+    }
 }
 
 /// `mm/oom_kill.c` `oom_badness()`, recomputed from the recorded figures.
@@ -66,10 +141,6 @@ pub struct Badness {
     pub adj_pages: i64,
     pub totalpages: u64,
 }
-
-/// Headroom (pages) under which a cgroup counts as at its limit: a charge
-/// that fails is at most a THP (512 pages on x86-64) and reclaim ran first.
-const AT_LIMIT_PAGES: u64 = 512;
 
 impl KernelState {
     /// The index of the memcg that hit its limit, inferred from the counters:
@@ -190,6 +261,60 @@ impl KernelState {
             memcg,
             ram_pages: None,
             swap_pages: None,
+            details: event.details[..(event.detail_count as usize).min(event.details.len())]
+                .iter()
+                .map(|d| MemcgFigures::from_detail(d, page))
+                .collect(),
+            online_cpus: None,
         })
+    }
+}
+
+/// `enum lru_list` (include/linux/mmzone.h), in order, by memory.stat's keys.
+const LRU_KEYS: [&str; common::LRU_LISTS] =
+    ["inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable"];
+
+impl MemcgFigures {
+    fn from_detail(d: &MemcgDetail, page: u64) -> MemcgFigures {
+        let has = |bit: u32| d.present & bit != 0;
+        // Only the slots the program read: an item this kernel lacks is
+        // left out, never shown as 0.
+        let read = |slots: u32, i: usize| slots & (1 << i) != 0;
+        let stat = ITEMS.iter().zip(d.stats).enumerate().filter(|(i, _)| read(d.stat_slots, *i)).map(
+            |(_, (item, v))| {
+                let v = clamp_pages(v);
+                let bytes = match item.unit {
+                    Unit::Pages => pages_to_bytes(v, page),
+                    Unit::Kb => v.saturating_mul(1024),
+                    Unit::Bytes => v,
+                };
+                (item.key.to_owned(), bytes)
+            },
+        );
+        MemcgFigures {
+            level: d.level as usize,
+            memory_stat: has(dpresent::STATS).then(|| stat.collect()),
+            events: has(dpresent::EVENTS).then(|| {
+                EVENTS
+                    .iter()
+                    .zip(d.events)
+                    .enumerate()
+                    .filter(|(i, _)| read(d.event_slots, *i))
+                    .map(|(_, ((key, _), v))| ((*key).to_owned(), v))
+                    .collect()
+            }),
+            lru_bytes: has(dpresent::LRU).then(|| {
+                LRU_KEYS
+                    .iter()
+                    .zip(d.lru_pages)
+                    .map(|(k, v)| ((*k).to_owned(), pages_to_bytes(v, page)))
+                    .collect()
+            }),
+            oom_group: has(dpresent::OOM_GROUP).then_some(d.oom_group != 0),
+            swappiness: has(dpresent::SWAPPINESS).then_some(d.swappiness),
+            kmem_usage_bytes: has(dpresent::KMEM).then(|| pages_to_bytes(d.kmem_usage, page)),
+            kmem_limit_bytes: has(dpresent::KMEM).then(|| pages_to_bytes(d.kmem_max, page)),
+            stat_pending_updates: has(dpresent::PENDING).then_some(d.pending_updates),
+        }
     }
 }

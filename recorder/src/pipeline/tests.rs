@@ -153,8 +153,12 @@ fn an_event_and_the_kernels_report_become_one_record_with_both_figures() {
     .counting_misses_in(Arc::clone(&counters))
     .spawn(tx.clone())
     .unwrap();
-    let machine =
-        Machine { memcg_version: Some(MemcgVersion::V1), ram_pages: Some(6_000_000), swap_pages: Some(0) };
+    let machine = Machine {
+        memcg_version: Some(MemcgVersion::V1),
+        ram_pages: Some(6_000_000),
+        swap_pages: Some(0),
+        online_cpus: Some(2),
+    };
     let mut reader = EventReader::new(tx.clone(), snapshots, BOOT.into(), machine, Arc::clone(&counters));
     let mut log_reader = KernelLogReader::new(BOOT.into(), None, tx, Arc::clone(&counters));
 
