@@ -1,6 +1,6 @@
 //! Builds the eBPF object (crate `recorder-ebpf`, bin `oomrecorder`) with the
 //! nightly toolchain through aya-build and leaves it at `$OUT_DIR/oomrecorder`,
-//! where `loader.rs` embeds it.
+//! where `sources/ebpf.rs` embeds it.
 
 use std::{env, fs, path::PathBuf};
 

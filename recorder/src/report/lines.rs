@@ -98,7 +98,7 @@ fn comm_before_taint(rest: &str) -> &str {
 
 /// `memory: usage %llukB, limit %llukB, failcnt %lu` and its `swap:`,
 /// `memory+swap:`, `kmem:` siblings (mm/memcontrol.c
-/// `mem_cgroup_print_oom_meminfo`, `mem_cgroup_print_oom_info` before 4.19).
+/// `mem_cgroup_print_oom_meminfo`, `mem_cgroup_print_oom_info` before 5.0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Counter {
     Memory,
@@ -219,7 +219,7 @@ pub(super) fn task_row(text: &str, columns: usize) -> Option<Vec<&str>> {
 
 /// `oom-kill:constraint=%s,nodemask=%*pbl` `,cpuset=%s,mems_allowed=%*pbl`
 /// `,oom_memcg=<path>` or `,global_oom`, `,task_memcg=<path>`
-/// `,task=%s,pid=%d,uid=%d` (mm/oom_kill.c `dump_oom_summary`, 4.19+;
+/// `,task=%s,pid=%d,uid=%d` (mm/oom_kill.c `dump_oom_summary`, 5.0+;
 /// kernel/cgroup/cpuset.c `cpuset_print_current_mems_allowed`; mm/memcontrol.c
 /// `mem_cgroup_print_oom_context`). cpuset and memcg parts are absent without
 /// CONFIG_CPUSETS / CONFIG_MEMCG.
@@ -311,7 +311,7 @@ pub(super) fn group(text: &str) -> Option<&str> {
 }
 
 /// `<comm> cpuset=<name> mems_allowed=<list>`, printed right after the
-/// trigger line before 4.19 (kernel/cpuset.c `cpuset_print_current_mems_allowed`,
+/// trigger line before 5.0 (kernel/cpuset.c `cpuset_print_current_mems_allowed`,
 /// `cpuset_print_task_mems_allowed` in 3.x).
 pub(super) fn cpuset_line(text: &str) -> Option<(&str, &str)> {
     let (_, rest) = text.split_once(" cpuset=")?;

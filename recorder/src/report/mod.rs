@@ -128,10 +128,10 @@ pub struct Header {
     pub nodemask: Option<String>,
     pub cpuset: Option<String>,
     pub mems_allowed: Option<String>,
-    /// `oom_memcg=` (or pre-4.19 `limit of <path>`).
+    /// `oom_memcg=` (or pre-5.0 `limit of <path>`).
     pub oom_cgroup: Option<String>,
     pub global_oom: bool,
-    /// `task_memcg=` (or pre-4.19 `Task in <path>`).
+    /// `task_memcg=` (or pre-5.0 `Task in <path>`).
     pub task_cgroup: Option<String>,
     /// From the `oom-kill:` summary.
     pub chosen_comm: Option<String>,

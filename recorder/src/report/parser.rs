@@ -398,7 +398,7 @@ impl Parser {
             b.section = Section::MemInfo;
         } else if b.section == Section::Trigger && text.contains(" cpuset=") {
             // kernel/cgroup/cpuset.c `cpuset_print_current_mems_allowed`,
-            // its own line before 4.19.
+            // its own line before 5.0.
             let Some((cpuset, mems)) = lines::cpuset_line(text) else { return false };
             h.cpuset = Some(cpuset.to_owned());
             h.mems_allowed = Some(mems.to_owned());
