@@ -6,7 +6,10 @@ use clap::Args;
 
 use super::{exit::Exit, format};
 use crate::{
-    model::{diagnosis, identity::Identity, json, snapshot::Snapshot, KernelState, Kill, Kind},
+    model::{
+        diagnosis, identity::Identity, json, kernel_state::MemcgFigures, snapshot::Snapshot, KernelState,
+        Kill, Kind,
+    },
     store::{Access, Filter, Store},
 };
 
@@ -329,6 +332,9 @@ fn write_kernel_state(out: &mut dyn Write, kill: &Kill, k: &KernelState) -> std:
             limit(l.swap_limit_bytes),
         )?;
     }
+    for d in &k.details {
+        write_memcg_figures(out, k, d)?;
+    }
     if let Some(b) = json::badness_of(kill) {
         writeln!(
             out,
@@ -340,6 +346,57 @@ fn write_kernel_state(out: &mut dyn Write, kill: &Kill, k: &KernelState) -> std:
             b.adj_pages,
             b.totalpages
         )?;
+    }
+    Ok(())
+}
+
+/// One memory cgroup's own figures at the kill: the exact LRU sizes, what
+/// memory.stat held (and whether the kernel had flushed it), its events.
+fn write_memcg_figures(out: &mut dyn Write, k: &KernelState, d: &MemcgFigures) -> std::io::Result<()> {
+    let path = k.memcg.get(d.level).and_then(|l| l.path.as_deref()).unwrap_or("?");
+    writeln!(out, "  At the kill, {path}:")?;
+    if let Some(lru) = &d.lru_bytes {
+        let line: Vec<String> = lru.iter().map(|(key, v)| format!("{key} {}", format::bytes(*v))).collect();
+        writeln!(out, "    LRU (exact):   {}", line.join(", "))?;
+    }
+    if let Some(stat) = &d.memory_stat {
+        const SHOWN: [&str; 10] = [
+            "anon",
+            "file",
+            "shmem",
+            "kernel",
+            "kernel_stack",
+            "pagetables",
+            "sock",
+            "percpu",
+            "slab_unreclaimable",
+            "swapcached",
+        ];
+        let line: Vec<String> = SHOWN
+            .iter()
+            .filter_map(|key| stat.iter().find(|(k, _)| k == key))
+            .map(|(key, v)| format!("{key} {}", format::bytes(*v)))
+            .collect();
+        let freshness = match (d.stat_fresh(k.online_cpus), d.stat_lag_bound_pages(k.online_cpus)) {
+            (Some(true), Some(bound)) => format!("flushed, lags at most {bound} pages"),
+            (Some(false), _) => "not flushed since the kernel's last periodic flush (up to 2 s)".to_owned(),
+            _ => "freshness unknown on this kernel".to_owned(),
+        };
+        writeln!(out, "    memory.stat:   {} ({freshness})", line.join(", "))?;
+    }
+    if let Some(events) = &d.events {
+        let line: Vec<String> = events.iter().map(|(key, v)| format!("{key} {v}")).collect();
+        writeln!(out, "    events:        {}", line.join(", "))?;
+    }
+    let mut settings = Vec::new();
+    if let Some(group) = d.oom_group {
+        settings.push(format!("memory.oom.group {}", u8::from(group)));
+    }
+    if let Some(swappiness) = d.swappiness {
+        settings.push(format!("swappiness {swappiness}"));
+    }
+    if !settings.is_empty() {
+        writeln!(out, "    settings:      {}", settings.join(", "))?;
     }
     Ok(())
 }

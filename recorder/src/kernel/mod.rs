@@ -264,6 +264,13 @@ mod tests {
         fn typedef(&mut self, name: &str, to: u32) -> u32 {
             self.push(name, 8, 0, to, &[])
         }
+        fn enumeration(&mut self, name: &str, values: &[(&str, i32)]) -> u32 {
+            let mut extra = Vec::new();
+            for (value_name, value) in values {
+                extra.extend([self.name(value_name), *value as u32]);
+            }
+            self.push(name, 6, values.len() as u32, 4, &extra)
+        }
         fn func_proto(&mut self, params: &[u32]) -> u32 {
             let extra: Vec<u32> = params.iter().flat_map(|t| [0, *t]).collect();
             self.push("", 13, params.len() as u32, 0, &extra)
@@ -373,5 +380,63 @@ mod tests {
         let text = "MemTotal:        2030000 kB\nMemFree: 1 kB\nSwapTotal:             0 kB\n";
         assert_eq!(parse_meminfo(text), (Some(2_030_000), Some(0)));
         assert_eq!(parse_meminfo(""), (None, None));
+    }
+
+    fn enums(values: &[(&str, i32)]) -> Btf {
+        let mut b = BtfBuilder::new();
+        b.enumeration("node_stat_item", values);
+        Btf::parse(&b.build()).expect("a BTF of one enum")
+    }
+
+    fn slot(key: &str) -> usize {
+        common::memstat::ITEMS.iter().position(|i| i.key == key).expect(key)
+    }
+
+    #[test]
+    fn memory_stat_is_indexed_by_the_enum_when_the_array_is_full_length() {
+        let btf =
+            enums(&[("NR_ANON_MAPPED", 3), ("NR_FILE_PAGES", 4), ("MEMCG_KMEM", 8), ("MEMCG_NR_STAT", 10)]);
+        let (indexing, index) = memstat::stat_indices(&btf, 10).unwrap();
+        assert_eq!(indexing, memstat::Indexing::Direct);
+        assert_eq!((index[slot("anon")], index[slot("file")], index[slot("kernel")]), (3, 4, 8));
+        assert_eq!(index[slot("shmem")], common::NO_INDEX, "an item this kernel lacks is not read");
+    }
+
+    #[test]
+    fn a_compacted_memory_stat_follows_the_kernels_item_order_and_must_fill_the_array() {
+        // A kernel built without CONFIG_SWAP: NR_SWAPCACHE is absent from
+        // the enum and from the compacted array alike.
+        let btf = enums(&[
+            ("NR_INACTIVE_ANON", 0),
+            ("NR_ACTIVE_ANON", 1),
+            ("NR_ANON_MAPPED", 17),
+            ("NR_FILE_PAGES", 19),
+            ("MEMCG_SWAP", 51),
+            ("MEMCG_KMEM", 55),
+            ("MEMCG_NR_STAT", 58),
+        ]);
+        let (indexing, index) = memstat::stat_indices(&btf, 6).unwrap();
+        assert_eq!(indexing, memstat::Indexing::Compacted);
+        assert_eq!(
+            (index[slot("inactive_anon")], index[slot("anon")], index[slot("file")], index[slot("kernel")]),
+            (0, 2, 3, 5)
+        );
+        assert_eq!(index[slot("swapcached")], common::NO_INDEX);
+        let unknown = memstat::stat_indices(&btf, 7).unwrap_err();
+        assert!(unknown.contains("compacted") && unknown.contains("6 of the known"), "{unknown}");
+        assert!(memstat::stat_indices(&enums(&[("NR_ANON_MAPPED", 1)]), 4).is_err(), "no MEMCG_NR_STAT");
+    }
+
+    #[test]
+    fn memory_events_are_indexed_by_their_enum() {
+        let mut b = BtfBuilder::new();
+        b.enumeration(
+            "memcg_memory_event",
+            &[("MEMCG_LOW", 0), ("MEMCG_HIGH", 1), ("MEMCG_MAX", 2), ("MEMCG_OOM", 3), ("MEMCG_OOM_KILL", 4)],
+        );
+        let btf = Btf::parse(&b.build()).unwrap();
+        let index = memstat::event_indices(&btf, 8);
+        assert_eq!(&index[..6], &[0, 1, 2, 3, 4, common::NO_INDEX], "oom_group_kill is 5.12+");
+        assert_eq!(memstat::event_indices(&btf, 3)[3], common::NO_INDEX, "beyond the array");
     }
 }
