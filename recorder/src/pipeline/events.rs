@@ -3,12 +3,13 @@
 //! signals, all on one current-thread tokio runtime.
 
 use std::{
+    collections::HashMap,
     future::pending,
     sync::{mpsc, Arc},
     time::Duration,
 };
 
-use common::OomEvent;
+use common::{eflags, MemcgPart, OomEvent};
 use tokio::{
     io::{unix::AsyncFd, Interest},
     signal::unix::{signal, SignalKind},
@@ -123,7 +124,14 @@ pub(super) struct EventReader {
     boot_id: String,
     machine: kernel::Machine,
     counters: Arc<Counters>,
+    /// The last figures each memory cgroup's events carried, for the later
+    /// victims of the same OOM whose events refer to them.
+    memcgs: HashMap<u64, MemcgPart>,
 }
+
+/// Memory cgroups whose last figures are kept: far more than the cgroups of
+/// one OOM (a pod's containers); cleared when reached.
+const MEMCGS_KEPT: usize = 1024;
 
 impl EventReader {
     pub(super) fn new(
@@ -133,7 +141,29 @@ impl EventReader {
         machine: kernel::Machine,
         counters: Arc<Counters>,
     ) -> EventReader {
-        EventReader { tx, snapshots, boot_id, machine, counters }
+        EventReader { tx, snapshots, boot_id, machine, counters, memcgs: HashMap::new() }
+    }
+
+    /// The memory cgroup figures for `event`: its own, kept for the victims
+    /// after it, or those an earlier victim of the same OOM carried. `None`
+    /// when that earlier record was lost (counted with the ring buffer's
+    /// losses): the record then has no cgroup figures.
+    fn memcg_of(&mut self, event: &OomEvent, part: Option<MemcgPart>) -> Option<MemcgPart> {
+        if let Some(part) = part {
+            if self.memcgs.len() >= MEMCGS_KEPT {
+                self.memcgs.clear();
+            }
+            self.memcgs.insert(event.memcg_key, part);
+            return Some(part);
+        }
+        if event.flags & eflags::SAME_MEMCG == 0 {
+            return None;
+        }
+        let part = self.memcgs.get(&event.memcg_key).copied();
+        if part.is_none() {
+            log::warn!("pid {}: its cgroup's figures came in an event that was lost", event.victim_pid);
+        }
+        part
     }
 
     fn drain(&mut self, ring: &mut aya::maps::RingBuf<aya::maps::MapData>) {
@@ -147,9 +177,11 @@ impl EventReader {
     pub(super) fn event(&mut self, bytes: &[u8]) {
         self.counters.add(Counter::EventsReceived, 1);
         match OomEvent::decode(bytes) {
-            Ok(event) => {
+            Ok((event, part)) => {
+                let memcg = self.memcg_of(&event, part);
                 let time_ns = clock::boot_to_wall_ns(event.boot_ns);
-                let mut kill = Kill::from_event(&event, &self.boot_id, time_ns, clock::wall_ns_now());
+                let mut kill =
+                    Kill::from_event(&event, memcg.as_ref(), &self.boot_id, time_ns, clock::wall_ns_now());
                 let request = snapshotter::Request {
                     pid: event.victim_pid,
                     boot_id: self.boot_id.clone(),
