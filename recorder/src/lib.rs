@@ -22,6 +22,7 @@ pub mod kernel_log;
 pub mod kill;
 pub mod kmsg;
 pub mod loader;
+pub mod metrics;
 pub mod report;
 pub mod retention;
 pub mod runs;
