@@ -21,6 +21,17 @@ fail() { echo "=== GUEST FAILED: $*"; poweroff -f; }
 # Guest seconds since boot at each phase, for the host's timing figures.
 stamp() { echo "=== TIME $1 $(cut -d' ' -f1 /proc/uptime)"; }
 vmstat_oom_kill() { sed -n 's/^oom_kill //p' /proc/vmstat; }
+# The eBPF program's own counters (victims seen, events dropped because the
+# ring buffer was full), read from the kernel with bpftool: what reached the
+# ring buffer even when the daemon never got to read its counters.
+bpf_counters() { bpftool map dump name COUNTERS -j 2>&1 | tr -d '\n '; }
+# print_gz NAME: stdin as a gzip+base64 section (serial output is slow
+# under TCG; a 5,000-task group kill's log and records are megabytes).
+print_gz() {
+    echo "=== $1 GZ BEGIN"
+    gzip -c | base64
+    echo "=== $1 GZ END"
+}
 
 cgroup=v2
 groups=""
@@ -136,6 +147,7 @@ group_kill() {
     stamp "$name-started"
     echo "=== GROUP $name tasks $tasks usage $usage"
     before=$(vmstat_oom_kill)
+    echo "=== COUNTERS $name before $(bpf_counters)"
     sh -c "echo \$\$ > $CG/$name/cgroup.procs && exec /bin/oomt-grphog if=/dev/zero of=/dev/null bs=256M count=1"
     stamp "$name-hog-killed"
     wait $spawner
@@ -144,6 +156,7 @@ group_kill() {
         i=$((i + 1)); [ $i -gt 1200 ] && fail "$name not emptied"; sleep 0.1
     done
     stamp "$name-emptied"
+    echo "=== COUNTERS $name after $(bpf_counters)"
     echo "=== GROUP $name vmstat_oom_kill $(($(vmstat_oom_kill) - before))"
     # kn->id of each test cgroup is its directory's inode number.
     echo "=== INODE /$name $(stat -c %i $CG/$name)"
@@ -165,35 +178,36 @@ echo
 echo "=== STATUS END"
 stamp status
 kill -TERM $daemon
+# The daemon's peak RSS (VmHWM) until it exits.
+while hwm=$(sed -n 's/^VmHWM: *//p' /proc/$daemon/status 2>/dev/null) && [ -n "$hwm" ]; do
+    peak=$hwm
+    sleep 0.5
+done
 wait $daemon
 echo "=== DAEMON EXIT $?"
+echo "=== DAEMON PEAK RSS $peak"
 stamp stopped
 
-echo "=== KMSG BEGIN"
-dmesg
-echo "=== KMSG END"
-# Every record's list row; `show --json` in full for every record outside
-# the groups of more than 100 tasks, and for those a sample: the hog, and
-# every 100th row.
+dmesg | print_gz KMSG
+stamp kmsg-printed
+# Every record's list row; `show --json` in full for the single kills and,
+# of each group, for the hog and a sample of 10 members (each `show` is a
+# process start, most of a second under TCG).
 oomrecorder list --json-lines --limit 1000000 --db /tmp/oom.db > /tmp/list.jsonl
 echo "=== LIST BEGIN"
 cat /tmp/list.jsonl
 echo "=== LIST END"
-echo "=== RECORDS BEGIN"
-awk -v big="$(for t in $groups; do echo $t; done | awk '$1 > 100 {printf "%s ", NR}')" '
-    BEGIN { n = split(big, b, " "); for (i = 1; i <= n; i++) sampled["\"/group" b[i] "\""] = 1 }
+awk -v groups="$groups" '
+    BEGIN { n = split(groups, t, " "); for (i = 1; i <= n; i++) stride["\"/group" i "\""] = int(t[i] / 10) > 1 ? int(t[i] / 10) : 1 }
     {
         id = $0; sub(/.*"id":/, "", id); sub(/[,}].*/, "", id)
         cg = $0; sub(/.*"cgroup":/, "", cg); sub(/,.*/, "", cg)
-        if (!(cg in sampled) || $0 ~ /"comm":"oomt-grphog"/ || seen[cg]++ % 100 == 0) print id
+        if (!(cg in stride) || $0 ~ /"comm":"oomt-grphog"/ || seen[cg]++ % stride[cg] == 0) print id
     }' /tmp/list.jsonl > /tmp/show-ids
 for id in $(cat /tmp/show-ids); do
     oomrecorder show "$id" --json --db /tmp/oom.db | tr -d '\n'
     echo
-done
-echo "=== RECORDS END"
+done | print_gz RECORDS
 stamp shown
-echo "=== DAEMON LOG BEGIN"
-cat /tmp/daemon.log
-echo "=== DAEMON LOG END"
+print_gz "DAEMON LOG" < /tmp/daemon.log
 poweroff -f

@@ -19,6 +19,16 @@
 //! Figures this kernel does not give are accepted as null only where the
 //! recorder's `doctor` says, on that kernel, that they are absent.
 //!
+//! Every record is checked through its `list` row (one per victim, joined
+//! to its Killed process line, the kernel's anon-rss); the single kills, each
+//! group's hog and 10 members of each group in full (`show`: BTF figures
+//! against the report's task table, the cgroup snapshot, the inode). Around
+//! each group kill the guest reads the eBPF program's own counters with
+//! bpftool, so the ring buffer's losses are known even when the daemon never
+//! read them. The guest prints its kernel log, records and daemon log
+//! gzip+base64 (serial output is slow under TCG); they are decoded next to
+//! the console log as `target/kernels/guest-NAME.{kmsg.log,records.jsonl,daemon.log}`.
+//!
 //! Why an initramfs and not a 9p/virtiofs share of the host's root: Debian's
 //! cloud kernels have no 9p and virtio-fs only as a module, and an initramfs
 //! keeps the guest hermetic (nothing of the host's root but the files copied
@@ -205,8 +215,11 @@ fn build_initramfs(root: &Path, cache: &Path) -> Result<PathBuf> {
     run(Command::new("strip").arg("-o").arg(staging.join("bin/oomrecorder")).arg(recorder))?;
     copy(Path::new("/bin/dd"), "bin/oomt-single")?;
     copy(Path::new("/bin/dd"), "bin/oomt-grphog")?;
+    // Reads the eBPF program's counters in the guest (scripts/setup installs it).
+    let bpftool = Path::new("/usr/sbin/bpftool");
+    copy(bpftool, "bin/bpftool")?;
     let mut libraries = BTreeSet::new();
-    for binary in [recorder, Path::new("/bin/dd")] {
+    for binary in [recorder, Path::new("/bin/dd"), bpftool] {
         // ldd lines: `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)` or
         // `/lib64/ld-linux-x86-64.so.2 (0x...)`; the vdso has no file.
         for line in run(Command::new("ldd").arg(binary))?.lines() {
@@ -438,6 +451,54 @@ fn section<'a>(console: &'a str, name: &str) -> Result<Vec<&'a str>> {
     Ok(lines[start + 1..start + stop].to_vec())
 }
 
+/// A section the guest printed gzip+base64 (`=== NAME GZ BEGIN`), decoded;
+/// also written to `keep` for whoever reads the logs.
+fn gz_section(console: &str, name: &str, keep: &Path) -> Result<String> {
+    let encoded = section(console, &format!("{name} GZ"))?.join("\n");
+    let scratch = suffixed(keep, "b64");
+    fs::write(&scratch, encoded).map_err(|e| format!("write {}: {e}", scratch.display()))?;
+    let decoded = run(Command::new("sh").arg("-c").arg(format!(
+        "base64 -d '{}' | gzip -dc > '{}'",
+        scratch.display(),
+        keep.display()
+    )));
+    let _ = fs::remove_file(&scratch);
+    decoded.map_err(|e| format!("the guest's {name} section does not decode: {e}"))?;
+    fs::read_to_string(keep).map_err(|e| format!("read {}: {e}", keep.display()))
+}
+
+/// `bpftool map dump -j` of the program's per-CPU counters: index → sum
+/// over CPUs. bpftool prints `formatted` values where the map has BTF, raw
+/// little-endian hex bytes otherwise.
+fn parse_counters(json: &str) -> Option<BTreeMap<u32, u64>> {
+    let entries: Value = serde_json::from_str(json).ok()?;
+    let le = |bytes: &Value| -> Option<u64> {
+        let bytes = bytes.as_array()?;
+        bytes.iter().enumerate().try_fold(0u64, |sum, (i, b)| {
+            let b = u64::from_str_radix(b.as_str()?.trim_start_matches("0x"), 16).ok()?;
+            Some(sum | b << (8 * i))
+        })
+    };
+    let mut counters = BTreeMap::new();
+    for entry in entries.as_array()? {
+        let (key, values): (u64, Option<Vec<u64>>) = match entry.get("formatted") {
+            Some(f) => {
+                (f["key"].as_u64()?, f["values"].as_array()?.iter().map(|v| v["value"].as_u64()).collect())
+            }
+            None => {
+                (le(&entry["key"])?, entry["values"].as_array()?.iter().map(|v| le(&v["value"])).collect())
+            }
+        };
+        counters.insert(u32::try_from(key).ok()?, values?.iter().sum());
+    }
+    Some(counters)
+}
+
+/// `path` + `.suffix` (`with_extension` would eat the `.1` of `guest-6.1`).
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}.{suffix}", path.display()))
+}
+
 /// The value after `=== PREFIX` on the console's first such line.
 fn marker<'a>(console: &'a str, prefix: &str) -> Option<&'a str> {
     let prefix = format!("=== {prefix}");
@@ -454,7 +515,7 @@ fn run_guest(guest: &Guest, cache: &Path, initramfs: &Path) -> Result<String> {
     let uname = marker(&console, "GUEST kernel ")
         .ok_or_else(|| format!("the guest never started /init (console in {})", log.display()))?;
     let release = kernel_name(uname);
-    let outcome = verify(guest, &console);
+    let outcome = verify(guest, &console, &cache.join(format!("guest-{}", guest.name)));
     let line = format!("{release}: cgroup v{}, {}", guest.cgroup, outcome.summary.join(", "));
     if outcome.problems.is_empty() {
         Ok(line)
@@ -651,10 +712,11 @@ fn times(console: &str) -> BTreeMap<String, f64> {
 }
 
 /// Compares the guest's kernel log with the recorder's records.
-fn verify(guest: &Guest, console: &str) -> Outcome {
+/// `keep`: where the decoded kernel log and records are written.
+fn verify(guest: &Guest, console: &str, keep: &Path) -> Outcome {
     let mut summary = Vec::new();
     let mut problems = Vec::new();
-    if let Err(e) = verify_into(guest, console, &mut summary, &mut problems) {
+    if let Err(e) = verify_into(guest, console, keep, &mut summary, &mut problems) {
         problems.push(e);
     }
     Outcome { summary, problems }
@@ -663,6 +725,7 @@ fn verify(guest: &Guest, console: &str) -> Outcome {
 fn verify_into(
     guest: &Guest,
     console: &str,
+    keep: &Path,
     summary: &mut Vec<String>,
     problems: &mut Vec<String>,
 ) -> Result<()> {
@@ -670,10 +733,12 @@ fn verify_into(
     if exit != Some("0") {
         problems.push(format!("recorder exit status after SIGTERM: {exit:?}"));
     }
-    let kmsg = section(console, "KMSG")?;
+    let kmsg_text = gz_section(console, "KMSG", &suffixed(keep, "kmsg.log"))?;
+    let kmsg: Vec<&str> = kmsg_text.lines().collect();
     let truth = KernelTruth::parse(&kmsg);
     let doctor = Doctor::parse(console)?;
-    let daemon_log = section(console, "DAEMON LOG")?;
+    let daemon_log_text = gz_section(console, "DAEMON LOG", &suffixed(keep, "daemon.log"))?;
+    let daemon_log: Vec<&str> = daemon_log_text.lines().collect();
     // A verifier rejection of the raw tracepoint program is a bug, not a
     // fallback to accept: the daemon must attach what doctor planned.
     let want_attach = if doctor.raw_tracepoint {
@@ -689,6 +754,7 @@ fn verify_into(
     }
     // The daemon's final account; when it never stopped cleanly, what
     // `status` said after the kills.
+    let clean_stop = Stopped::parse(&daemon_log).is_some();
     let stopped = match Stopped::parse(&daemon_log) {
         Some(stopped) => stopped,
         None => {
@@ -716,7 +782,8 @@ fn verify_into(
         rows.entry(pid).or_default().push(row);
     }
     let mut records: BTreeMap<i64, Value> = BTreeMap::new();
-    for line in section(console, "RECORDS")?.into_iter().filter(|l| !l.trim().is_empty()) {
+    let records_text = gz_section(console, "RECORDS", &suffixed(keep, "records.jsonl"))?;
+    for line in records_text.lines().filter(|l| !l.trim().is_empty()) {
         let record: Value =
             serde_json::from_str(line).map_err(|e| format!("bad record JSON ({e}): {line}"))?;
         let pid = record["victim"]["pid"].as_i64().ok_or_else(|| format!("record without pid: {line}"))?;
@@ -757,9 +824,22 @@ fn verify_into(
             .count();
         let recorded = recorded_in(&truth, &rows, &cgroup);
         let mut part = format!("group kill of {tasks}: {with_event}/{killed}");
+        let mut notes = Vec::new();
         if recorded != with_event {
-            part.push_str(&format!(" (+{} recovered from the kernel log)", recorded - with_event));
+            notes.push(format!("+{} recovered from the kernel log", recorded - with_event));
         }
+        // What the eBPF program itself counted during this kill (common's
+        // `counter::SEEN` = 0, `counter::RINGBUF_FULL` = 1).
+        let counters =
+            |when: &str| marker(console, &format!("COUNTERS {name} {when} ")).and_then(parse_counters);
+        match (counters("before"), counters("after")) {
+            (Some(before), Some(after)) => {
+                let delta = |i: u32| after.get(&i).unwrap_or(&0) - before.get(&i).unwrap_or(&0);
+                notes.push(format!("the program saw {}, {} ring buffer full", delta(0), delta(1)));
+            }
+            _ => notes.push("the program's counters were not readable".into()),
+        }
+        part.push_str(&format!(" ({})", notes.join("; ")));
         if *tasks == *GROUP_KILLS.iter().max().unwrap_or(&0) {
             // The big one is the figure the issue asks for.
             part = part.replacen(&format!("group kill of {tasks}"), "group kill", 1);
@@ -774,10 +854,24 @@ fn verify_into(
             ));
         }
     }
+    // The daemon's count of events lost to a full ring buffer is the
+    // program's own (cumulative since it was loaded: the last reading).
+    let last_group = guest.groups().len();
+    if let Some(program) = marker(console, &format!("COUNTERS group{last_group} after "))
+        .and_then(parse_counters)
+        .and_then(|c| c.get(&1).copied())
+    {
+        if clean_stop && program != stopped.ringbuf_full {
+            problems.push(format!(
+                "the eBPF program counted {program} events dropped on a full ring buffer, the daemon {}",
+                stopped.ringbuf_full
+            ));
+        }
+    }
     let times = times(console);
     let span = |from: &str, to: &str| Some(times.get(to)? - times.get(from)?);
     let losses = format!(
-        "lost: ring buffer {}, kmsg {}",
+        "the daemon counted lost: ring buffer {}, kmsg {}",
         stopped.ringbuf_full + stopped.undecodable,
         stopped.kmsg_lost
     );
@@ -860,6 +954,9 @@ fn verify_into(
         stopped.seen, stopped.received, stopped.kmsg_records
     ));
     summary.push(format!("doctor: {}", doctor.highlights()));
+    if let Some(peak) = marker(console, "DAEMON PEAK RSS ").filter(|p| !p.trim().is_empty()) {
+        summary.push(format!("recorder peak RSS {}", peak.trim()));
+    }
     let mut timing = vec![format!("guest {:.0} s", times.get("shown").copied().unwrap_or(f64::NAN))];
     if let Some(&big) = GROUP_KILLS.iter().max().filter(|_| guest.cgroup == 2) {
         let name = format!("group{}", GROUP_KILLS.len());
