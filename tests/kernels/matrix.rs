@@ -944,6 +944,19 @@ fn verify_into(
         problems.push("no kill's report had its header: the BTF figures were compared with nothing".into());
     }
     let total = truth.victims.len();
+    // The daemon's self-audit (`status`, read while it ran, after the kills):
+    // with every kill recorded it must say the kernel's count matches.
+    let unrecorded = truth.victims.keys().filter(|p| !rows.contains_key(p)).count();
+    let status: Value = serde_json::from_str(&section(console, "STATUS")?.join(""))
+        .map_err(|e| format!("status --json ({e})"))?;
+    if unrecorded == 0 && status["audit"]["matches"] != Value::Bool(true) {
+        problems.push(format!(
+            "every kill is recorded but `status` says: {} (/proc/vmstat oom_kill counts a memory.oom.group \
+             kill's chosen victim twice: {} Killed process lines for {total} victims)",
+            status["audit"]["summary"],
+            truth.lines.values().sum::<usize>()
+        ));
+    }
     summary.push(format!(
         "{}/{total} kills recorded, {full} checked in full ({with_header} against the report's task table, \
          {memory_lines} with its memory line)",
