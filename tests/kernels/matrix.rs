@@ -153,7 +153,13 @@ fn main() -> ExitCode {
                 passed += 1;
                 println!("{line} ({} s)", guest_started.elapsed().as_secs());
             }
-            Err(e) => {
+            // The summary line first (it starts with the kernel's version),
+            // then what failed.
+            Err(Failed::Checks { line, problems }) => {
+                failed += 1;
+                println!("{line} ({} s)\n  FAILED: {problems}", guest_started.elapsed().as_secs());
+            }
+            Err(Failed::Run(e)) => {
                 failed += 1;
                 println!("{}: FAILED: {e} ({} s)", guest.name, guest_started.elapsed().as_secs());
             }
@@ -505,12 +511,25 @@ fn marker<'a>(console: &'a str, prefix: &str) -> Option<&'a str> {
     console.lines().find_map(|l| l.trim_end().strip_prefix(prefix.as_str()))
 }
 
-fn run_guest(guest: &Guest, cache: &Path, initramfs: &Path) -> Result<String> {
+/// How a guest failed: before its checks (download, qemu, the guest's own
+/// set-up), or in them, with its summary line.
+enum Failed {
+    Run(String),
+    Checks { line: String, problems: String },
+}
+
+impl From<String> for Failed {
+    fn from(e: String) -> Failed {
+        Failed::Run(e)
+    }
+}
+
+fn run_guest(guest: &Guest, cache: &Path, initramfs: &Path) -> std::result::Result<String, Failed> {
     let vmlinuz = fetch_kernel(guest, cache)?;
     let log = cache.join(format!("console-{}.log", guest.name));
     let console = boot(guest, &vmlinuz, initramfs, &log)?;
     if let Some(line) = console.lines().find(|l| l.starts_with("=== GUEST FAILED")) {
-        return Err(format!("{line} (console in {})", log.display()));
+        return Err(Failed::Run(format!("{line} (console in {})", log.display())));
     }
     let uname = marker(&console, "GUEST kernel ")
         .ok_or_else(|| format!("the guest never started /init (console in {})", log.display()))?;
@@ -526,7 +545,10 @@ fn run_guest(guest: &Guest, cache: &Path, initramfs: &Path) -> Result<String> {
         if more > 0 {
             problems.push(format!("and {more} more"));
         }
-        Err(format!("{line}\n  FAILED: {} (console in {})", problems.join("; "), log.display()))
+        Err(Failed::Checks {
+            line,
+            problems: format!("{} (console in {})", problems.join("; "), log.display()),
+        })
     }
 }
 
@@ -882,9 +904,10 @@ fn verify_into(
     let mut full = 0;
     let (mut with_header, mut memory_lines) = (0, 0);
     let mut without_event = 0;
+    let mut unrecorded: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for (pid, (line, cgroup)) in &truth.victims {
         let Some(found) = rows.get(pid) else {
-            problems.push(format!("pid {pid} ({}, {cgroup}) not recorded", line.comm));
+            unrecorded.entry(cgroup.as_str()).or_default().push(*pid);
             continue;
         };
         if found.len() != 1 {
@@ -922,6 +945,15 @@ fn verify_into(
             // figures only, and the loss must have been counted.
             check_figures(&doctor, *pid, line, record, false, problems);
         }
+    }
+    for (cgroup, pids) in &unrecorded {
+        let shown: Vec<String> = pids.iter().take(5).map(i64::to_string).collect();
+        let more = if pids.len() > 5 { ", …" } else { "" };
+        problems.push(format!(
+            "{} victims in {cgroup} not recorded at all (pids {}{more})",
+            pids.len(),
+            shown.join(", ")
+        ));
     }
     let extra: Vec<_> = rows.keys().filter(|pid| !truth.victims.contains_key(pid)).collect();
     if !extra.is_empty() {
