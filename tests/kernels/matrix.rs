@@ -85,6 +85,20 @@ const KERNEL_STATE: [(&str, &[&str]); 8] = [
     ("cgroup.at_kill", &["cgroup.at_kill memory usage/limit", "cgroup (memory css)"]),
 ];
 
+/// The `doctor` fields that support's `kernel_state_problems` compares with
+/// the kernel's report (task table row, memory line, memory.stat, task_memcg).
+const COMPARED_WITH_REPORT: [&str; 9] = [
+    "victim mm",
+    "victim.tgid",
+    "victim.oom_score_adj",
+    "victim.rss_pages",
+    "victim.pgtables_bytes",
+    "cgroup (memory css)",
+    "cgroup.path",
+    "cgroup.at_kill memory usage/limit",
+    "cgroup.at_kill.memory_stat",
+];
+
 type Result<T> = std::result::Result<T, String>;
 
 /// One guest of the matrix.
@@ -613,6 +627,12 @@ impl Doctor {
         }
     }
 
+    /// Whether doctor says this kernel lacks any of these BTF figures (or
+    /// the raw tracepoint is not used).
+    fn excuses_state_any(&self, fields: &[&str]) -> bool {
+        !self.raw_tracepoint || self.excuses(fields, None)
+    }
+
     /// Whether a kernel-state key may be null on this kernel.
     fn excuses_state(&self, key: &str) -> bool {
         // Without the raw tracepoint, no figure is read through BTF.
@@ -700,19 +720,25 @@ struct Stopped {
 }
 
 impl Stopped {
-    /// `stopped: 5053 victims seen by the kernel program, 2370 received, …
-    /// 2683 lost to a full ring buffer, 0 undecodable, 0 not stored; 29000
-    /// kernel log records read, 0 lost`.
+    /// `stopped: victims_seen 5053, events_received 2414, records_stored …,
+    /// ringbuf_full 2639, decode 0, kmsg_records 29000, kmsg_overrun 0, …`:
+    /// each counter under its `status --json` key.
     fn parse(daemon_log: &[&str]) -> Option<Stopped> {
         let line = daemon_log.iter().find_map(|l| l.split("stopped: ").nth(1))?;
-        let numbers: Vec<u64> =
-            line.split([',', ';']).filter_map(|part| part.split_whitespace().next()?.parse().ok()).collect();
-        let [seen, received, _stored, ringbuf_full, undecodable, unstored, kmsg_records, kmsg_lost] =
-            numbers[..]
-        else {
-            return None;
-        };
-        Some(Stopped { seen, received, ringbuf_full, undecodable, unstored, kmsg_records, kmsg_lost })
+        let counts: BTreeMap<&str, u64> = line
+            .split(", ")
+            .filter_map(|pair| pair.split_once(' ').and_then(|(k, v)| Some((k, v.trim().parse().ok()?))))
+            .collect();
+        let get = |key: &str| counts.get(key).copied();
+        Some(Stopped {
+            seen: get("victims_seen")?,
+            received: get("events_received")?,
+            ringbuf_full: get("ringbuf_full")?,
+            undecodable: get("decode")?,
+            unstored: get("write_failures")?,
+            kmsg_records: get("kmsg_records")?,
+            kmsg_lost: get("kmsg_overrun")?,
+        })
     }
 }
 
@@ -1112,7 +1138,9 @@ fn check_record(
         problems.push(format!("pid {pid} cgroup version {} (want {})", c["version"], guest.cgroup));
     }
     let (mut with_header, mut memory_line) = (0, 0);
-    if record["oom"]["tasks"].is_array() && doctor.raw_tracepoint && doctor.absent_btf.is_empty() {
+    // The comparison with the report's task table and memory lines needs
+    // every figure it compares; a kernel that lacks one (per doctor) skips it.
+    if record["oom"]["tasks"].is_array() && !doctor.excuses_state_any(&COMPARED_WITH_REPORT) {
         with_header = 1;
         let chosen = truth.chosen.contains(&pid);
         memory_line = usize::from(chosen);
