@@ -188,15 +188,12 @@ echo "=== DAEMON EXIT $?"
 echo "=== DAEMON PEAK RSS $peak"
 stamp stopped
 
-dmesg | print_gz KMSG
-stamp kmsg-printed
 # Every record's list row; `show --json` in full for the single kills and,
 # of each group, for the hog and a sample of 10 members (each `show` is a
-# process start, most of a second under TCG).
+# process start, most of a second under TCG). Before the kernel log is
+# printed, so that it also holds any kill of these commands.
 oomrecorder list --json-lines --limit 1000000 --db /tmp/oom.db > /tmp/list.jsonl
-echo "=== LIST BEGIN"
-cat /tmp/list.jsonl
-echo "=== LIST END"
+echo "=== LIST EXIT $?"
 awk -v groups="$groups" '
     BEGIN { n = split(groups, t, " "); for (i = 1; i <= n; i++) stride["\"/group" i "\""] = int(t[i] / 10) > 1 ? int(t[i] / 10) : 1 }
     {
@@ -204,10 +201,19 @@ awk -v groups="$groups" '
         cg = $0; sub(/.*"cgroup":/, "", cg); sub(/,.*/, "", cg)
         if (!(cg in stride) || $0 ~ /"comm":"oomt-grphog"/ || seen[cg]++ % stride[cg] == 0) print id
     }' /tmp/list.jsonl > /tmp/show-ids
+failed=0
 for id in $(cat /tmp/show-ids); do
-    oomrecorder show "$id" --json --db /tmp/oom.db | tr -d '\n'
+    oomrecorder show "$id" --json --db /tmp/oom.db > /tmp/show.json || failed=$((failed + 1))
+    tr -d '\n' < /tmp/show.json
     echo
-done | print_gz RECORDS
+done > /tmp/records.jsonl
+echo "=== SHOW FAILED $failed"
 stamp shown
+dmesg | print_gz KMSG
+echo "=== LIST BEGIN"
+cat /tmp/list.jsonl
+echo "=== LIST END"
+print_gz RECORDS < /tmp/records.jsonl
 print_gz "DAEMON LOG" < /tmp/daemon.log
+stamp printed
 poweroff -f

@@ -781,6 +781,14 @@ fn verify_into(
     if exit != Some("0") {
         problems.push(format!("recorder exit status after SIGTERM: {exit:?}"));
     }
+    // The records the host compares are only as complete as these commands.
+    if let Some(exit) = marker(console, "LIST EXIT ").filter(|e| e.trim() != "0") {
+        problems
+            .push(format!("`oomrecorder list` exited {} in the guest: its rows are missing", exit.trim()));
+    }
+    if let Some(n) = marker(console, "SHOW FAILED ").filter(|n| n.trim() != "0") {
+        problems.push(format!("`oomrecorder show` failed {} times in the guest", n.trim()));
+    }
     let kmsg_text = gz_section(console, "KMSG", &suffixed(keep, "kmsg.log"))?;
     let kmsg: Vec<&str> = kmsg_text.lines().collect();
     let truth = KernelTruth::parse(&kmsg);
@@ -1028,7 +1036,7 @@ fn verify_into(
     if let Some(peak) = marker(console, "DAEMON PEAK RSS ").filter(|p| !p.trim().is_empty()) {
         summary.push(format!("recorder peak RSS {}", peak.trim()));
     }
-    let mut timing = vec![format!("guest {:.0} s", times.get("shown").copied().unwrap_or(f64::NAN))];
+    let mut timing = vec![format!("guest {:.0} s", times.get("printed").copied().unwrap_or(f64::NAN))];
     if let Some(&big) = GROUP_KILLS.iter().max().filter(|_| guest.cgroup == 2) {
         let name = format!("group{}", GROUP_KILLS.len());
         if let (Some(start), Some(kill)) = (
