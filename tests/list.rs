@@ -446,3 +446,44 @@ fn list_and_stats_queries_use_indexes() {
     );
     check("stats", store::stats_sql(&Filter::default()), "COVERING INDEX kills_for_stats");
 }
+
+/// A kill known only from its kernel line (the report's header was
+/// rate-limited) says which OOM it was by its reason: `stats` and the
+/// `--memcg`/`--global` filters count it as such, not as unknown.
+#[test]
+fn kills_known_only_by_their_kill_line_are_classified_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oom.db");
+    let now = now_ns();
+    let mut store = Store::open(&path, Access::ReadWrite).unwrap();
+    for (pid, reason) in
+        [(201, "Memory cgroup out of memory"), (202, "Memory cgroup out of memory"), (203, "Out of memory")]
+    {
+        let spec = Spec {
+            pid,
+            comm: "lone",
+            ago_min: 5,
+            boot: BOOT_B,
+            cgroup: "/x",
+            constraint: None,
+            container: None,
+        };
+        let mut kill = kill(&spec, now);
+        kill.sources = vec![Source::Kmsg];
+        kill.oom.reason = Some(reason.into());
+        store.insert(&kill).unwrap();
+    }
+    drop(store);
+    let db = path.to_str().unwrap();
+    let stats = cli_json(&["stats", "--json", "--db", db]);
+    assert_eq!(
+        (&stats["total"], &stats["memcg"], &stats["global"], &stats["unknown_constraint"]),
+        (&Value::from(3), &Value::from(2), &Value::from(1), &Value::from(0)),
+        "{stats:#}"
+    );
+    assert_eq!(pid_set(db, &["--memcg"]), BTreeSet::from([201, 202]));
+    assert_eq!(pid_set(db, &["--global"]), BTreeSet::from([203]));
+    let id = cli_json(&["list", "--json", "--pid", "203", "--db", db])[0]["id"].to_string();
+    let shown = cli_json(&["show", &id, "--json", "--db", db]);
+    assert_eq!(shown["oom"]["scope"], "global", "{}", shown["oom"]);
+}

@@ -58,8 +58,8 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l boot -d
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -s n -l limit -d 'Show at most N kills' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l global -d 'Only system-wide OOMs (constraint CONSTRAINT_NONE)'
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l memcg -d 'Only OOMs of a memory cgroup\'s limit (constraint CONSTRAINT_MEMCG)'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l global -d 'Only system-wide OOMs: the kernel\'s CONSTRAINT_NONE, else a kill line saying "Out of memory", else no memory cgroup at its limit at the kill'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l memcg -d 'Only OOMs of a memory cgroup\'s limit: CONSTRAINT_MEMCG, else a kill line saying "Memory cgroup out of memory", else a cgroup at its limit'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l reverse -d 'Oldest first (the exact reverse of the default order)'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l json -d 'One JSON array for scripts instead of a table'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l json-lines -d 'One JSON object per line (the rows of --json), for streaming to jq and log shippers'

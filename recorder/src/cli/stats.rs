@@ -63,6 +63,7 @@ pub fn to_json(stats: &Stats, since_ns: Option<i64>, until_ns: Option<i64>) -> V
         "memcg": stats.memcg,
         "global": stats.global,
         "unknown_constraint": stats.unknown_constraint,
+        "other_constraint": stats.other_constraint,
         "containers": groups(&stats.by_container, "container_id", Some("container_name")),
         "pods": groups(&stats.by_pod, "pod_name", Some("pod_namespace")),
         "units": groups(&stats.by_unit, "unit", None),
@@ -74,9 +75,13 @@ pub fn to_json(stats: &Stats, since_ns: Option<i64>, until_ns: Option<i64>) -> V
 type Name = dyn Fn(&Count) -> String;
 
 fn write_text(out: &mut dyn Write, stats: &Stats) -> std::io::Result<()> {
+    let other = match stats.other_constraint {
+        0 => String::new(),
+        n => format!(", {n} cpuset or memory policy"),
+    };
     writeln!(
         out,
-        "{} kills: {} memory cgroup, {} global, {} not known",
+        "{} kills: {} memory cgroup, {} global, {} not known{other}",
         stats.total, stats.memcg, stats.global, stats.unknown_constraint
     )?;
     let container = |c: &Count| match &c.label {

@@ -7,7 +7,12 @@
 //! as the kernel printed it (v2 keys in bytes; v1 `total_*` keys in bytes),
 //! else the cgroup snapshot's memory.stat, else the victim's own RSS.
 
-use super::{figures::human_bytes, json::badness_of, Kill, Kind};
+use super::{
+    figures::human_bytes,
+    json::badness_of,
+    scope::{self, OomScope},
+    Kill, Kind,
+};
 
 /// What the record alone cannot say: how many other victims shared a
 /// memory.oom.group kill (the store counts them).
@@ -108,14 +113,11 @@ pub fn diagnose(kill: &Kill, context: &Context) -> (Rule, String) {
         let others = context.group_others.map_or_else(String::new, |n| format!(" with {n} others"));
         return (Rule::GroupKill, format!("killed as part of memory.oom.group {group}{others}"));
     }
-    // Without the (rate-limited) header, the kill line's own reason still
-    // tells a memcg OOM from a global one (mm/oom_kill.c passes "Memory cgroup
-    // out of memory" from mem_cgroup_out_of_memory(), "Out of memory" else).
-    let reason = kill.oom.reason.as_deref().unwrap_or_default();
-    let memcg_reason = reason.starts_with("Memory cgroup");
-    let global = kill.oom.global == Some(true)
-        || kill.oom.constraint.as_deref() == Some("CONSTRAINT_NONE")
-        || (kill.oom.constraint.is_none() && reason.starts_with("Out of memory"));
+    // Which OOM it was, by the one classification every command shares
+    // (without the rate-limited header, the kill line's reason still says).
+    let scope = scope::classify(kill);
+    let memcg_reason = scope == Some(OomScope::Memcg);
+    let global = scope == Some(OomScope::Global);
     let rss = kill.victim.figures.rss_bytes();
     // A high oom_score_adj picked a task that was not the big one: its RSS
     // is a small share of what the OOM was about.

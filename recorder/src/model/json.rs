@@ -4,7 +4,12 @@
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use super::{figures::pages_to_kb, identity::Identity, Badness, KernelState, Kill, MemcgLevel};
+use super::{
+    figures::pages_to_kb,
+    identity::Identity,
+    scope::{self, OomScope},
+    Badness, KernelState, Kill, MemcgLevel,
+};
 
 /// RFC 3339 UTC with milliseconds (`2026-11-25T08:30:01.123Z`), truncated;
 /// `null` when unknown.
@@ -93,6 +98,9 @@ fn oom(kill: &Kill) -> Value {
     json!({
         "reason": o.reason,
         "constraint": o.constraint,
+        // memcg, global, cpuset or mempolicy (model::scope, shared by stats
+        // and the filters); null when the record cannot say.
+        "scope": scope::classify(kill).map(OomScope::as_str),
         "global": o.global,
         "oom_cgroup": oom_cgroup,
         "oom_cgroup_inferred": inferred,

@@ -11,6 +11,7 @@ pub mod identity;
 pub mod json;
 pub mod kernel_state;
 pub mod run;
+pub mod scope;
 pub mod snapshot;
 
 pub use figures::Figures;

@@ -3,6 +3,8 @@
 
 use rusqlite::types::Value;
 
+use crate::model::scope::OomScope;
+
 /// What `list`, `stats` and `watch` select. `Filter::default()` is every
 /// record, newest first. Each field narrows; all of them must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,27 +26,11 @@ pub struct Filter {
     pub namespace: Option<String>,
     pub unit: Option<String>,
     pub boot_id: Option<String>,
-    pub constraint: Option<Constraint>,
+    /// Which OOM ([`crate::model::scope::classify`]).
+    pub scope: Option<OomScope>,
     /// Only records stored after this id (`watch`).
     pub after_id: Option<i64>,
     pub order: Order,
-}
-
-/// Which OOM: the whole machine's, or a memory cgroup's limit (the kernel's
-/// `enum oom_constraint`, mm/oom_kill.c, as the `oom-kill:constraint=` line names it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Constraint {
-    Global,
-    Memcg,
-}
-
-impl Constraint {
-    pub fn kernel_name(self) -> &'static str {
-        match self {
-            Constraint::Global => "CONSTRAINT_NONE",
-            Constraint::Memcg => "CONSTRAINT_MEMCG",
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -107,9 +93,9 @@ impl Filter {
             clauses.push("boot_id = ?");
             params.push(text(boot_id));
         }
-        if let Some(constraint) = self.constraint {
-            clauses.push("oom_constraint = ?");
-            params.push(Value::Text(constraint.kernel_name().into()));
+        if let Some(scope) = self.scope {
+            clauses.push("oom_scope = ?");
+            params.push(Value::Text(scope.as_str().into()));
         }
         if let Some(id) = self.after_id {
             clauses.push("id > ?");

@@ -55,8 +55,18 @@ const VICTIM: [&str; 12] = [
 const TRIGGER: [&str; 6] =
     ["trigger_pid", "trigger_tgid", "trigger_comm", "trigger_uid", "trigger_gfp_mask", "trigger_order"];
 /// What only the eBPF program reads, and the victim's cgroup it names.
-const EVENT: [&str; 7] =
-    ["boot_ns", "mono_ns", "kernel_json", "nodename", "cgroup_id", "cgroup", "memory_limit_bytes"];
+/// Its `oom_scope` comes from the counters read at the kill: the report's
+/// own word, when it comes, replaces it ([`Store::set_report`]).
+const EVENT: [&str; 8] = [
+    "boot_ns",
+    "mono_ns",
+    "kernel_json",
+    "nodename",
+    "cgroup_id",
+    "cgroup",
+    "memory_limit_bytes",
+    "oom_scope",
+];
 /// What only the kernel's report says.
 const REPORT: [&str; 7] =
     ["kmsg_usec", "oom_constraint", "oom_cgroup", "task_cgroup", "report_lines", "fingerprint", "cgroup"];
@@ -155,8 +165,10 @@ impl Store {
     /// record lacks, and its `Killed process` line (or its "already
     /// exiting" line) says which kind of victim it was.
     pub fn set_report(&mut self, id: i64, kill: &Kill, sources: &[Source]) -> Result<bool, StoreError> {
-        let mut owned: Vec<(&str, Rule)> =
-            VICTIM.iter().chain(&TRIGGER).chain(&REPORT).map(|c| (*c, Rule::Fill)).collect();
+        // The kernel's constraint or kill line says which OOM it was, over
+        // what the counters suggested (model::scope::classify's order).
+        let mut owned: Vec<(&str, Rule)> = vec![("oom_scope", Rule::Replace)];
+        owned.extend(VICTIM.iter().chain(&TRIGGER).chain(&REPORT).map(|c| (*c, Rule::Fill)));
         owned.push(("memory_limit_bytes", Rule::Fill));
         let mut oom = self.oom_of(id)?;
         oom.fill_from(&kill.oom);

@@ -22,7 +22,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use filter::{Constraint, Filter, Order};
+pub use filter::{Filter, Order};
 pub use kills::Stored;
 pub use migrations::{MIGRATIONS, SCHEMA_VERSION};
 pub use state::Loss;

@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::{types::Value, Row};
 
 use super::StoreError;
-use crate::model::{Figures, Kill, Kind, Oom, Source, Trigger, Victim};
+use crate::model::{scope, Figures, Kill, Kind, Oom, Source, Trigger, Victim};
 
 /// Every stored column of a kill, as `:name` parameters: the one list both
 /// INSERT and UPDATE are built from.
@@ -51,6 +51,7 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
         (":cgroup", text(&kill.cgroup)),
         (":memory_limit_bytes", uint(kill.memory_limit_bytes)),
         (":oom_constraint", text(&kill.oom.constraint)),
+        (":oom_scope", text(&scope::classify(kill).map(|s| s.as_str().to_owned()))),
         (":oom_cgroup", text(&kill.oom.oom_cgroup)),
         (":task_cgroup", text(&kill.oom.task_cgroup)),
         (":oom_json", oom_json(&kill.oom)),
