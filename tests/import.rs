@@ -268,3 +268,44 @@ fn show_leads_with_a_diagnosis() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("the newest is 53"));
 }
+
+/// The JSON contract on real records: every captured and era-shaped kernel
+/// log, imported, and every key of each record's `show --json` walked: no
+/// kernel sentinel anywhere, and numbers as numbers in every section (the
+/// report's memory.stat and task table included). The real kills of the
+/// real-kernel tests are walked the same way there.
+#[test]
+fn show_json_of_every_fixtures_records_keeps_the_contract() {
+    let fixtures =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")).unwrap();
+    let mut names: Vec<String> = fixtures
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("kmsg-oom-"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "{names:?}");
+    let mut walked = 0;
+    let mut memsw = false;
+    for name in &names {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("oom.db");
+        import(&db, &fixture(name).join("\n"));
+        let db = db.to_str().unwrap();
+        let rows = cli_json(&["list", "--json", "--limit", "0", "--db", db]);
+        for row in rows.as_array().unwrap() {
+            let problems = json_contract_problems(row);
+            assert!(problems.is_empty(), "{name}: list row: {problems:#?}");
+            let shown = cli_json(&["show", &row["id"].to_string(), "--json", "--db", db]);
+            let problems = json_contract_problems(&shown);
+            assert!(problems.is_empty(), "{name}: record {}: {problems:#?}", row["id"]);
+            // The report's own figures stay: numbers now, same keys.
+            if let Some(tasks) = shown["oom"]["tasks"].as_array() {
+                assert!(tasks.iter().all(|t| t["pid"].is_i64()), "{name}: {tasks:?}");
+            }
+            memsw |= shown["oom"]["memsw_usage_kb"].is_u64() && shown["oom"]["memsw_limit_kb"].is_null();
+            walked += 1;
+        }
+    }
+    assert!(walked > 100, "{walked} records");
+    assert!(memsw, "the v1 fixture's unlimited memory+swap is null, its usage kept");
+}

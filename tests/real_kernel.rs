@@ -183,6 +183,9 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
     }
     for pid in &pids {
         let shown = cli_json(&["show", &by_pid[pid]["id"].to_string(), "--json", "--db", db_arg]);
+        // The JSON contract on real kills: no sentinel, numbers as numbers.
+        let problems = json_contract_problems(&shown);
+        assert!(problems.is_empty(), "pid {pid}: {problems:#?}");
         let missing = missing_kernel_state(&shown);
         assert!(missing.is_empty(), "pid {pid}: {missing:?} null\n{shown:#}");
         assert!(shown["cgroup"]["path"].as_str().is_some_and(|p| p.ends_with(&format!("/{comm}"))));
@@ -392,6 +395,8 @@ fn cgroups_removed_at_once_are_still_in_the_records() {
     let mut delays = Vec::new();
     let (mut held, mut files_held) = (0, 0);
     for r in &records {
+        let problems = json_contract_problems(r);
+        assert!(problems.is_empty(), "{problems:#?}");
         let c = &r["cgroup"];
         let at_kill = &c["at_kill"];
         // The LRU sizes are exact at the kill; memory.stat is what the

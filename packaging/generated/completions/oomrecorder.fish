@@ -55,7 +55,7 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l pod -d 
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l namespace -d 'Only kills in pods of this Kubernetes namespace' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l unit -d 'Only kills in this systemd unit (service or scope)' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l boot -d 'Only kills of one boot: 0 the current one, -1 the one before, -N, or a boot id' -r
-complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -s n -l limit -d 'Show at most N kills' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -s n -l limit -d 'Show at most N kills; 0: all of them (as `max_records = 0` is no cap)' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l global -d 'Only system-wide OOMs: the kernel\'s CONSTRAINT_NONE, else a kill line saying "Out of memory", else no memory cgroup at its limit at the kill'

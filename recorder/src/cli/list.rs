@@ -19,7 +19,7 @@ use crate::{
 pub struct ListArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
-    /// Show at most N kills.
+    /// Show at most N kills; 0: all of them (as `max_records = 0` is no cap).
     #[arg(long, short = 'n', value_name = "N", default_value_t = 50)]
     pub limit: u32,
     /// Oldest first (the exact reverse of the default order).
@@ -36,7 +36,7 @@ pub struct ListArgs {
 pub fn run(db: &Path, args: &ListArgs) -> anyhow::Result<Exit> {
     let store = Store::open(db, Access::ReadOnly)?;
     let mut filter = args.filter.filter(&store)?;
-    filter.limit = Some(args.limit);
+    filter.limit = (args.limit > 0).then_some(args.limit);
     filter.order = if args.reverse { Order::OldestFirst } else { Order::NewestFirst };
     let kills = store.list(&filter)?;
     format::to_stdout(|out| {
