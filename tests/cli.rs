@@ -497,3 +497,60 @@ fn every_command_that_prints_treats_a_closed_pipe_as_success() {
         }
     }
 }
+
+/// Peak RSS (kB) of one CLI run, as GNU time measures it.
+fn peak_rss_kb(args: &[&str]) -> (u64, Vec<u8>) {
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", BIN])
+        .args(args)
+        .env_remove("OOMRECORDER_DB")
+        .output()
+        .expect("run /usr/bin/time (scripts/setup installs `time`)");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kb = stderr.lines().last().and_then(|l| l.trim().parse().ok()).expect("time's %M");
+    (kb, out.stdout)
+}
+
+/// `list --json` writes each row as it is read: five times the kills cost
+/// no more memory (it held every record at once: 1.2 GB for 200,000).
+#[test]
+fn list_json_streams_its_rows_in_constant_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/kmsg-oom-6.18-v1-memcg.txt");
+    let out = Command::new(BIN).arg("import").arg(&fixture).arg("--db").arg(&db).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Copies of the three real records, each with its whole kernel report.
+    let grow = |copies: u32| {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('kills') WHERE name NOT IN ('id', 'fingerprint')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let list = columns.join(", ");
+        conn.execute(
+            &format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                 INSERT INTO kills ({list}) SELECT {list} FROM (SELECT * FROM kills WHERE id <= 3), n"
+            ),
+            [copies],
+        )
+        .unwrap();
+    };
+    grow(1_000);
+    let args = ["list", "--json", "--limit", "0", "--db", db.to_str().unwrap()];
+    let (small, text) = peak_rss_kb(&args);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&text).unwrap().as_array().unwrap().len(), 3_003);
+    grow(4_000);
+    let (large, text) = peak_rss_kb(&args);
+    let rows: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 15_003);
+    let lines = peak_rss_kb(&["list", "--json-lines", "--limit", "0", "--db", db.to_str().unwrap()]).0;
+    println!("peak RSS: {small} kB for 3,003 kills, {large} kB (--json), {lines} kB (--json-lines) for five times as many");
+    assert!(large < small + 8 * 1024, "--json: {small} kB for 3,003 kills, {large} kB for 5x as many");
+    assert!(lines < small + 8 * 1024, "--json-lines: {small} kB, then {lines} kB");
+}

@@ -20,6 +20,50 @@ pub fn to_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow
     Ok(Exit::Ok)
 }
 
+/// As [`to_stdout`], for output written while it is read from the store:
+/// `write` fails with the store's error or the write's, and a closed pipe
+/// still reaches `main` as the I/O error it is.
+pub fn stream_to_stdout(write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<Exit> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    write(&mut out)?;
+    out.flush().map_err(|e| anyhow::Error::new(e).context("writing to stdout"))?;
+    Ok(Exit::Ok)
+}
+
+/// A JSON array written one element at a time, laid out as
+/// `serde_json::to_writer_pretty` lays out a whole one, so `list --json`
+/// never holds more than one row.
+pub struct JsonArray<'a> {
+    out: &'a mut dyn Write,
+    first: bool,
+}
+
+impl<'a> JsonArray<'a> {
+    pub fn new(out: &'a mut dyn Write) -> JsonArray<'a> {
+        JsonArray { out, first: true }
+    }
+
+    pub fn push(&mut self, value: &serde_json::Value) -> io::Result<()> {
+        self.out.write_all(if self.first { b"[\n" } else { b",\n" })?;
+        self.first = false;
+        // A JSON text has no raw newline inside a string: each line of the
+        // pretty form is one line of the value, indented one level.
+        let text = serde_json::to_string_pretty(value)?;
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                self.out.write_all(b"\n")?;
+            }
+            write!(self.out, "  {line}")?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> io::Result<()> {
+        self.out.write_all(if self.first { b"[]\n" } else { b"\n]\n" })
+    }
+}
+
 /// The terminal's width in columns when stdout is a terminal; `None` when
 /// it is a pipe or a file, where a table is never cut (scripts and `less -S`
 /// want whole rows).
@@ -75,6 +119,19 @@ pub fn opt<T: ToString>(value: Option<T>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_streamed_array_is_the_pretty_array() {
+        let rows = [serde_json::json!({"id": 1, "a": [1, 2], "s": "x\ny"}), serde_json::json!({"id": 2})];
+        for n in 0..=rows.len() {
+            let mut out = Vec::new();
+            let mut array = JsonArray::new(&mut out);
+            rows[..n].iter().try_for_each(|r| array.push(r)).unwrap();
+            array.finish().unwrap();
+            let whole = serde_json::to_string_pretty(&rows[..n]).unwrap() + "\n";
+            assert_eq!(String::from_utf8(out).unwrap(), whole, "{n} rows");
+        }
+    }
 
     #[test]
     fn sizes_read_like_free_h() {

@@ -1,7 +1,7 @@
 //! `oomrecorder list`: recorded kills, newest first, narrowed by the
 //! selection flags.
 
-use std::{io::Write, path::Path};
+use std::{io::Write, ops::ControlFlow, path::Path};
 
 use clap::Args;
 use tabled::{
@@ -12,7 +12,7 @@ use tabled::{
 use super::{exit::Exit, filter::FilterArgs, format};
 use crate::{
     model::{json, Kill},
-    store::{Access, Filter, Order, Store},
+    store::{Access, Filter, Order, Rows, Store},
 };
 
 #[derive(Debug, Args)]
@@ -38,15 +38,30 @@ pub fn run(db: &Path, args: &ListArgs) -> anyhow::Result<Exit> {
     let mut filter = args.filter.filter(&store)?;
     filter.limit = (args.limit > 0).then_some(args.limit);
     filter.order = if args.reverse { Order::OldestFirst } else { Order::NewestFirst };
+    if args.json || args.json_lines {
+        // Each row is written as SQLite steps to it: scripts read every kill
+        // of a large store (`--limit 0`) in constant memory.
+        return format::stream_to_stdout(|out| {
+            let continue_ = || Ok::<_, anyhow::Error>(ControlFlow::Continue(()));
+            if args.json {
+                let mut array = format::JsonArray::new(out);
+                store.for_each(&filter, Rows::Summary, |kill| {
+                    array.push(&json::kill_summary(&kill))?;
+                    continue_()
+                })?;
+                array.finish()?;
+            } else {
+                store.for_each(&filter, Rows::Summary, |kill| {
+                    json_line(out, &kill)?;
+                    continue_()
+                })?;
+            }
+            Ok(())
+        });
+    }
     let kills = store.list(&filter)?;
     format::to_stdout(|out| {
-        if args.json {
-            let rows: Vec<_> = kills.iter().map(json::kill_summary).collect();
-            serde_json::to_writer_pretty(&mut *out, &rows)?;
-            writeln!(out)
-        } else if args.json_lines {
-            kills.iter().try_for_each(|kill| json_line(out, kill))
-        } else if kills.is_empty() {
+        if kills.is_empty() {
             let narrowed = filter != Filter { limit: filter.limit, order: filter.order, ..Filter::default() };
             let what = if narrowed { "match these filters" } else { "recorded" };
             writeln!(out, "No OOM kills {what} in {}.", db.display())

@@ -110,6 +110,12 @@ impl Filter {
 
     /// The whole SELECT `list` runs (public for the EXPLAIN QUERY PLAN test).
     pub fn list_sql(&self) -> (String, Vec<Value>) {
+        self.select_sql("*")
+    }
+
+    /// The SELECT of `columns` (an SQL result list) for the kills this
+    /// filter selects, in its order.
+    pub(super) fn select_sql(&self, columns: &str) -> (String, Vec<Value>) {
         let (where_clause, mut params) = self.where_clause();
         // SQLite sorts NULL below every value, so DESC puts records of
         // unknown time last without an `IS NULL` term that would keep the
@@ -121,6 +127,6 @@ impl Filter {
         };
         // SQLite reads a negative LIMIT as "no limit".
         params.push(Value::Integer(self.limit.map_or(-1, i64::from)));
-        (format!("SELECT * FROM kills{where_clause} ORDER BY {order} LIMIT ?"), params)
+        (format!("SELECT {columns} FROM kills{where_clause} ORDER BY {order} LIMIT ?"), params)
     }
 }

@@ -4,10 +4,12 @@
 //! Which record a fact belongs to is the join's decision
 //! (`pipeline::join`); the store only finds the candidates.
 
+use std::ops::ControlFlow;
+
 use rusqlite::{types::Value, OptionalExtension};
 
 use super::{
-    rows::{columns, named, oom_json, sources_from_json, sources_to_json, RawKill},
+    rows::{columns, named, oom_json, sources_from_json, sources_to_json, summary_columns, RawKill},
     Filter, Store, StoreError,
 };
 use crate::model::{Kill, Kind, Oom, Reaped, Source, JOIN_WINDOW_NS};
@@ -23,6 +25,16 @@ pub struct Stored {
     pub mono_ns: Option<u64>,
     pub kmsg_usec: Option<u64>,
     pub sources: Vec<Source>,
+}
+
+/// How much of each record a query reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    /// Everything: what `show` prints.
+    Whole,
+    /// What a `list` row and an incident need: the kill without its
+    /// kernel report, kernel state and snapshot (those stay empty).
+    Summary,
 }
 
 /// How a fact's value meets the column's.
@@ -285,8 +297,36 @@ impl Store {
 
     /// Kills matching `filter`, in its order.
     pub fn list(&self, filter: &Filter) -> Result<Vec<Kill>, StoreError> {
-        let (sql, params) = filter.list_sql();
-        self.query(&sql, rusqlite::params_from_iter(params))
+        let mut kills = Vec::new();
+        self.for_each(filter, Rows::Whole, |kill| {
+            kills.push(kill);
+            Ok::<_, StoreError>(ControlFlow::Continue(()))
+        })?;
+        Ok(kills)
+    }
+
+    /// Hands each kill matching `filter` to `each`, in the filter's order,
+    /// as SQLite steps to it: nothing is collected, so a script reading
+    /// 200,000 kills costs one row's memory. `each` may stop early.
+    pub fn for_each<E: From<StoreError>>(
+        &self,
+        filter: &Filter,
+        rows: Rows,
+        mut each: impl FnMut(Kill) -> Result<ControlFlow<()>, E>,
+    ) -> Result<(), E> {
+        let (sql, params) = match rows {
+            Rows::Whole => filter.list_sql(),
+            Rows::Summary => filter.select_sql(&summary_columns()),
+        };
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(|e| self.sql(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let kill = RawKill::from_row(row).map_err(|e| self.sql(e))?.into_kill(&self.path)?;
+            if each(kill)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The highest id stored (0 when empty): where `watch` starts.

@@ -23,7 +23,7 @@ mod stats;
 mod tests;
 
 pub use filter::{Filter, Order};
-pub use kills::Stored;
+pub use kills::{Rows, Stored};
 pub use migrations::{MIGRATIONS, SCHEMA_VERSION};
 pub use state::Loss;
 pub use stats::{stats_sql, Count, Stats};

@@ -79,6 +79,26 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The columns only a record's whole view needs: the kernel's report, the
+/// state read through BTF, the cgroup snapshot. A list row reads them as
+/// NULL, so a long listing neither loads nor parses them.
+const DETAIL_COLUMNS: [&str; 3] = ["report_lines", "kernel_json", "snapshot_json"];
+
+/// The SELECT list of what a record's summary (a `list` row) needs:
+/// every column [`RawKill::from_row`] reads, the detail ones as NULL.
+pub(super) fn summary_columns() -> String {
+    let mut list = vec!["id".to_owned()];
+    list.extend(columns(&Kill::default()).iter().map(|(name, _)| {
+        let name = &name[1..];
+        if DETAIL_COLUMNS.contains(&name) {
+            format!("NULL AS {name}")
+        } else {
+            name.to_owned()
+        }
+    }));
+    list.join(", ")
+}
+
 pub(super) fn named<'a>(
     columns: &'a [(&'static str, Value)],
 ) -> Vec<(&'static str, &'a dyn rusqlite::ToSql)> {
