@@ -487,3 +487,61 @@ fn kills_known_only_by_their_kill_line_are_classified_everywhere() {
     let shown = cli_json(&["show", &id, "--json", "--db", db]);
     assert_eq!(shown["oom"]["scope"], "global", "{}", shown["oom"]);
 }
+
+/// `watch` takes `list`'s filters, and prints `list`'s columns: the same
+/// header (CONTAINER and POD too, as the store has named containers).
+#[test]
+fn watch_takes_lists_filters_and_prints_lists_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oom.db");
+    fixture(&path);
+    let mut store = Store::open(&path, Access::ReadWrite).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["watch", "--comm", "wanted", "--db"])
+        .arg(&path)
+        .env_remove("OOMRECORDER_DB")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let header = lines_rx.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
+    let listed = String::from_utf8(cli(&["list", "--db", path.to_str().unwrap()]).stdout).unwrap();
+    let words = |line: &str| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(words(&header), words(listed.lines().next().unwrap()), "watch: {header}\nlist: {listed}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut pid = 900;
+    let line = loop {
+        assert!(Instant::now() < deadline, "watch printed no row for the wanted kills");
+        for comm in ["other", "wanted"] {
+            let spec = Spec {
+                pid,
+                comm,
+                ago_min: 0,
+                boot: BOOT_B,
+                cgroup: "/late",
+                constraint: None,
+                container: None,
+            };
+            store.insert(&kill(&spec, now_ns())).unwrap();
+            pid += 1;
+        }
+        if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(600)) {
+            break line.unwrap();
+        }
+    };
+    assert!(line.contains("wanted") && line.contains("/late"), "{line}");
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let rest: Vec<String> = lines_rx.try_iter().map(|l| l.unwrap()).collect();
+    assert!(rest.iter().all(|l| !l.contains("other")), "a filtered-out kill was printed: {rest:?}");
+}

@@ -69,8 +69,20 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l config 
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l json -d 'One JSON object for scripts'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l raw -d 'Print the kernel\'s report whole (by default the first lines)'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -s h -l help -d 'Print help'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l since -d 'Only kills at or after WHEN: RFC 3339, a date, a local date and time, `today`, `yesterday`, or a span ago (2h, 3d, 1w)' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l until -d 'Only kills at or before WHEN (same forms as --since)' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l comm -d 'Only victims with this command name (exactly, as the kernel\'s comm)' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l pid -d 'Only victims with this PID' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l cgroup -d 'Only kills whose victim, task or OOM cgroup path contains TEXT' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l container -d 'Only kills in this container: a prefix of its id, or its name' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l pod -d 'Only kills in the Kubernetes pod of this name' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l namespace -d 'Only kills in pods of this Kubernetes namespace' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l unit -d 'Only kills in this systemd unit (service or scope)' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l boot -d 'Only kills of one boot: 0 the current one, -1 the one before, -N, or a boot id' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l global -d 'Only system-wide OOMs: the kernel\'s CONSTRAINT_NONE, else a kill line saying "Out of memory", else no memory cgroup at its limit at the kill'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l memcg -d 'Only OOMs of a memory cgroup\'s limit: CONSTRAINT_MEMCG, else a kill line saying "Memory cgroup out of memory", else a cgroup at its limit'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l json-lines -d 'One JSON object per line (the rows of `list --json`) instead of table rows'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -s h -l help -d 'Print help'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l since -d 'Only kills at or after WHEN: RFC 3339, a date, a local date and time, `today`, `yesterday`, or a span ago (2h, 3d, 1w)' -r

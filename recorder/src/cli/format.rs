@@ -1,12 +1,16 @@
 //! Output for people: sizes, times, and writing to stdout where a closed pipe
 //! (`oomrecorder list | head`) is success, not an error.
 
-use std::io::{self, IsTerminal, Write};
+use std::{
+    borrow::Cow,
+    fmt::Write as _,
+    io::{self, IsTerminal, Write},
+};
 
 use jiff::{tz::TimeZone, Timestamp};
 
 use super::exit::Exit;
-use crate::model::figures::human_bytes;
+use crate::model::figures::{human_bytes, is_unlimited_bytes, is_unlimited_kb};
 
 /// Writes what `write` produces to stdout, buffered, and flushes it. A
 /// closed pipe comes back as the error it is; `main` alone decides that
@@ -111,6 +115,58 @@ pub fn local_time(ns: Option<i64>) -> String {
     }
 }
 
+/// As [`local_time`] without the weekday, for a narrow table:
+/// `2026-11-25 08:30:01 UTC`.
+pub fn local_time_compact(ns: Option<i64>) -> String {
+    let Some(ns) = ns else {
+        return "unknown time".to_owned();
+    };
+    match Timestamp::from_nanosecond(i128::from(ns)) {
+        Ok(ts) => ts.to_zoned_datetime(TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string(),
+        Err(_) => format!("@{ns}ns"),
+    }
+}
+
+/// A limit in bytes for people: `max` for the kernel's "no limit", `-` when
+/// unknown.
+pub fn limit(bytes: Option<u64>) -> String {
+    match bytes {
+        Some(b) if is_unlimited_bytes(b) => "max".to_owned(),
+        other => bytes_opt(other),
+    }
+}
+
+/// A limit in kB (the OOM report's unit) for people, as [`limit`].
+pub fn limit_kb(kb: Option<u64>) -> String {
+    match kb {
+        Some(kb) if is_unlimited_kb(kb) => "max".to_owned(),
+        other => self::kb(other),
+    }
+}
+
+/// Text from the kernel or a process (a command line, a comm, a path) on
+/// one line: control characters as C escapes (`\n`, `\t`, `\xNN`) and
+/// the backslash doubled, so nothing in it breaks a layout or fakes one.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() || c == '\\') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Any optional value for people; unknown is `-`.
 pub fn opt<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
@@ -131,6 +187,23 @@ mod tests {
             let whole = serde_json::to_string_pretty(&rows[..n]).unwrap() + "\n";
             assert_eq!(String::from_utf8(out).unwrap(), whole, "{n} rows");
         }
+    }
+
+    #[test]
+    fn text_is_escaped_onto_one_line() {
+        assert_eq!(escape("java -jar app.jar"), "java -jar app.jar");
+        assert_eq!(escape("sh -c 'a\nb'\tx\u{1b}[31m"), "sh -c 'a\\nb'\\tx\\x1b[31m");
+        assert_eq!(escape("C:\\dir"), "C:\\\\dir");
+        assert!(!escape("a\r\nb\u{85}").contains(|c: char| c.is_control()));
+    }
+
+    #[test]
+    fn no_limit_is_max_and_unknown_is_a_dash() {
+        assert_eq!(limit(Some(9_223_372_036_854_771_712)), "max");
+        assert_eq!(limit_kb(Some(9_007_199_254_740_988)), "max");
+        assert_eq!(limit(Some(64 << 20)), "64.0 MiB");
+        assert_eq!(limit_kb(Some(65_536)), "64.0 MiB");
+        assert_eq!(limit(None), "-");
     }
 
     #[test]

@@ -3,17 +3,17 @@
 
 use std::{io::Write, ops::ControlFlow, path::Path};
 
-use clap::Args;
-use tabled::{
-    builder::Builder,
-    settings::{peaker::Priority, Style, Width},
+use super::{
+    exit::Exit,
+    filter::FilterArgs,
+    format,
+    table::{Row, Table},
 };
-
-use super::{exit::Exit, filter::FilterArgs, format};
 use crate::{
     model::{json, Kill},
-    store::{Access, Filter, Order, Rows, Store},
+    store::{Access, Filter, Order, Rows, Store, StoreError},
 };
+use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -59,7 +59,11 @@ pub fn run(db: &Path, args: &ListArgs) -> anyhow::Result<Exit> {
             Ok(())
         });
     }
-    let kills = store.list(&filter)?;
+    let mut kills = Vec::new();
+    store.for_each(&filter, Rows::Summary, |kill| {
+        kills.push(kill);
+        Ok::<_, StoreError>(ControlFlow::Continue(()))
+    })?;
     format::to_stdout(|out| {
         if kills.is_empty() {
             let narrowed = filter != Filter { limit: filter.limit, order: filter.order, ..Filter::default() };
@@ -77,65 +81,18 @@ pub fn json_line(out: &mut dyn Write, kill: &Kill) -> std::io::Result<()> {
     writeln!(out)
 }
 
-/// CONTAINER as people name it: its name, else the id shortened as
-/// `docker ps` does (12 hex digits).
-pub fn container_cell(kill: &Kill) -> Option<String> {
-    let c = kill.container.as_ref()?;
-    c.container_name.clone().or_else(|| c.id.as_ref().map(|id| id.chars().take(12).collect()))
-}
-
-/// POD as kubectl names it: `namespace/name`.
-pub fn pod_cell(kill: &Kill) -> Option<String> {
-    let c = kill.container.as_ref()?;
-    let name = c.pod_name.as_ref()?;
-    Some(match &c.pod_namespace {
-        Some(ns) => format!("{ns}/{name}"),
-        None => name.clone(),
-    })
-}
-
-/// The table, cut to `width` columns when given. CONTAINER and POD appear
-/// only when a shown row has one, so a host without containers keeps its
-/// narrow table.
+/// The table, cut to `width` columns when given (see [`table::Table`]).
+/// CONTAINER and POD appear only when a shown row has one, so a host
+/// without containers keeps its narrow table; IMAGE where there is room.
 pub fn table(kills: &[Kill], width: Option<usize>) -> String {
-    let with_container = kills.iter().any(|k| container_cell(k).is_some());
-    let with_pod = kills.iter().any(|k| pod_cell(k).is_some());
-    let mut header = vec!["ID", "TIME", "PID", "COMM", "CGROUP", "ANON RSS", "LIMIT"];
-    if with_container {
-        header.push("CONTAINER");
+    let rows: Vec<Row> = kills.iter().map(|kill| Row { kill, victims: None }).collect();
+    let table = Table::fit(&rows, &[], width);
+    let mut text = table.header();
+    for row in &rows {
+        text.push('\n');
+        text.push_str(&table.row(row));
     }
-    if with_pod {
-        header.push("POD");
-    }
-    let mut builder = Builder::new();
-    builder.push_record(header);
-    let dash = || "-".to_owned();
-    for kill in kills {
-        let mut row = vec![
-            format::opt(kill.id),
-            format::local_time(kill.time_ns),
-            kill.victim.pid.to_string(),
-            kill.victim.comm.clone().unwrap_or_else(dash),
-            kill.cgroup.clone().unwrap_or_else(dash),
-            format::kb(kill.victim.figures.anon_rss_kb),
-            format::bytes_opt(kill.memory_limit_bytes),
-        ];
-        if with_container {
-            row.push(container_cell(kill).unwrap_or_else(dash));
-        }
-        if with_pod {
-            row.push(pod_cell(kill).unwrap_or_else(dash));
-        }
-        builder.push_record(row);
-    }
-    let mut table = builder.build();
-    table.with(Style::blank());
-    if let Some(width) = width {
-        // Cut the widest column first (nearly always CGROUP, a long path),
-        // so ID, TIME and PID stay whole; `…` shows where text was cut.
-        table.with(Width::truncate(width).priority(Priority::max(true)).suffix("…"));
-    }
-    table.to_string()
+    text
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod run;
 pub mod show;
 pub mod stats;
 pub mod status;
+pub mod table;
 pub mod watch;
 pub mod when;
 

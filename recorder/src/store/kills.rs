@@ -329,6 +329,20 @@ impl Store {
         Ok(())
     }
 
+    /// Whether any record names a container, a pod, an image: the columns
+    /// `watch` starts with.
+    pub fn identities_seen(&self) -> Result<(bool, bool, bool), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM kills WHERE container_id IS NOT NULL OR container_name IS NOT NULL),
+                        EXISTS (SELECT 1 FROM kills WHERE pod_name IS NOT NULL),
+                        EXISTS (SELECT 1 FROM kills WHERE json_extract(container_json, '$.image') IS NOT NULL)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .map_err(|e| self.sql(e))
+    }
+
     /// The highest id stored (0 when empty): where `watch` starts.
     pub fn last_id(&self) -> Result<i64, StoreError> {
         self.conn
