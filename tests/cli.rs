@@ -554,3 +554,119 @@ fn list_json_streams_its_rows_in_constant_memory() {
     assert!(large < small + 8 * 1024, "--json: {small} kB for 3,003 kills, {large} kB for 5x as many");
     assert!(lines < small + 8 * 1024, "--json-lines: {small} kB, then {lines} kB");
 }
+
+/// A Docker container's kill on cgroup v1, as the daemon records it: the
+/// eBPF figures, the kernel's report (memory+swap without a limit), the
+/// snapshot with its processes, and who the victim was.
+fn container_kill(pid: i32, boot_ns: u64) -> Kill {
+    use oomrecorder::model::{
+        identity::Identity,
+        snapshot::{Process, Snapshot},
+        Oom,
+    };
+    let cid = "3f4e5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081";
+    let cgroup = format!("/system.slice/docker-{cid}.scope");
+    let mut kill = kill(pid, boot_ns, Some("python3"));
+    kill.sources = vec![Source::Ebpf, Source::Kmsg, Source::Cgroup];
+    kill.victim.cmdline = Some("python3 -c import os\nos.urandom(1<<30)".into());
+    kill.victim.exe = Some("/usr/bin/python3.11".into());
+    kill.cgroup = Some(cgroup.clone());
+    kill.memory_limit_bytes = Some(64 << 20);
+    kill.oom = Oom {
+        reason: Some("Memory cgroup out of memory".into()),
+        constraint: Some("CONSTRAINT_MEMCG".into()),
+        oom_cgroup: Some(cgroup.clone()),
+        task_cgroup: Some(cgroup.clone()),
+        memory_usage_kb: Some(65_536),
+        memory_limit_kb: Some(65_536),
+        failcnt: Some(7),
+        memsw_usage_kb: Some(65_536),
+        memsw_limit_kb: Some(9_007_199_254_740_988),
+        ..Oom::default()
+    };
+    kill.container = Some(Identity {
+        runtime: Some("docker".into()),
+        id: Some(cid.into()),
+        container_name: Some("web-api".into()),
+        image: Some("python:3.11-slim".into()),
+        unit: Some(format!("docker-{cid}.scope")),
+        slice: Some("system.slice".into()),
+        ..Identity::default()
+    });
+    kill.snapshot = Some(Snapshot {
+        path: Some(cgroup),
+        memory_limit_bytes: Some(64 << 20),
+        processes: vec![Process {
+            pid: pid + 1,
+            comm: Some("sh".into()),
+            cmdline: Some("sh -c 'sleep 1\nexit'".into()),
+            rss_kb: Some(900),
+        }],
+        ..Snapshot::default()
+    });
+    kill
+}
+
+/// `show` answers who and what on its first screen, as `coredumpctl info`
+/// does: the diagnosis, the command line (on one line), the container and
+/// its image, the limit that fired; v1's memory+swap by its name, and no
+/// limit as `max`.
+#[test]
+fn show_of_a_container_kill_answers_who_and_what_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    db_with(&db, &[container_kill(4242, 5_000)]);
+    let out = cli(&["show", "last", "--db", db.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    println!("{text}");
+    let first: Vec<&str> = text.lines().take(25).collect();
+    let has = |needle: &str| first.iter().any(|l| l.contains(needle));
+    assert!(first[0].starts_with("Diagnosis: hit its 64.0 MiB limit in container web-api"), "{text}");
+    assert!(has("Command line: python3 -c import os\\nos.urandom(1<<30)"), "escaped on one line: {text}");
+    assert!(has("Executable: /usr/bin/python3.11"), "{text}");
+    assert!(has("Container: web-api (docker 3f4e5a6b7c8d)") && has("Image: python:3.11-slim"), "{text}");
+    assert!(has("Limit: 64.0 MiB, its own cgroup's") && has("Usage: 64.0 MiB at the kill"), "{text}");
+    assert!(has("Memory+swap: 64.0 MiB of max"), "v1's memsw, no limit as max: {text}");
+    assert!(has("RSS: anon 63.8 MiB, file 1.6 MiB, shmem 0 B"), "{text}");
+    assert!(!text.contains("PiB") && !text.contains("EiB"), "a sentinel printed as a size: {text}");
+    // The process table keeps one line per process.
+    let row = text.lines().find(|l| l.contains("sh -c")).unwrap();
+    assert!(row.contains("sh -c 'sleep 1\\nexit'"), "{row}");
+    assert!(!text.lines().any(|l| l.trim() == "exit'"), "a newline broke the table: {text}");
+}
+
+/// `show` takes `list`'s filters and shows the newest kill they select; an
+/// id with filters is a usage error; no match is "not found" (1).
+#[test]
+fn show_takes_lists_filters_and_shows_the_newest_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    db_with(
+        &db,
+        &[
+            kill(10, 1_000, Some("batch")),
+            kill(11, 2_000, Some("batch")),
+            container_kill(12, 3_000),
+            kill(13, 4_000, Some("other")),
+        ],
+    );
+    let db = db.to_str().unwrap();
+    let pid = |args: &[&str]| {
+        let mut all = vec!["show", "--json", "--db", db];
+        all.extend_from_slice(args);
+        cli_json(&all)["victim"]["pid"].as_i64().unwrap()
+    };
+    assert_eq!(pid(&[]), 13, "no id: the newest");
+    assert_eq!(pid(&["--comm", "batch"]), 11, "the newest of the comm");
+    assert_eq!(pid(&["last", "--comm", "batch"]), 11);
+    assert_eq!(pid(&["--container", "web-api"]), 12);
+    assert_eq!(pid(&["--container", "3f4e5a"]), 12);
+    assert_eq!(pid(&["--pid", "10"]), 10);
+    let both = cli(&["show", "1", "--comm", "batch", "--db", db]);
+    assert_eq!(both.status.code(), Some(2), "an id and filters");
+    assert!(String::from_utf8_lossy(&both.stderr).contains("drop the filters"));
+    let none = cli(&["show", "--comm", "nobody", "--db", db]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no kill matches these filters"));
+}

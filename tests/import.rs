@@ -309,3 +309,60 @@ fn show_json_of_every_fixtures_records_keeps_the_contract() {
     assert!(walked > 100, "{walked} records");
     assert!(memsw, "the v1 fixture's unlimited memory+swap is null, its usage kept");
 }
+
+/// A memory.oom.group kill is one incident with all its victims (the
+/// chosen one, printed twice by the kernel, once): `list --incidents`
+/// shows it on one line, `--limit` counts incidents, and `show` of any
+/// victim names the incident and its other victims.
+#[test]
+fn a_group_kill_is_one_incident_with_every_victim() {
+    for name in ["kmsg-oom-6.1-v2-group.txt", "kmsg-oom-6.12-v2-group.txt"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("oom.db");
+        import(&db, &fixture(name).join("\n"));
+        let db = db.to_str().unwrap();
+        let incidents = cli_json(&["list", "--incidents", "--json", "--limit", "0", "--db", db]);
+        let incidents = incidents.as_array().unwrap();
+        let victims: Vec<u64> = incidents.iter().map(|i| i["victims"].as_u64().unwrap()).collect();
+        assert_eq!(victims, [50, 1, 1, 1], "{name}: three single kills and one group kill of 50");
+        let group = &incidents[0];
+        assert_eq!(group["group_cgroup"], "/group", "{name}");
+        assert_eq!(group["victim_ids"].as_array().unwrap().len(), 50, "{name}");
+        assert_eq!(group["comm"], "oomt-grphog", "{name}: named by the chosen victim");
+        for key in LIST_ROW_KEYS {
+            assert!(group.get(key).is_some(), "{name}: an incident row is a list row too: {key}");
+        }
+        assert_eq!(
+            cli_json(&["list", "--incidents", "--json", "-n", "2", "--db", db]).as_array().unwrap().len(),
+            2
+        );
+        let table = String::from_utf8(cli(&["list", "--incidents", "--db", db]).stdout).unwrap();
+        assert_eq!(table.lines().count(), 5, "{table}");
+        assert!(table.lines().next().unwrap().contains("VICTIMS"), "{table}");
+
+        // Any victim names its incident and the others.
+        let member = group["victim_ids"][30].to_string();
+        let shown = cli_json(&["show", &member, "--json", "--db", db]);
+        let incident = &shown["incident"];
+        assert_eq!(
+            (&incident["id"], &incident["victims"]),
+            (&group["incident_id"], &serde_json::json!(50)),
+            "{name}"
+        );
+        assert_eq!(incident["members"].as_array().unwrap().len(), 50);
+        assert_eq!(shown["diagnosis"]["text"], "killed as part of memory.oom.group /group with 49 others");
+        let text = String::from_utf8(cli(&["show", &member, "--db", db]).stdout).unwrap();
+        let head: Vec<&str> = text.lines().take(25).collect();
+        let incident_line =
+            format!("Incident: {}, the memory.oom.group kill of /group: 50 victim(s)", group["incident_id"]);
+        assert!(head.iter().any(|l| l.contains(&incident_line)), "{name}: {text}");
+        assert!(
+            head.iter().any(|l| l.contains("Other victims: ") && l.contains("and 44 more")),
+            "{name}: {text}"
+        );
+        // A single kill is an incident of one.
+        let single = cli_json(&["show", &incidents[1]["id"].to_string(), "--json", "--db", db]);
+        assert_eq!(single["incident"]["victims"], 1);
+        assert!(single["incident"]["group_cgroup"].is_null());
+    }
+}

@@ -61,11 +61,24 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l config 
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l global -d 'Only system-wide OOMs: the kernel\'s CONSTRAINT_NONE, else a kill line saying "Out of memory", else no memory cgroup at its limit at the kill'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l memcg -d 'Only OOMs of a memory cgroup\'s limit: CONSTRAINT_MEMCG, else a kill line saying "Memory cgroup out of memory", else a cgroup at its limit'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l reverse -d 'Oldest first (the exact reverse of the default order)'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l incidents -d 'One line per incident: the victims of a memory.oom.group kill as one line, named by the first, with their count (--limit counts incidents)'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l json -d 'One JSON array for scripts instead of a table'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l json-lines -d 'One JSON object per line (the rows of --json), for streaming to jq and log shippers'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -s h -l help -d 'Print help'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l since -d 'Only kills at or after WHEN: RFC 3339, a date, a local date and time, `today`, `yesterday`, or a span ago (2h, 3d, 1w)' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l until -d 'Only kills at or before WHEN (same forms as --since)' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l comm -d 'Only victims with this command name (exactly, as the kernel\'s comm)' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l pid -d 'Only victims with this PID' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l cgroup -d 'Only kills whose victim, task or OOM cgroup path contains TEXT' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l container -d 'Only kills in this container: a prefix of its id, or its name' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l pod -d 'Only kills in the Kubernetes pod of this name' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l namespace -d 'Only kills in pods of this Kubernetes namespace' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l unit -d 'Only kills in this systemd unit (service or scope)' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l boot -d 'Only kills of one boot: 0 the current one, -1 the one before, -N, or a boot id' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l global -d 'Only system-wide OOMs: the kernel\'s CONSTRAINT_NONE, else a kill line saying "Out of memory", else no memory cgroup at its limit at the kill'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l memcg -d 'Only OOMs of a memory cgroup\'s limit: CONSTRAINT_MEMCG, else a kill line saying "Memory cgroup out of memory", else a cgroup at its limit'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l json -d 'One JSON object for scripts'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l raw -d 'Print the kernel\'s report whole (by default the first lines)'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -s h -l help -d 'Print help'

@@ -7,10 +7,13 @@ use super::{
     exit::Exit,
     filter::FilterArgs,
     format,
-    table::{Row, Table},
+    table::{Column, Row, Table},
 };
 use crate::{
-    model::{json, Kill},
+    model::{
+        incident::{Collapser, Incident},
+        json, Kill,
+    },
     store::{Access, Filter, Order, Rows, Store, StoreError},
 };
 use clap::Args;
@@ -25,6 +28,10 @@ pub struct ListArgs {
     /// Oldest first (the exact reverse of the default order).
     #[arg(long)]
     pub reverse: bool,
+    /// One line per incident: the victims of a memory.oom.group kill as one
+    /// line, named by the first, with their count (--limit counts incidents).
+    #[arg(long)]
+    pub incidents: bool,
     /// One JSON array for scripts instead of a table.
     #[arg(long, conflicts_with = "json_lines")]
     pub json: bool,
@@ -38,6 +45,9 @@ pub fn run(db: &Path, args: &ListArgs) -> anyhow::Result<Exit> {
     let mut filter = args.filter.filter(&store)?;
     filter.limit = (args.limit > 0).then_some(args.limit);
     filter.order = if args.reverse { Order::OldestFirst } else { Order::NewestFirst };
+    if args.incidents {
+        return incidents(db, &store, &filter, args);
+    }
     if args.json || args.json_lines {
         // Each row is written as SQLite steps to it: scripts read every kill
         // of a large store (`--limit 0`) in constant memory.
@@ -66,13 +76,91 @@ pub fn run(db: &Path, args: &ListArgs) -> anyhow::Result<Exit> {
     })?;
     format::to_stdout(|out| {
         if kills.is_empty() {
-            let narrowed = filter != Filter { limit: filter.limit, order: filter.order, ..Filter::default() };
-            let what = if narrowed { "match these filters" } else { "recorded" };
-            writeln!(out, "No OOM kills {what} in {}.", db.display())
+            writeln!(out, "No OOM kills {} in {}.", nothing(&filter), db.display())
         } else {
             writeln!(out, "{}", table(&kills, format::stdout_width()))
         }
     })
+}
+
+/// `list --incidents`: kills read in order and collapsed into incidents as
+/// each is whole (model::incident::Collapser), up to `--limit` of them;
+/// JSON is written as each incident is, the table once all are known.
+fn incidents(db: &Path, store: &Store, filter: &Filter, args: &ListArgs) -> anyhow::Result<Exit> {
+    let all = Filter { limit: None, ..filter.clone() };
+    let mut left = filter.limit.map_or(usize::MAX, |n| n as usize);
+    format::stream_to_stdout(|out| {
+        let mut sink = if args.json {
+            Sink::Array(format::JsonArray::new(&mut *out))
+        } else if args.json_lines {
+            Sink::Lines(&mut *out)
+        } else {
+            Sink::Table(Vec::new())
+        };
+        let mut take = |incidents: Vec<Incident>, sink: &mut Sink| -> anyhow::Result<ControlFlow<()>> {
+            for incident in incidents {
+                if left == 0 {
+                    break;
+                }
+                left -= 1;
+                sink.put(incident)?;
+            }
+            Ok(if left == 0 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+        };
+        let mut collapser = Collapser::default();
+        store.for_each(&all, Rows::Summary, |kill| take(collapser.push(kill), &mut sink))?;
+        // Whatever the last pause left open is whole now.
+        let _ = take(collapser.finish(), &mut sink)?;
+        let done = match sink {
+            Sink::Array(array) => return Ok(array.finish()?),
+            Sink::Lines(_) => return Ok(()),
+            Sink::Table(done) => done,
+        };
+        if done.is_empty() {
+            writeln!(out, "No OOM kills {} in {}.", nothing(filter), db.display())?;
+            return Ok(());
+        }
+        let rows: Vec<Row> =
+            done.iter().map(|i| Row { kill: i.first(), victims: Some(i.kills().len()) }).collect();
+        let table = Table::fit(&rows, &[Column::Victims], format::stdout_width());
+        writeln!(out, "{}", table.header())?;
+        rows.iter().try_for_each(|row| writeln!(out, "{}", table.row(row)))?;
+        Ok(())
+    })
+}
+
+/// Where `list --incidents` puts each incident as it is whole.
+enum Sink<'a> {
+    Array(format::JsonArray<'a>),
+    Lines(&'a mut dyn Write),
+    /// The table is laid out once every row is known.
+    Table(Vec<Incident>),
+}
+
+impl Sink<'_> {
+    fn put(&mut self, incident: Incident) -> std::io::Result<()> {
+        match self {
+            Sink::Array(array) => array.push(&json::incident_summary(&incident)),
+            Sink::Lines(out) => {
+                serde_json::to_writer(&mut **out, &json::incident_summary(&incident))?;
+                writeln!(out)
+            }
+            Sink::Table(done) => {
+                done.push(incident);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What an empty listing says: nothing recorded, or nothing selected.
+fn nothing(filter: &Filter) -> &'static str {
+    let narrowed = filter != &Filter { limit: filter.limit, order: filter.order, ..Filter::default() };
+    if narrowed {
+        "match these filters"
+    } else {
+        "recorded"
+    }
 }
 
 /// One `--json-lines` row: the `--json` row on one line.

@@ -9,7 +9,7 @@
 
 use super::{
     figures::human_bytes,
-    json::badness_of,
+    json::{badness_of, oom_cgroup, oom_level},
     scope::{self, OomScope},
     Kill, Kind,
 };
@@ -72,6 +72,29 @@ fn limit_bytes(kill: &Kill) -> Option<u64> {
         .or(from_counters)
         .or_else(|| kill.snapshot.as_ref().and_then(|s| s.memory_limit_bytes))
         .or(kill.memory_limit_bytes)
+}
+
+/// The limit that fired, and what the cgroup used at the kill.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fired {
+    /// The cgroup whose limit was hit.
+    pub cgroup: Option<String>,
+    pub limit_bytes: Option<u64>,
+    /// Its usage at the kill: the report's usage line, else the counters
+    /// read at the kill (never the files read after it).
+    pub usage_bytes: Option<u64>,
+}
+
+/// What `show` puts first about the memory: the limit hit and the usage.
+pub fn fired(kill: &Kill) -> Fired {
+    let at_level = oom_level(kill)
+        .0
+        .and_then(|level| kill.kernel.as_ref()?.memcg.get(level).map(|l| l.memory_usage_bytes));
+    Fired {
+        cgroup: oom_cgroup(kill),
+        limit_bytes: limit_bytes(kill),
+        usage_bytes: kill.oom.memory_usage_kb.map(|kb| kb.saturating_mul(1024)).or(at_level),
+    }
 }
 
 /// Where, in the names people use: pod and container, else unit, else cgroup.

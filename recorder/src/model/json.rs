@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::{
     figures::{limit_bytes, limit_kb, pages_to_kb},
     identity::Identity,
+    incident::Incident,
     scope::{self, OomScope},
     Badness, KernelState, Kill, MemcgLevel,
 };
@@ -49,6 +50,18 @@ pub fn kill_summary(kill: &Kill) -> Value {
         "runtime": container(kill, |c| c.runtime.clone()),
         "image": container(kill, |c| c.image.clone()),
     })
+}
+
+/// One row of `list --incidents`: its first victim's row, and the incident.
+pub fn incident_summary(incident: &Incident) -> Value {
+    let mut row = kill_summary(incident.first());
+    if let Value::Object(map) = &mut row {
+        map.insert("incident_id".into(), json!(incident.id()));
+        map.insert("victims".into(), json!(incident.kills().len()));
+        map.insert("victim_ids".into(), json!(incident.ids()));
+        map.insert("group_cgroup".into(), json!(incident.group()));
+    }
+    row
 }
 
 fn container(kill: &Kill, field: impl Fn(&Identity) -> Option<String>) -> Value {
@@ -104,16 +117,23 @@ pub fn oom_level(kill: &Kill) -> (Option<usize>, Option<bool>) {
     }
 }
 
-fn oom(kill: &Kill) -> Value {
-    let o = &kill.oom;
+/// The cgroup whose limit was hit: the kernel log's `oom_memcg=`, else the
+/// one the counters read at the kill infer ([`oom_level`]).
+pub fn oom_cgroup(kill: &Kill) -> Option<String> {
     let (level, inferred) = oom_level(kill);
-    let oom_cgroup = match (&o.oom_cgroup, inferred, level) {
+    match (&kill.oom.oom_cgroup, inferred, level) {
         (Some(path), _, _) => Some(path.clone()),
         (None, Some(true), Some(level)) => {
             kill.kernel.as_ref().and_then(|k| k.memcg.get(level)).and_then(|l| l.path.clone())
         }
         _ => None,
-    };
+    }
+}
+
+fn oom(kill: &Kill) -> Value {
+    let o = &kill.oom;
+    let (_, inferred) = oom_level(kill);
+    let oom_cgroup = oom_cgroup(kill);
     json!({
         "reason": o.reason,
         "constraint": o.constraint,

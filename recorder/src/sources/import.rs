@@ -174,8 +174,18 @@ pub fn read_kills(input: impl BufRead) -> std::io::Result<Found> {
                 (Some(a), Some(b)) => a.abs_diff(b) * 1_000 <= JOIN_WINDOW_NS,
                 _ => index - at <= REPEAT_WITHIN_KILLS,
             });
-            recent.insert(kk.pid, (kk.usec, index));
+            let earlier = recent.insert(kk.pid, (kk.usec, index));
             if repeated && kk.group_member {
+                // The chosen victim's first line came before the group's
+                // "Tasks in … are going to be killed": its repeat says it
+                // was part of the group kill (as the daemon's join fills it).
+                if let Some((usec, at)) = earlier {
+                    if let Some(kill) = found.kills.get_mut(at).filter(|k| k.oom.group_cgroup.is_none()) {
+                        kill.oom.group_cgroup.clone_from(&kk.group_cgroup);
+                    }
+                    // The repeat made no record: the pid's last is still that one.
+                    recent.insert(kk.pid, (usec, at));
+                }
                 continue;
             }
             let stamp_text = match stamp {

@@ -12,7 +12,11 @@ use super::{
     rows::{columns, named, oom_json, sources_from_json, sources_to_json, summary_columns, RawKill},
     Filter, Store, StoreError,
 };
-use crate::model::{Kill, Kind, Oom, Reaped, Source, JOIN_WINDOW_NS};
+use crate::model::{Kill, Kind, Oom, Reaped, Source};
+
+/// How far from a victim the other victims of its group kill are looked
+/// for: far beyond the pauses within one (`model::incident::GAP_NS`).
+const CANDIDATES_WITHIN_NS: u64 = 60_000_000_000;
 
 /// What the join needs of a stored kill to tell whether a new fact is
 /// about it: its clocks, and the sources it already has.
@@ -273,26 +277,22 @@ impl Store {
         Ok(self.query("SELECT * FROM kills WHERE id = ?1", [id])?.into_iter().next())
     }
 
-    /// How many other victims share `kill`'s memory.oom.group kill: records
-    /// of the same boot naming the same group within the join window.
-    pub fn group_others(&self, kill: &Kill) -> Result<Option<usize>, StoreError> {
-        let (Some(group), Some(boot_id), Some(usec)) =
-            (&kill.oom.group_cgroup, &kill.boot_id, kill.kmsg_usec)
-        else {
-            return Ok(None);
+    /// The records that may be victims of the same memory.oom.group kill
+    /// as `kill` (itself included): the same boot, the same group, close on
+    /// the kernel log's clock. `model::incident::of` picks its incident
+    /// from them. Empty when `kill` was no group kill's victim.
+    pub fn group_candidates(&self, kill: &Kill) -> Result<Vec<Kill>, StoreError> {
+        let (Some(group), Some(usec)) = (&kill.oom.group_cgroup, kill.kmsg_usec) else {
+            return Ok(Vec::new());
         };
-        let window_us = (JOIN_WINDOW_NS / 1_000) as i64;
-        self.conn
-            .prepare_cached(
-                "SELECT COUNT(*) FROM kills WHERE boot_id = ?1
-                   AND json_extract(oom_json, '$.group_cgroup') = ?2
-                   AND abs(kmsg_usec - ?3) <= ?4 AND id IS NOT ?5",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row((boot_id, group, usec as i64, window_us, kill.id), |row| row.get::<_, i64>(0))
-            })
-            .map(|n| Some(n as usize))
-            .map_err(|e| self.sql(e))
+        let window_us = (CANDIDATES_WITHIN_NS / 1_000) as i64;
+        let sql = format!(
+            "SELECT {} FROM kills WHERE kills.boot_id IS ?1
+               AND json_extract(kills.oom_json, '$.group_cgroup') = ?2
+               AND kills.kmsg_usec BETWEEN ?3 - ?4 AND ?3 + ?4",
+            summary_columns()
+        );
+        self.query(&sql, (&kill.boot_id, group, usec as i64, window_us))
     }
 
     /// Kills matching `filter`, in its order.

@@ -84,16 +84,21 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
 /// NULL, so a long listing neither loads nor parses them.
 const DETAIL_COLUMNS: [&str; 3] = ["report_lines", "kernel_json", "snapshot_json"];
 
-/// The SELECT list of what a record's summary (a `list` row) needs:
-/// every column [`RawKill::from_row`] reads, the detail ones as NULL.
+/// The SELECT list of what a record's summary (a `list` row, a victim of
+/// an incident) needs: every column [`RawKill::from_row`] reads, the
+/// detail ones as NULL, and of the report's facts only the group kill's
+/// cgroup (a report's memory.stat and task table can be kilobytes).
 pub(super) fn summary_columns() -> String {
     let mut list = vec!["id".to_owned()];
     list.extend(columns(&Kill::default()).iter().map(|(name, _)| {
         let name = &name[1..];
         if DETAIL_COLUMNS.contains(&name) {
             format!("NULL AS {name}")
+        } else if name == "oom_json" {
+            "json_object('group_cgroup', json_extract(kills.oom_json, '$.group_cgroup')) AS oom_json"
+                .to_owned()
         } else {
-            name.to_owned()
+            format!("kills.{name}")
         }
     }));
     list.join(", ")
