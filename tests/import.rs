@@ -366,3 +366,53 @@ fn a_group_kill_is_one_incident_with_every_victim() {
         assert!(single["incident"]["group_cgroup"].is_null());
     }
 }
+
+/// A raw `dmesg` of the running boot, imported into a store the daemon
+/// keeps: a kill the daemon recorded (same boot, pid and log stamp) is
+/// merged into its record, not added again, and the log's other kills get
+/// the running boot's id and their real times. (The real-kernel test does
+/// the same with this machine's own `dmesg`.)
+#[test]
+fn a_dmesg_of_the_running_boot_joins_the_daemons_records() {
+    use oomrecorder::{
+        model::{Kill, Source, Victim},
+        store::{Access, Store},
+    };
+    let boot = oomrecorder::clock::read_boot_id(Path::new("/proc")).unwrap();
+    let line = |usec: u64, pid: u32| {
+        format!(
+            "[{:5}.{:06}] Memory cgroup out of memory: Killed process {pid} (dd) total-vm:207776kB, anon-rss:65280kB, file-rss:1676kB, shmem-rss:0kB, UID:0 pgtables:172kB oom_score_adj:0",
+            usec / 1_000_000,
+            usec % 1_000_000
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    // The daemon's record of the first kill, one second after boot.
+    let recorded = Kill {
+        boot_id: Some(boot.clone()),
+        kmsg_usec: Some(1_000_000),
+        time_ns: Some(now_ns() - 1),
+        recorded_ns: now_ns(),
+        sources: vec![Source::Kmsg],
+        victim: Victim { pid: 7558, comm: Some("dd".into()), ..Victim::default() },
+        kernel_report: vec![line(1_000_000, 7558)[15..].to_owned()],
+        ..Kill::default()
+    };
+    Store::open(&db, Access::ReadWrite).unwrap().insert(&recorded).unwrap();
+    let dmesg = [line(1_000_000, 7558), line(2_000_000, 7559)].join("\n");
+    let said = import(&db, &dmesg);
+    assert!(said.contains("2 kills found, 1 added, 1 already recorded"), "{said}");
+    assert!(said.contains("2 logged by the running boot"), "{said}");
+    assert!(import(&db, &dmesg).contains(", 0 added"), "a second import adds nothing");
+    let db = db.to_str().unwrap();
+    let rows = cli_json(&["list", "--json", "--db", db]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let merged = rows.iter().find(|r| r["pid"] == 7558).unwrap();
+    assert_eq!(merged["sources"], serde_json::json!(["kmsg", "import"]));
+    let added = cli_json(&["show", "--pid", "7559", "--json", "--db", db]);
+    assert_eq!(added["boot_id"], boot.as_str());
+    let time = added["time"].as_str().expect("a real time").parse::<jiff::Timestamp>().unwrap();
+    assert!(time < jiff::Timestamp::now(), "{time}");
+}

@@ -496,6 +496,90 @@ fn status_accounts_for_every_kill_the_kernel_counted() {
     assert_eq!(stopped["audit"]["matches"], true, "{stopped:#}");
 }
 
+/// `import` joins what the store has: this boot's own raw `dmesg`,
+/// imported into the daemon's live store, adds nothing (each kill merges
+/// into the daemon's record of it), and imported into an empty store its
+/// kills get this boot's id and their real times.
+#[test]
+fn importing_this_boots_dmesg_into_the_live_store_adds_nothing() {
+    require_root("importing_this_boots_dmesg_into_the_live_store_adds_nothing");
+    let mut serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let db_arg = db.to_str().unwrap();
+    let daemon = Daemon::start(&db, dir.path());
+    let comm = unique_name("dmsg-");
+    let victim = victim_binary(dir.path(), &comm);
+    let mut kmsg = Kmsg::open_at_end();
+    let cgroup = MemCgroup::create(&comm, LIMIT);
+    let mut victims = Vec::new();
+    for _ in 0..2 {
+        let (pid, status) = cgroup.run_hog(&victim);
+        assert_oom_killed(pid, status);
+        victims.push(pid);
+    }
+    drop(cgroup);
+    *serial = Some(Instant::now());
+    let kernel = kmsg.killed(&victims, Duration::from_secs(10));
+    // Both kills recorded and joined to their kernel lines.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let ours = loop {
+        let all = cli_json(&["list", "--json", "--limit", "0", "--db", db_arg]);
+        let ours: Vec<Value> =
+            all.as_array().unwrap().iter().filter(|r| is_ours(r, &victims, kmsg.since_ns)).cloned().collect();
+        let joined = ours.iter().all(|r| r["sources"].as_array().is_some_and(|s| s.contains(&"kmsg".into())));
+        if ours.len() == 2 && joined || Instant::now() > deadline {
+            break ours;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(ours.len(), 2, "{}", daemon.log());
+    let dmesg = std::process::Command::new("dmesg").output().expect("run dmesg (util-linux)");
+    assert!(dmesg.status.success(), "{}", String::from_utf8_lossy(&dmesg.stderr));
+    let file = dir.path().join("dmesg.txt");
+    std::fs::write(&file, &dmesg.stdout).unwrap();
+    let before = cli_json(&["list", "--json", "--limit", "0", "--db", db_arg]).as_array().unwrap().len();
+    let out = cli(&["import", file.to_str().unwrap(), "--db", db_arg]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains(", 0 added") && said.contains("logged by the running boot"), "{said}");
+    let after = cli_json(&["list", "--json", "--limit", "0", "--db", db_arg]);
+    assert_eq!(after.as_array().unwrap().len(), before, "{said}");
+    for row in after.as_array().unwrap().iter().filter(|r| is_ours(r, &victims, kmsg.since_ns)) {
+        let sources = row["sources"].as_array().unwrap();
+        for source in ["ebpf", "kmsg", "import"] {
+            assert!(sources.contains(&source.into()), "merged into the daemon's record: {row}");
+        }
+    }
+    let again = String::from_utf8_lossy(&cli(&["import", file.to_str().unwrap(), "--db", db_arg]).stdout)
+        .into_owned();
+    assert!(again.contains(", 0 added"), "{again}");
+
+    // Into an empty store: the running boot's id, and the kill's real time.
+    let fresh = dir.path().join("fresh.db");
+    let fresh_arg = fresh.to_str().unwrap();
+    let out = cli(&["import", file.to_str().unwrap(), "--db", fresh_arg]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let boot = oomrecorder::clock::read_boot_id(Path::new("/proc")).unwrap();
+    let imported = cli_json(&["list", "--json", "--limit", "0", "--db", fresh_arg]);
+    for line in &kernel {
+        let daemons = ours.iter().find(|r| r["pid"].as_i64() == Some(line.pid)).unwrap();
+        let row = imported
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["pid"].as_i64() == Some(line.pid) && r["comm"] == daemons["comm"])
+            .last()
+            .unwrap_or_else(|| panic!("pid {} not imported", line.pid));
+        let shown = cli_json(&["show", &row["id"].to_string(), "--json", "--db", fresh_arg]);
+        assert_eq!(shown["boot_id"], boot.as_str(), "{shown:#}");
+        let t = |v: &Value| v.as_str().unwrap().parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        let apart = (t(&shown["time"]) - t(&daemons["time"])).abs();
+        assert!(apart < 2_000, "imported time {} vs recorded {}", shown["time"], daemons["time"]);
+    }
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
 // This machine's own kernel interfaces, read for real. They were unit tests
 // once; unit tests touch nothing of the host (they pass as any user, on any
 // machine), so what needs the running kernel lives here, with root.
