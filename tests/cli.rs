@@ -670,3 +670,45 @@ fn show_takes_lists_filters_and_shows_the_newest_match() {
     assert_eq!(none.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&none.stderr).contains("no kill matches these filters"));
 }
+
+/// `prune --dry-run` says what prune would delete, by the same rules, and
+/// deletes nothing (it opens the database read-only).
+#[test]
+fn prune_dry_run_says_what_it_would_delete_and_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let mut kills: Vec<Kill> = (1..=5).map(|i| kill(100 + i, i as u64 * 1_000, Some("hog"))).collect();
+    // A kill from 2001: old by any age limit.
+    kills.push(Kill { time_ns: Some(1_000_000_000_000_000_000), ..kill(99, 99, Some("old")) });
+    db_with(&db, &kills);
+    let before = std::fs::read(&db).unwrap();
+    let db = db.to_str().unwrap();
+    let out = cli(&["prune", "--dry-run", "--max-age", "1d", "--max-records", "2", "--db", db]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("would delete 1 kill(s) older than 1 day(s)"), "{text}");
+    assert!(text.contains("would delete 3 kill(s) beyond the newest 2"), "{text}");
+    assert!(text.contains("2 kill(s) would be left") && text.contains("nothing was deleted"), "{text}");
+    assert_eq!(std::fs::read(db).unwrap(), before, "the file was not touched");
+    assert_eq!(cli_json(&["list", "--json", "--limit", "0", "--db", db]).as_array().unwrap().len(), 6);
+    // The real prune deletes exactly that.
+    let out = cli(&["prune", "--max-age", "1d", "--max-records", "2", "--db", db]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("deleted 1 kill(s) older") && text.contains("deleted 3 kill(s) beyond"), "{text}");
+}
+
+/// `--limit 0` is no limit (as `max_records = 0` is no cap), never a false
+/// "No OOM kills recorded".
+#[test]
+fn limit_0_lists_every_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let kills: Vec<Kill> = (0..60).map(|i| kill(100 + i, 1_000 + i as u64, Some("many"))).collect();
+    db_with(&db, &kills);
+    let db = db.to_str().unwrap();
+    assert_eq!(cli_json(&["list", "--json", "--limit", "0", "--db", db]).as_array().unwrap().len(), 60);
+    assert_eq!(cli_json(&["list", "--json", "--db", db]).as_array().unwrap().len(), 50, "the default");
+    let text = String::from_utf8(cli(&["list", "-n", "0", "--db", db]).stdout).unwrap();
+    assert_eq!(text.lines().count(), 61, "a header and every kill: {text}");
+    assert!(!text.contains("No OOM kills"));
+}

@@ -113,6 +113,7 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand prune" -l max-ag
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand prune" -l max-records -d 'Keep at most N kills, deleting the oldest; 0: no cap [default: `max_records` in the configuration file, else 100000]' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand prune" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand prune" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand prune" -l dry-run -d 'Say what would be deleted, and delete nothing (the database is only read)'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand prune" -s h -l help -d 'Print help'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l journal-dir -d 'Also read the kernel entries of the journal files in DIR (a copy of another machine\'s /var/log/journal, or `journalctl --directory` input)' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand import" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F

@@ -86,7 +86,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Watch(args) => watch::run(&settings.db, &args),
         Command::Stats(args) => stats::run(&settings.db, &args),
         Command::Status(args) => status::run(&settings.db, &args),
-        Command::Prune(_) => prune::run(&settings),
+        Command::Prune(args) => prune::run(&settings, &args),
         Command::Import(args) => import::run(&settings.db, &args),
         Command::GenerateAssets(args) => assets::run(&args),
         Command::Doctor(args) => doctor::run(&args),
