@@ -545,3 +545,20 @@ fn watch_takes_lists_filters_and_prints_lists_columns() {
     let rest: Vec<String> = lines_rx.try_iter().map(|l| l.unwrap()).collect();
     assert!(rest.iter().all(|l| !l.contains("other")), "a filtered-out kill was printed: {rest:?}");
 }
+
+/// `stats` takes `list`'s filters: it counts the kills they select.
+#[test]
+fn stats_takes_lists_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oom.db");
+    fixture(&path);
+    let db = path.to_str().unwrap();
+    let beta = cli_json(&["stats", "--json", "--comm", "beta", "--db", db]);
+    assert_eq!(
+        (&beta["total"], &beta["memcg"], &beta["global"]),
+        (&Value::from(2), &Value::from(1), &Value::from(1))
+    );
+    let pod = cli_json(&["stats", "--json", "--namespace", "shop", "--db", db]);
+    assert_eq!(pod["total"], 1);
+    assert_eq!(cli_json(&["stats", "--json", "--memcg", "--db", db])["total"], 2);
+}

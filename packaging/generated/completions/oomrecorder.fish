@@ -100,9 +100,19 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l json-l
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -s h -l help -d 'Print help'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l since -d 'Only kills at or after WHEN: RFC 3339, a date, a local date and time, `today`, `yesterday`, or a span ago (2h, 3d, 1w)' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l until -d 'Only kills at or before WHEN (same forms as --since)' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l comm -d 'Only victims with this command name (exactly, as the kernel\'s comm)' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l pid -d 'Only victims with this PID' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l cgroup -d 'Only kills whose victim, task or OOM cgroup path contains TEXT' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l container -d 'Only kills in this container: a prefix of its id, or its name' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l pod -d 'Only kills in the Kubernetes pod of this name' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l namespace -d 'Only kills in pods of this Kubernetes namespace' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l unit -d 'Only kills in this systemd unit (service or scope)' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l boot -d 'Only kills of one boot: 0 the current one, -1 the one before, -N, or a boot id' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l top -d 'Show the N groups with the most kills of each kind' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l global -d 'Only system-wide OOMs: the kernel\'s CONSTRAINT_NONE, else a kill line saying "Out of memory", else no memory cgroup at its limit at the kill'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l memcg -d 'Only OOMs of a memory cgroup\'s limit: CONSTRAINT_MEMCG, else a kill line saying "Memory cgroup out of memory", else a cgroup at its limit'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l json -d 'One JSON object for scripts instead of tables'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -s h -l help -d 'Print help'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand status" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F

@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use tabled::{builder::Builder, settings::Style};
 
-use super::{exit::Exit, filter::TimeArgs, format};
+use super::{exit::Exit, filter::FilterArgs, format};
 use crate::{
     model::json::rfc3339_ms,
     store::{Access, Count, Stats, Store},
@@ -15,8 +15,9 @@ use crate::{
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
+    /// The kills to count (the filters of `list`).
     #[command(flatten)]
-    pub time: TimeArgs,
+    pub filter: FilterArgs,
     /// Show the N groups with the most kills of each kind.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: u32,
@@ -27,7 +28,7 @@ pub struct StatsArgs {
 
 pub fn run(db: &Path, args: &StatsArgs) -> anyhow::Result<Exit> {
     let store = Store::open(db, Access::ReadOnly)?;
-    let filter = args.time.filter();
+    let filter = args.filter.filter(&store)?;
     let stats = store.stats(&filter, args.top)?;
     format::to_stdout(|out| {
         if args.json {
