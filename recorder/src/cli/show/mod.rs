@@ -97,10 +97,7 @@ pub fn run(db: &Path, args: &ShowArgs) -> anyhow::Result<Exit> {
     let (rule, sentence) = diagnosis::diagnose(&kill, &context);
     format::to_stdout(|out| {
         if args.json {
-            let mut detail = crate::model::json::kill_detail(&kill);
-            detail["diagnosis"] = json!({ "rule": rule.as_str(), "text": sentence });
-            detail["incident"] = incident_json(&incident);
-            serde_json::to_writer_pretty(&mut *out, &detail)?;
+            serde_json::to_writer_pretty(&mut *out, &show_json(&kill, (rule, &sentence), &incident))?;
             writeln!(out)
         } else {
             writeln!(out, "Diagnosis: {sentence}")?;
@@ -109,6 +106,15 @@ pub fn run(db: &Path, args: &ShowArgs) -> anyhow::Result<Exit> {
             evidence::write(out, &kill, args.raw)
         }
     })
+}
+
+/// `show --json`: the record, its diagnosis and its incident (the keys of
+/// `cli::manual::show_keys`).
+pub fn show_json(kill: &Kill, (rule, sentence): (diagnosis::Rule, &str), incident: &Incident) -> Value {
+    let mut detail = crate::model::json::kill_detail(kill);
+    detail["diagnosis"] = json!({ "rule": rule.as_str(), "text": sentence });
+    detail["incident"] = incident_json(incident);
+    detail
 }
 
 /// `show --json`'s `incident`: the OOM this kill was part of (every kill
@@ -287,6 +293,179 @@ fn write_incident(out: &mut dyn Write, kill: &Kill, incident: &Incident) -> std:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        cli::manual,
+        model::{
+            identity::Identity,
+            kernel_state::MemcgFigures,
+            snapshot::{Process, Snapshot},
+            KernelState, MemcgLevel, Oom, Reaped, RssPages, Source, Trigger, Victim,
+        },
+    };
+
+    /// A record with every fact every source can give, each nested object
+    /// filled, so `show --json` has every key it can have.
+    fn everything() -> Kill {
+        let pairs = |p: &[(&str, &str)]| p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let counts = |p: &[(&str, u64)]| Some(p.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect());
+        let level = |path: &str, usage: u64, limit: u64| MemcgLevel {
+            path: Some(path.into()),
+            memory_usage_bytes: usage,
+            memory_limit_bytes: limit,
+            memory_low_bytes: Some(0),
+            memory_high_bytes: Some(limit),
+            memory_min_bytes: Some(0),
+            swap_usage_bytes: Some(0),
+            swap_limit_bytes: Some(limit),
+        };
+        let figures = |level: usize| MemcgFigures {
+            level,
+            memory_stat: counts(&[("anon", 1), ("inactive_file", 0)]),
+            events: counts(&[("oom_kill", 1)]),
+            lru_bytes: counts(&[("inactive_file", 0)]),
+            oom_group: Some(false),
+            swappiness: Some(60),
+            kmem_usage_bytes: Some(1),
+            kmem_limit_bytes: Some(2),
+            stat_pending_updates: Some(3),
+        };
+        Kill {
+            id: Some(7),
+            kind: Kind::Kill,
+            time_ns: Some(1_764_000_000_000_000_000),
+            boot_id: Some("b".into()),
+            boot_ns: Some(1),
+            mono_ns: Some(1),
+            kmsg_usec: Some(1),
+            recorded_ns: 1,
+            sources: vec![Source::Ebpf, Source::Kmsg, Source::Cgroup],
+            victim: Victim {
+                pid: 42,
+                tgid: Some(42),
+                comm: Some("hog".into()),
+                figures: crate::model::Figures {
+                    uid: Some(0),
+                    total_vm_kb: Some(1),
+                    anon_rss_kb: Some(1),
+                    file_rss_kb: Some(1),
+                    shmem_rss_kb: Some(1),
+                    pgtables_kb: Some(1),
+                    oom_score_adj: Some(0),
+                },
+                cmdline: Some("hog".into()),
+                exe: Some("/bin/hog".into()),
+            },
+            trigger: Trigger {
+                pid: Some(42),
+                tgid: Some(42),
+                comm: Some("hog".into()),
+                uid: Some(0),
+                gfp_mask: Some("0xcc0(GFP_KERNEL)".into()),
+                order: Some(0),
+            },
+            cgroup: Some("/a/b".into()),
+            memory_limit_bytes: Some(64 << 20),
+            oom: Oom {
+                reason: Some("Memory cgroup out of memory".into()),
+                constraint: Some("CONSTRAINT_MEMCG".into()),
+                // The parent's limit fired: cgroup.oom_cgroup_at_kill.
+                oom_cgroup: Some("/a".into()),
+                task_cgroup: Some("/a/b".into()),
+                global: Some(false),
+                group_cgroup: Some("/a".into()),
+                memory_usage_kb: Some(1),
+                memory_limit_kb: Some(1),
+                failcnt: Some(1),
+                swap_usage_kb: Some(1),
+                swap_limit_kb: Some(1),
+                memsw_usage_kb: Some(1),
+                memsw_limit_kb: Some(1),
+                memory_stat: Some(pairs(&[("anon", "1")])),
+                tasks: Some(vec![pairs(&[("pid", "42"), ("name", "hog")])]),
+                score: Some(1),
+                reaped: Some(Reaped { anon_rss_kb: 0, file_rss_kb: 0, shmem_rss_kb: 0 }),
+            },
+            kernel_report: vec!["Killed process 42 (hog)".into()],
+            fingerprint: None,
+            kernel: Some(KernelState {
+                page_size: 4096,
+                age_ms: Some(1),
+                min_flt: Some(1),
+                maj_flt: Some(1),
+                rss_pages: Some(RssPages { file: 1, anon: 1, swapents: 1, shmem: 1 }),
+                pgtables_bytes: Some(4096),
+                nodename: Some("web-1".into()),
+                cgroup_path: Some("/a/b".into()),
+                cgroup_id: Some(1),
+                cgroup_version: Some(1),
+                memcg: vec![
+                    level("/a/b", 1 << 20, 64 << 20),
+                    level("/a", 32 << 20, 32 << 20),
+                    level("/", 1 << 30, u64::MAX),
+                ],
+                ram_pages: Some(1 << 20),
+                swap_pages: Some(0),
+                details: vec![figures(0), figures(1)],
+                online_cpus: Some(2),
+            }),
+            container: Some(Identity {
+                runtime: Some("docker".into()),
+                id: Some("c".into()),
+                pod_uid: Some("u".into()),
+                qos: Some("burstable".into()),
+                pod_namespace: Some("ns".into()),
+                pod_name: Some("pod".into()),
+                container_name: Some("web".into()),
+                image: Some("nginx".into()),
+                unit: Some("docker-c.scope".into()),
+                slice: Some("system.slice".into()),
+            }),
+            snapshot: Some(Snapshot {
+                path: Some("/a/b".into()),
+                delay_us: Some(1),
+                memory_usage_bytes: Some(1),
+                memory_limit_bytes: Some(1),
+                memory_high_bytes: Some(1),
+                memory_low_bytes: Some(1),
+                memory_peak_bytes: Some(1),
+                swap_usage_bytes: Some(1),
+                swap_limit_bytes: Some(1),
+                memsw_usage_bytes: Some(1),
+                memsw_limit_bytes: Some(1),
+                failcnt: Some(1),
+                events: counts(&[("oom", 1)]),
+                events_local: counts(&[("oom", 1)]),
+                memory_stat: counts(&[("anon", 1)]),
+                working_set_bytes: Some(1),
+                processes: vec![Process {
+                    pid: 43,
+                    comm: Some("sh".into()),
+                    cmdline: Some("sh".into()),
+                    rss_kb: Some(1),
+                }],
+                problems: vec!["memory.peak: gone".into()],
+                ..Snapshot::default()
+            }),
+        }
+    }
+
+    /// The man page's schema of `show --json` is the JSON's: every key
+    /// documented, nothing documented that is not there.
+    #[test]
+    fn show_json_has_exactly_the_documented_keys() {
+        let kill = everything();
+        let incident = crate::model::incident::of(&kill, vec![kill.clone()]);
+        let value = show_json(&kill, (diagnosis::Rule::GroupKill, "x"), &incident);
+        let documented: std::collections::BTreeSet<String> =
+            manual::show_keys().into_iter().map(|(k, _)| k).collect();
+        let printed = manual::key_paths(&value, &documented);
+        let undocumented: Vec<_> = printed.difference(&documented).collect();
+        let absent: Vec<_> = documented.difference(&printed).collect();
+        assert!(
+            undocumented.is_empty() && absent.is_empty(),
+            "undocumented {undocumented:#?}, documented but absent {absent:#?}"
+        );
+    }
 
     #[test]
     fn selector_takes_ids_and_last() {
