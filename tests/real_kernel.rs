@@ -580,6 +580,63 @@ fn importing_this_boots_dmesg_into_the_live_store_adds_nothing() {
     assert_eq!(daemon.stop().code(), Some(0));
 }
 
+/// `show` of a real kill in a container's cgroup (shaped as Docker's
+/// systemd driver names it: `docker-<id>.scope`) answers who and what on
+/// its first screen: the diagnosis, the command line, the container and
+/// the limit. (This host runs no container runtime, so no name or image
+/// can be looked up; the kernel-free CLI test covers those lines.)
+#[test]
+fn show_of_a_container_kill_answers_who_and_what_on_its_first_screen() {
+    require_root("show_of_a_container_kill_answers_who_and_what_on_its_first_screen");
+    let mut serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let db_arg = db.to_str().unwrap();
+    let daemon = Daemon::start(&db, dir.path());
+    let comm = unique_name("ctr-");
+    let victim = victim_binary(dir.path(), &comm);
+    // A container id of the test's own: its comm's bytes, repeated.
+    let hex: String = comm.bytes().map(|b| format!("{b:02x}")).collect();
+    let id: String = hex.chars().cycle().take(64).collect();
+    quiet_kernel_log(&mut serial);
+    let mut kmsg = Kmsg::open_at_end();
+    let cgroup = MemCgroup::create(&format!("docker-{id}.scope"), LIMIT);
+    let (pid, status) = cgroup.run_hog(&victim);
+    assert_oom_killed(pid, status);
+    drop(cgroup);
+    *serial = Some(Instant::now());
+    kmsg.killed(&[pid], Duration::from_secs(10));
+    // Who the victim was comes with the cgroup snapshot, a moment after the record.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let record = loop {
+        let record = records_of(&db, &[pid], kmsg.since_ns, 1).pop();
+        let named = record.as_ref().is_some_and(|r| r["container"]["id"] == id.as_str());
+        if named || Instant::now() > deadline {
+            break record.unwrap_or_else(|| panic!("no record of {pid}: {}", daemon.log()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let shown = cli(&["show", "--container", &id[..12], "--db", db_arg]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{}\n{record:#}", String::from_utf8_lossy(&shown.stderr));
+    println!("{text}");
+    let first: Vec<&str> = text.lines().take(25).collect();
+    let has = |needle: &str| first.iter().any(|l| l.contains(needle));
+    assert!(
+        first[0].starts_with(&format!("Diagnosis: hit its 64.0 MiB limit in container {}", &id[..12])),
+        "{text}"
+    );
+    assert!(has(&format!("Container: {} (docker)", &id[..12])), "{text}");
+    assert!(has("Limit: 64.0 MiB") && has("Usage: ") && has("RSS: anon "), "{text}");
+    assert!(has(&format!("PID: {pid} ({comm})")), "{text}");
+    // The command line, when the snapshot read it before the victim's mm was gone.
+    match record["victim"]["cmdline"].as_str() {
+        Some(cmdline) => assert!(has(&format!("Command line: {cmdline}")), "{text}"),
+        None => assert!(has("Command line: -"), "{text}"),
+    }
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
 // This machine's own kernel interfaces, read for real. They were unit tests
 // once; unit tests touch nothing of the host (they pass as any user, on any
 // machine), so what needs the running kernel lives here, with root.

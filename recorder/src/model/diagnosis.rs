@@ -106,6 +106,11 @@ fn place(kill: &Kill) -> String {
         (None, Some(container)) => return format!(" in container {container}"),
         _ => {}
     }
+    // A container without a name the node keeps: its id, as `docker ps`
+    // shortens it, names it better than its scope unit.
+    if let Some(id) = c.filter(|c| c.runtime.is_some()).and_then(|c| c.id.as_deref()) {
+        return format!(" in container {}", id.chars().take(12).collect::<String>());
+    }
     if let Some(unit) = c.and_then(|c| c.unit.as_deref()) {
         return format!(" in {unit}");
     }

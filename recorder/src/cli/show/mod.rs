@@ -241,7 +241,8 @@ fn write_identity(out: &mut dyn Write, kill: &Kill) -> std::io::Result<()> {
     let Some(c) = &kill.container else { return Ok(()) };
     if let Some(name) = table::container_cell(kill) {
         let mut detail: Vec<String> = c.runtime.iter().cloned().collect();
-        if let Some(id) = c.id.as_deref().filter(|id| c.container_name.is_some() || id.len() > 12) {
+        // The short id, unless it is already what names the container.
+        if let Some(id) = c.id.as_deref().filter(|_| c.container_name.is_some()) {
             detail.push(id.chars().take(12).collect());
         }
         let detail = if detail.is_empty() { String::new() } else { format!(" ({})", detail.join(" ")) };
