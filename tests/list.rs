@@ -119,6 +119,41 @@ fn fixture(path: &Path) {
     }
 }
 
+/// `oomrecorder watch ARGS --db PATH`, and its stdout's lines as a thread
+/// reads them.
+fn spawn_watch(
+    path: &Path,
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<std::io::Result<String>>) {
+    let mut child = Command::new(BIN)
+        .arg("watch")
+        .args(args)
+        .arg("--db")
+        .arg(path)
+        .env_remove("OOMRECORDER_DB")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, lines_rx)
+}
+
+/// A kill stored now, after `watch` started, in cgroup `/late`.
+fn late(pid: i32, comm: &'static str) -> Kill {
+    let spec =
+        Spec { pid, comm, ago_min: 0, boot: BOOT_B, cgroup: "/late", constraint: None, container: None };
+    kill(&spec, now_ns())
+}
+
 fn pids(db: &str, args: &[&str]) -> Vec<i64> {
     let mut all = vec!["list", "--json", "--db", db];
     all.extend_from_slice(args);
@@ -300,23 +335,7 @@ fn watch_prints_a_record_stored_after_it_started() {
     fixture(&path);
     // The daemon's connection stays open while watch reads, as in service.
     let mut store = Store::open(&path, Access::ReadWrite).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["watch", "--json-lines", "--db"])
-        .arg(&path)
-        .env_remove("OOMRECORDER_DB")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, lines_rx) = spawn_watch(&path, &["--json-lines"]);
     // watch shows only what lands after it started, and cannot say when it
     // has: keep storing new kills until one is printed.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -324,16 +343,7 @@ fn watch_prints_a_record_stored_after_it_started() {
     let line = loop {
         assert!(Instant::now() < deadline, "watch printed nothing for new records {stored:?}");
         let pid = 500 + stored.len() as i32;
-        let spec = Spec {
-            pid,
-            comm: "late",
-            ago_min: 0,
-            boot: BOOT_B,
-            cgroup: "/late",
-            constraint: None,
-            container: None,
-        };
-        store.insert(&kill(&spec, now_ns())).unwrap();
+        store.insert(&late(pid, "late")).unwrap();
         stored.insert(i64::from(pid));
         if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(600)) {
             break line.unwrap();
@@ -384,16 +394,7 @@ fn watch_ends_with_success_when_its_reader_goes() {
             break status;
         }
         assert!(Instant::now() < deadline, "watch kept running with nobody reading");
-        let spec = Spec {
-            pid,
-            comm: "late",
-            ago_min: 0,
-            boot: BOOT_B,
-            cgroup: "/late",
-            constraint: None,
-            container: None,
-        };
-        store.insert(&kill(&spec, now_ns())).unwrap();
+        store.insert(&late(pid, "late")).unwrap();
         pid += 1;
         std::thread::sleep(Duration::from_millis(300));
     };
@@ -496,23 +497,7 @@ fn watch_takes_lists_filters_and_prints_lists_columns() {
     let path = dir.path().join("oom.db");
     fixture(&path);
     let mut store = Store::open(&path, Access::ReadWrite).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["watch", "--comm", "wanted", "--db"])
-        .arg(&path)
-        .env_remove("OOMRECORDER_DB")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, lines_rx) = spawn_watch(&path, &["--comm", "wanted"]);
     let header = lines_rx.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
     let listed = String::from_utf8(cli(&["list", "--db", path.to_str().unwrap()]).stdout).unwrap();
     let words = |line: &str| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
@@ -522,16 +507,7 @@ fn watch_takes_lists_filters_and_prints_lists_columns() {
     let line = loop {
         assert!(Instant::now() < deadline, "watch printed no row for the wanted kills");
         for comm in ["other", "wanted"] {
-            let spec = Spec {
-                pid,
-                comm,
-                ago_min: 0,
-                boot: BOOT_B,
-                cgroup: "/late",
-                constraint: None,
-                container: None,
-            };
-            store.insert(&kill(&spec, now_ns())).unwrap();
+            store.insert(&late(pid, comm)).unwrap();
             pid += 1;
         }
         if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(600)) {

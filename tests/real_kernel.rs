@@ -496,30 +496,59 @@ fn status_accounts_for_every_kill_the_kernel_counted() {
     assert_eq!(stopped["audit"]["matches"], true, "{stopped:#}");
 }
 
+/// A real-kernel test's start: root checked, the kernel to itself (the
+/// serial lock), a daemon on a database of its own, and a victim binary
+/// of a unique name.
+struct Run {
+    serial: std::sync::MutexGuard<'static, Option<Instant>>,
+    dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    daemon: Daemon,
+    comm: String,
+    victim: std::path::PathBuf,
+}
+
+impl Run {
+    fn start(test: &str, prefix: &str) -> Run {
+        require_root(test);
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("oom.db");
+        let daemon = Daemon::start(&db, dir.path());
+        let comm = unique_name(prefix);
+        let victim = victim_binary(dir.path(), &comm);
+        Run { serial, dir, db, daemon, comm, victim }
+    }
+
+    /// `n` real kills of the victim in a memory cgroup `cgroup` of its own
+    /// (removed after), watched from the kernel log's end: the log's
+    /// reader and the victims' pids.
+    fn kill(&mut self, cgroup: &str, n: usize) -> (Kmsg, Vec<u32>) {
+        let kmsg = Kmsg::open_at_end();
+        let cgroup = MemCgroup::create(cgroup, LIMIT);
+        let victims = (0..n)
+            .map(|_| {
+                let (pid, status) = cgroup.run_hog(&self.victim);
+                assert_oom_killed(pid, status);
+                pid
+            })
+            .collect();
+        drop(cgroup);
+        *self.serial = Some(Instant::now());
+        (kmsg, victims)
+    }
+}
+
 /// `import` joins what the store has: this boot's own raw `dmesg`,
 /// imported into the daemon's live store, adds nothing (each kill merges
 /// into the daemon's record of it), and imported into an empty store its
 /// kills get this boot's id and their real times.
 #[test]
 fn importing_this_boots_dmesg_into_the_live_store_adds_nothing() {
-    require_root("importing_this_boots_dmesg_into_the_live_store_adds_nothing");
-    let mut serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("oom.db");
+    let mut run = Run::start("importing_this_boots_dmesg_into_the_live_store_adds_nothing", "dmsg-");
+    let (mut kmsg, victims) = run.kill(&run.comm.clone(), 2);
+    let Run { dir, db, daemon, .. } = run;
     let db_arg = db.to_str().unwrap();
-    let daemon = Daemon::start(&db, dir.path());
-    let comm = unique_name("dmsg-");
-    let victim = victim_binary(dir.path(), &comm);
-    let mut kmsg = Kmsg::open_at_end();
-    let cgroup = MemCgroup::create(&comm, LIMIT);
-    let mut victims = Vec::new();
-    for _ in 0..2 {
-        let (pid, status) = cgroup.run_hog(&victim);
-        assert_oom_killed(pid, status);
-        victims.push(pid);
-    }
-    drop(cgroup);
-    *serial = Some(Instant::now());
     let kernel = kmsg.killed(&victims, Duration::from_secs(10));
     // Both kills recorded and joined to their kernel lines.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -568,8 +597,7 @@ fn importing_this_boots_dmesg_into_the_live_store_adds_nothing() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|r| r["pid"].as_i64() == Some(line.pid) && r["comm"] == daemons["comm"])
-            .last()
+            .find(|r| r["pid"].as_i64() == Some(line.pid) && r["comm"] == daemons["comm"])
             .unwrap_or_else(|| panic!("pid {} not imported", line.pid));
         let shown = cli_json(&["show", &row["id"].to_string(), "--json", "--db", fresh_arg]);
         assert_eq!(shown["boot_id"], boot.as_str(), "{shown:#}");
@@ -587,24 +615,15 @@ fn importing_this_boots_dmesg_into_the_live_store_adds_nothing() {
 /// can be looked up; the kernel-free CLI test covers those lines.)
 #[test]
 fn show_of_a_container_kill_answers_who_and_what_on_its_first_screen() {
-    require_root("show_of_a_container_kill_answers_who_and_what_on_its_first_screen");
-    let mut serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("oom.db");
-    let db_arg = db.to_str().unwrap();
-    let daemon = Daemon::start(&db, dir.path());
-    let comm = unique_name("ctr-");
-    let victim = victim_binary(dir.path(), &comm);
+    let mut run = Run::start("show_of_a_container_kill_answers_who_and_what_on_its_first_screen", "ctr-");
     // A container id of the test's own: its comm's bytes, repeated.
-    let hex: String = comm.bytes().map(|b| format!("{b:02x}")).collect();
+    let hex: String = run.comm.bytes().map(|b| format!("{b:02x}")).collect();
     let id: String = hex.chars().cycle().take(64).collect();
-    quiet_kernel_log(&mut serial);
-    let mut kmsg = Kmsg::open_at_end();
-    let cgroup = MemCgroup::create(&format!("docker-{id}.scope"), LIMIT);
-    let (pid, status) = cgroup.run_hog(&victim);
-    assert_oom_killed(pid, status);
-    drop(cgroup);
-    *serial = Some(Instant::now());
+    quiet_kernel_log(&mut run.serial);
+    let (mut kmsg, victims) = run.kill(&format!("docker-{id}.scope"), 1);
+    let pid = victims[0];
+    let Run { db, daemon, comm, dir: _dir, .. } = run;
+    let db_arg = db.to_str().unwrap();
     kmsg.killed(&[pid], Duration::from_secs(10));
     // Who the victim was comes with the cgroup snapshot, a moment after the record.
     let deadline = Instant::now() + Duration::from_secs(15);

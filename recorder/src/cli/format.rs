@@ -106,23 +106,21 @@ pub fn bytes_opt(value: Option<u64>) -> String {
 /// A Unix-ns instant in the system's time zone, as coredumpctl shows it:
 /// `Wed 2026-11-25 08:30:01 UTC`.
 pub fn local_time(ns: Option<i64>) -> String {
-    let Some(ns) = ns else {
-        return "unknown time".to_owned();
-    };
-    match Timestamp::from_nanosecond(i128::from(ns)) {
-        Ok(ts) => ts.to_zoned_datetime(TimeZone::system()).strftime("%a %Y-%m-%d %H:%M:%S %Z").to_string(),
-        Err(_) => format!("@{ns}ns"),
-    }
+    local(ns, "%a %Y-%m-%d %H:%M:%S %Z")
 }
 
 /// As [`local_time`] without the weekday, for a narrow table:
 /// `2026-11-25 08:30:01 UTC`.
 pub fn local_time_compact(ns: Option<i64>) -> String {
+    local(ns, "%Y-%m-%d %H:%M:%S %Z")
+}
+
+fn local(ns: Option<i64>, format: &str) -> String {
     let Some(ns) = ns else {
         return "unknown time".to_owned();
     };
     match Timestamp::from_nanosecond(i128::from(ns)) {
-        Ok(ts) => ts.to_zoned_datetime(TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string(),
+        Ok(ts) => ts.to_zoned_datetime(TimeZone::system()).strftime(format).to_string(),
         Err(_) => format!("@{ns}ns"),
     }
 }
