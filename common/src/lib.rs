@@ -14,7 +14,7 @@ pub const COMM_LEN: usize = 16;
 
 /// Layout version of [`OomEvent`]. Bump it whenever a field moves; user space
 /// refuses events of any other version instead of misreading them.
-pub const OOM_EVENT_VERSION: u32 = 4;
+pub const OOM_EVENT_VERSION: u32 = 5;
 
 /// Bits of [`OomEvent::present`]: which `oom:mark_victim` fields the running
 /// kernel has. Kernels without commit 72ba14deb40a (mainline 6.9; backported
@@ -65,7 +65,9 @@ pub struct OomEvent {
     pub trigger_tgid: u32,
     /// `short` in the tracepoint, widened.
     pub oom_score_adj: i32,
-    pub _pad: u32,
+    /// Bits from [`eflags`]: whether a [`MemcgPart`] follows, or the one of
+    /// an earlier event stands for this victim's too.
+    pub flags: u32,
     pub victim_comm: [u8; COMM_LEN],
     pub trigger_comm: [u8; COMM_LEN],
 
@@ -87,35 +89,76 @@ pub struct OomEvent {
     pub total_vm_pages: u64,
     /// `kn->id` of the victim's memory cgroup (its directory's inode number).
     pub cgroup_id: u64,
-    /// How many names `cgroup_names` holds, leaf first.
-    pub cgroup_depth: u32,
-    /// How many levels `memcg` holds: the victim's memory cgroup, then its
-    /// ancestors up to the root.
-    pub memcg_levels: u32,
     /// log2 of the page size, so user space can turn pages into bytes.
     pub page_shift: u32,
     pub _pad2: u32,
     /// `task->nsproxy->uts_ns->name.nodename`: the victim's hostname (a
     /// container's own), NUL-terminated (`__NEW_UTS_LEN` 64 + 1).
     pub nodename: [u8; NODENAME_LEN],
+    /// The victim's `struct mem_cgroup` address: links an event flagged
+    /// [`eflags::SAME_MEMCG`] to the earlier one that carries the figures.
+    /// Never shown or stored.
+    pub memcg_key: u64,
+}
+
+pub const OOM_EVENT_SIZE: usize = 296;
+const _: () = assert!(size_of::<OomEvent>() == OOM_EVENT_SIZE);
+
+/// Bits of [`OomEvent::flags`].
+pub mod eflags {
+    /// A [`super::MemcgPart`] follows the event (an [`super::OomEventFull`]).
+    pub const HAS_MEMCG: u32 = 1 << 0;
+    /// The victim's memory cgroup's figures are those of the last event with
+    /// this `memcg_key` that had them: the program read them for the first
+    /// victim of the same OOM (same cgroup, same count of OOMs in the cgroup
+    /// whose limit was hit), as in a memory.oom.group kill, where the kernel
+    /// marks every task of the group in one pass.
+    pub const SAME_MEMCG: u32 = 1 << 1;
+}
+
+/// The victim's memory cgroups at the kill: its own and each ancestor's page
+/// counters, its path, and the own figures of its cgroup and of the one
+/// whose limit was hit. Read once per OOM and cgroup: the victims of one
+/// memory.oom.group kill share it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemcgPart {
+    /// Bits from [`mpresent`].
+    pub present: u32,
+    /// How many names `cgroup_names` holds, leaf first.
+    pub cgroup_depth: u32,
+    /// How many levels `memcg` holds: the victim's memory cgroup, then its
+    /// ancestors up to the root.
+    pub memcg_levels: u32,
+    /// The level of `memcg` whose limit was hit: the lowest whose usage is
+    /// within [`AT_LIMIT_PAGES`] of a limit (valid with `mpresent::OOM_LEVEL`).
+    pub oom_level: u32,
+    /// How many of `details` hold figures.
+    pub detail_count: u32,
+    pub _pad: u32,
     /// kernfs names of the victim's memory cgroup and its parents, leaf
     /// first, each NUL-terminated (truncated names clear `CGROUP_PATH`).
     pub cgroup_names: [[u8; CGROUP_NAME_LEN]; CGROUP_MAX_DEPTH],
     pub memcg: [PageCounters; MEMCG_MAX_LEVELS],
-
-    // Version 4: the memory cgroups' own figures at the kill.
-    /// The level of `memcg` whose limit was hit: the lowest whose usage is
-    /// within [`AT_LIMIT_PAGES`] of a limit (valid with `kpresent::OOM_LEVEL`).
-    pub oom_level: u32,
-    /// How many of `details` hold figures.
-    pub detail_count: u32,
     /// The victim's memory cgroup (level 0) and, when it is another one,
     /// the cgroup whose limit was hit.
     pub details: [MemcgDetail; 2],
 }
 
-pub const OOM_EVENT_SIZE: usize = 2592;
-const _: () = assert!(size_of::<OomEvent>() == OOM_EVENT_SIZE);
+pub const MEMCG_PART_SIZE: usize = 2312;
+const _: () = assert!(size_of::<MemcgPart>() == MEMCG_PART_SIZE);
+
+/// An event with its memory cgroups: what the ring buffer holds for the
+/// first victim of an OOM in a cgroup.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OomEventFull {
+    pub event: OomEvent,
+    pub memcg: MemcgPart,
+}
+
+pub const OOM_EVENT_FULL_SIZE: usize = OOM_EVENT_SIZE + MEMCG_PART_SIZE;
+const _: () = assert!(size_of::<OomEventFull>() == OOM_EVENT_FULL_SIZE);
 
 /// Headroom (pages) under which a cgroup counts as at its limit: a charge
 /// that fails is at most a THP (512 pages on x86-64) and reclaim ran first.
@@ -310,19 +353,23 @@ pub mod kpresent {
     pub const TOTAL_VM: u32 = 1 << 5;
     pub const NODENAME: u32 = 1 << 6;
     pub const CGROUP_ID: u32 = 1 << 7;
+}
+
+/// Bits of [`MemcgPart::present`].
+pub mod mpresent {
     /// `cgroup_names` reaches the root: the path is complete.
-    pub const CGROUP_PATH: u32 = 1 << 8;
+    pub const CGROUP_PATH: u32 = 1 << 0;
     /// `memcg[..memcg_levels]` usage and max are read.
-    pub const MEMCG: u32 = 1 << 9;
-    pub const MEMCG_LOW: u32 = 1 << 10;
-    pub const MEMCG_HIGH: u32 = 1 << 11;
-    pub const MEMCG_MIN: u32 = 1 << 12;
+    pub const MEMCG: u32 = 1 << 1;
+    pub const MEMCG_LOW: u32 = 1 << 2;
+    pub const MEMCG_HIGH: u32 = 1 << 3;
+    pub const MEMCG_MIN: u32 = 1 << 4;
     /// `swap_*` of `memcg` hold `memory.swap` (v2) or `memory.memsw` (v1).
-    pub const MEMCG_SWAP: u32 = 1 << 13;
+    pub const MEMCG_SWAP: u32 = 1 << 5;
     /// The swap counter is v1's memory+swap (`memsw`), not v2's swap.
-    pub const MEMCG_MEMSW: u32 = 1 << 14;
+    pub const MEMCG_MEMSW: u32 = 1 << 6;
     /// `oom_level` was inferred from the page counters.
-    pub const OOM_LEVEL: u32 = 1 << 15;
+    pub const OOM_LEVEL: u32 = 1 << 7;
 }
 
 /// One memory cgroup's `struct page_counter`s (include/linux/page_counter.h),
@@ -618,7 +665,7 @@ impl core::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             DecodeError::Length { got } => {
-                write!(f, "event is {got} bytes, expected {OOM_EVENT_SIZE}")
+                write!(f, "event is {got} bytes, expected {OOM_EVENT_SIZE} or {OOM_EVENT_FULL_SIZE} as its flags say")
             }
             DecodeError::Version { got } => {
                 write!(f, "event layout version {got}, expected {OOM_EVENT_VERSION}")
@@ -644,7 +691,7 @@ impl OomEvent {
         trigger_pid: 0,
         trigger_tgid: 0,
         oom_score_adj: 0,
-        _pad: 0,
+        flags: 0,
         victim_comm: [0; COMM_LEN],
         trigger_comm: [0; COMM_LEN],
         kpresent: 0,
@@ -656,33 +703,37 @@ impl OomEvent {
         pgtables_bytes: 0,
         total_vm_pages: 0,
         cgroup_id: 0,
-        cgroup_depth: 0,
-        memcg_levels: 0,
         page_shift: 0,
         _pad2: 0,
         nodename: [0; NODENAME_LEN],
-        cgroup_names: [[0; CGROUP_NAME_LEN]; CGROUP_MAX_DEPTH],
-        memcg: [PageCounters { usage: 0, max: 0, low: 0, high: 0, min: 0, swap_usage: 0, swap_max: 0 };
-            MEMCG_MAX_LEVELS],
-        oom_level: 0,
-        detail_count: 0,
-        details: [MemcgDetail::ZERO; 2],
+        memcg_key: 0,
     };
 
-    /// Decodes one ring-buffer record. The only way user space turns bytes
-    /// into an event: the length and the version are checked first.
-    pub fn decode(bytes: &[u8]) -> Result<OomEvent, DecodeError> {
-        if bytes.len() != OOM_EVENT_SIZE {
+    /// Decodes one ring-buffer record: an event alone, or one with its
+    /// memory cgroups. The only way user space turns bytes into an event:
+    /// the length, the version and the flag saying what follows are checked.
+    pub fn decode(bytes: &[u8]) -> Result<(OomEvent, Option<MemcgPart>), DecodeError> {
+        if bytes.len() != OOM_EVENT_SIZE && bytes.len() != OOM_EVENT_FULL_SIZE {
             return Err(DecodeError::Length { got: bytes.len() });
         }
-        // SAFETY: the length equals size_of::<OomEvent>() (checked above), every
-        // field is a plain integer or byte array so any bit pattern is valid, and
-        // read_unaligned makes no alignment assumption about the ring buffer.
+        // SAFETY: bytes holds at least size_of::<OomEvent>() (checked above),
+        // every field is a plain integer or byte array so any bit pattern is
+        // valid, and read_unaligned makes no alignment assumption.
         let event = unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<OomEvent>()) };
         if event.version != OOM_EVENT_VERSION {
             return Err(DecodeError::Version { got: event.version });
         }
-        Ok(event)
+        let full = bytes.len() == OOM_EVENT_FULL_SIZE;
+        if full != (event.flags & eflags::HAS_MEMCG != 0) {
+            return Err(DecodeError::Length { got: bytes.len() });
+        }
+        if !full {
+            return Ok((event, None));
+        }
+        // SAFETY: the record is exactly an OomEventFull (length checked);
+        // plain integers and arrays only, read unaligned.
+        let whole = unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<OomEventFull>()) };
+        Ok((event, Some(whole.memcg)))
     }
 
     /// The event's bytes as the program writes them (for round-trip tests and
@@ -697,6 +748,33 @@ impl OomEvent {
 impl Default for KernelLayout {
     fn default() -> Self {
         KernelLayout::ABSENT
+    }
+}
+
+impl MemcgPart {
+    pub const ZERO: MemcgPart = MemcgPart {
+        present: 0,
+        cgroup_depth: 0,
+        memcg_levels: 0,
+        oom_level: 0,
+        detail_count: 0,
+        _pad: 0,
+        cgroup_names: [[0; CGROUP_NAME_LEN]; CGROUP_MAX_DEPTH],
+        memcg: [PageCounters { usage: 0, max: 0, low: 0, high: 0, min: 0, swap_usage: 0, swap_max: 0 };
+            MEMCG_MAX_LEVELS],
+        details: [MemcgDetail::ZERO; 2],
+    };
+}
+
+impl OomEventFull {
+    pub const ZERO: OomEventFull = OomEventFull { event: OomEvent::ZERO, memcg: MemcgPart::ZERO };
+
+    /// The record's bytes as the program writes them (tests, replays).
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: repr(C) with explicit padding: all bytes initialised.
+        unsafe {
+            core::slice::from_raw_parts((self as *const OomEventFull).cast::<u8>(), OOM_EVENT_FULL_SIZE)
+        }
     }
 }
 
@@ -727,28 +805,26 @@ mod tests {
             mono_ns: 42,
             victim_pid: 4242,
             victim_uid: 1000,
-            total_vm_kb: 1,
             anon_rss_kb: 2,
-            file_rss_kb: 3,
-            shmem_rss_kb: 4,
-            pgtables_kb: 5,
             trigger_pid: 6,
             trigger_tgid: 7,
             oom_score_adj: -1000,
-            _pad: 0,
             victim_comm: *b"victim\0\0\0\0\0\0\0\0\0\0",
             trigger_comm: *b"trigger\0\0\0\0\0\0\0\0\0",
-            kpresent: kpresent::RSS | kpresent::CGROUP_PATH,
+            kpresent: kpresent::RSS,
             rss_pages: [1, -2, 3, 4],
-            cgroup_depth: 2,
-            memcg_levels: 1,
+            memcg_key: 0xffff_8880_0000_1000,
             ..OomEvent::ZERO
         };
-        assert_eq!(OomEvent::decode(event.as_bytes()), Ok(event));
+        assert_eq!(OomEvent::decode(event.as_bytes()), Ok((event, None)));
+        let memcg =
+            MemcgPart { present: mpresent::CGROUP_PATH, cgroup_depth: 2, memcg_levels: 1, ..MemcgPart::ZERO };
+        let full = OomEventFull { event: OomEvent { flags: eflags::HAS_MEMCG, ..event }, memcg };
+        assert_eq!(OomEvent::decode(full.as_bytes()), Ok((full.event, Some(memcg))));
     }
 
     #[test]
-    fn decode_checks_length_and_version() {
+    fn decode_checks_length_version_and_flags() {
         let event = OomEvent { version: OOM_EVENT_VERSION, ..OomEvent::default() };
         let bytes = event.as_bytes();
         assert_eq!(
@@ -760,6 +836,11 @@ mod tests {
         assert_eq!(OomEvent::decode(&longer), Err(DecodeError::Length { got: OOM_EVENT_SIZE + 8 }));
         let old = OomEvent { version: 0, ..OomEvent::default() };
         assert_eq!(OomEvent::decode(old.as_bytes()), Err(DecodeError::Version { got: 0 }));
+        // A full record whose flags do not say so, and the reverse.
+        let unflagged = OomEventFull { event, memcg: MemcgPart::ZERO };
+        assert!(OomEvent::decode(unflagged.as_bytes()).is_err());
+        let flagged = OomEvent { flags: eflags::HAS_MEMCG, ..event };
+        assert!(OomEvent::decode(flagged.as_bytes()).is_err());
     }
 
     #[test]

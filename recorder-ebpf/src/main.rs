@@ -20,9 +20,10 @@ use aya_ebpf::{
     EbpfContext,
 };
 use common::{
-    counter, dpresent, kfield, kpresent, off, present, KernelLayout, MarkVictimLayout, MemcgDetail, OomEvent,
-    TpField, AT_LIMIT_PAGES, CGROUP_MAX_DEPTH, CGROUP_NAME_LEN, COMM_LEN, LRU_LISTS, MAX_NODES, MAX_ZONES,
-    MEMCG_EVENT_SLOTS, MEMCG_MAX_LEVELS, MEMCG_STAT_SLOTS, NO_INDEX, OOM_EVENT_VERSION,
+    counter, dpresent, eflags, kfield, kpresent, mpresent, off, present, KernelLayout, MarkVictimLayout,
+    MemcgDetail, MemcgPart, OomEvent, OomEventFull, TpField, AT_LIMIT_PAGES, CGROUP_MAX_DEPTH,
+    CGROUP_NAME_LEN, COMM_LEN, LRU_LISTS, MAX_NODES, MAX_ZONES, MEMCG_EVENT_SLOTS, MEMCG_MAX_LEVELS,
+    MEMCG_STAT_SLOTS, NO_INDEX, OOM_EVENT_VERSION,
 };
 
 /// Field offsets of `oom:mark_victim` on the running kernel, written by the
@@ -101,18 +102,31 @@ impl Layout {
     }
 }
 
-/// 16 MiB holds about 6,450 events of 2,592 bytes (each record has an
-/// 8-byte header): a memory.oom.group kill of that many tasks between two
-/// reads of user space, which reads while the kernel kills. A fuller buffer
-/// is counted, never silently lost.
+/// 2 MiB: about 6,900 events of 296 bytes (with the 8-byte record header),
+/// or 800 of the 2,608-byte records that carry a cgroup's figures. A
+/// memory.oom.group kill sends one such record per cgroup and OOM and a
+/// short event per victim, so the buffer holds a 5,000-task group kill
+/// even when user space cannot read until the kernel is done (one CPU). A
+/// fuller buffer is counted, never silently lost. Its pages are mapped into
+/// the daemon twice (the consumer's view wraps), so they count twice in its
+/// RSS: the reason it is not larger.
 #[map]
-static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
+static EVENTS: RingBuf = RingBuf::with_byte_size(2 * 1024 * 1024, 0);
 
 /// One all-zero event per CPU, never written: the source that clears a ring
 /// buffer reservation (which the kernel does not zero) in one helper call,
 /// since the event is too large for the 512-byte eBPF stack.
 #[map]
-static ZERO: PerCpuArray<OomEvent> = PerCpuArray::with_max_entries(1, 0);
+static ZERO: PerCpuArray<OomEventFull> = PerCpuArray::with_max_entries(1, 0);
+
+/// The last OOM this CPU recorded a memory cgroup's figures for: the
+/// victim's `mem_cgroup`, the one whose limit was hit, and that one's count
+/// of OOMs (`memory_events[MEMCG_OOM]`, bumped once per OOM in it). A
+/// victim of the same OOM in the same cgroup (a memory.oom.group kill marks
+/// every task in one pass, on one CPU) gets a short event that refers to
+/// those figures.
+#[map]
+static LAST_OOM: PerCpuArray<[u64; 3]> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per-CPU counters indexed by `common::counter`.
 #[map]
@@ -161,7 +175,7 @@ pub fn oom_mark_victim(ctx: TracePointContext) -> u32 {
     // SAFETY: the global is a plain struct the loader rewrites before load;
     // a volatile read keeps the compiler from folding in the ABSENT default.
     let layout = unsafe { core::ptr::read_volatile(&MARK_VICTIM_LAYOUT) };
-    emit(|ev| {
+    emit::<OomEvent>(|ev| {
         ev.present = layout.present_bits();
         ev.victim_pid = read_signed(&ctx, layout.pid) as i32;
         ev.victim_uid = read_unsigned(&ctx, layout.uid) as u32;
@@ -219,21 +233,42 @@ fn read_into(dst: *mut u8, len: u32, src: *const u8) -> bool {
         && unsafe { generated::bpf_probe_read_kernel(dst as *mut c_void, len, src as *const c_void) } == 0
 }
 
-/// Reserves one event, zeroes it, stamps what both programs record (layout
+/// A ring-buffer record: an event alone, or one with its memory cgroups.
+trait Record {
+    fn event(&mut self) -> &mut OomEvent;
+}
+
+impl Record for OomEvent {
+    #[inline(always)]
+    fn event(&mut self) -> &mut OomEvent {
+        self
+    }
+}
+
+impl Record for OomEventFull {
+    #[inline(always)]
+    fn event(&mut self) -> &mut OomEvent {
+        &mut self.event
+    }
+}
+
+/// Reserves one record, zeroes it, stamps what every record carries (layout
 /// version, both clocks, the trigger: the current task), lets `fill` add the
-/// victim, and submits it. A reservation that fails, or cannot be zeroed, is
-/// counted with the ring-buffer drops: never a silent loss.
+/// rest, and submits it; returns whether it did. A reservation that fails,
+/// or cannot be zeroed, is counted with the ring-buffer drops: never a
+/// silent loss.
 #[inline(always)]
-fn emit(fill: impl FnOnce(&mut OomEvent)) {
-    let Some(mut entry) = EVENTS.reserve::<OomEvent>(0) else {
+fn emit<T: Record + 'static>(fill: impl FnOnce(&mut T)) -> bool {
+    let Some(mut entry) = EVENTS.reserve::<T>(0) else {
         bump(counter::RINGBUF_FULL);
-        return;
+        return false;
     };
-    let Some(ev) = zeroed(&mut entry) else {
+    let Some(record) = zeroed(&mut entry) else {
         bump(counter::RINGBUF_FULL);
         entry.discard(0);
-        return;
+        return false;
     };
+    let ev = record.event();
     ev.version = OOM_EVENT_VERSION;
     // SAFETY: a helper without arguments (Linux 5.8+).
     ev.boot_ns = unsafe { bpf_ktime_get_boot_ns() };
@@ -244,21 +279,23 @@ fn emit(fill: impl FnOnce(&mut OomEvent)) {
     ev.trigger_pid = pid_tgid as u32;
     ev.trigger_tgid = (pid_tgid >> 32) as u32;
     ev.trigger_comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
-    fill(ev);
+    fill(record);
     entry.submit(0);
+    true
 }
 
 /// Clears a ring-buffer reservation (the kernel hands it out as it was) by
-/// copying the all-zero `ZERO` entry over it, and returns it as an event.
+/// copying the all-zero `ZERO` entry (the largest record) over it.
 #[inline(always)]
-fn zeroed(entry: &mut aya_ebpf::maps::ring_buf::RingBufEntry<OomEvent>) -> Option<&mut OomEvent> {
+fn zeroed<T: 'static>(entry: &mut aya_ebpf::maps::ring_buf::RingBufEntry<T>) -> Option<&mut T> {
     let zero = ZERO.get_ptr(0)?;
     let e = entry.as_mut_ptr();
-    if !read_into(e as *mut u8, core::mem::size_of::<OomEvent>() as u32, zero as *const u8) {
+    if !read_into(e as *mut u8, core::mem::size_of::<T>() as u32, zero as *const u8) {
         return None;
     }
-    // SAFETY: `e` is this program's reservation of one OomEvent, now fully
-    // initialised (zeroed); it lives until submit or discard.
+    // SAFETY: `e` is this program's reservation of one T, now fully
+    // initialised (zeroed; every record is plain integers); it lives until
+    // submit or discard.
     Some(unsafe { &mut *e })
 }
 
@@ -271,134 +308,204 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
     bump(counter::SEEN);
     let layout = Layout;
     let task: *const u8 = ctx.arg::<*const c_void>(0) as *const u8;
-    emit(|ev| {
-        // Figures stay in the kernel's own units (pages, bytes): user space
-        // converts them (recorder/src/model/figures.rs).
-        ev.page_shift = layout.page_shift();
-
-        if layout.has(kfield::TASK_PID) {
-            ev.victim_pid = read::<i32>(task, layout.at(off::TASK_PID)).unwrap_or(0);
+    // task->cgroups->subsys[memory_cgrp_id]: the victim's memory css, and
+    // container_of(css, struct mem_cgroup, css).
+    let css = if layout.has(kfield::MEMCG_CSS) {
+        read_ptr(read_ptr(task, layout.at(off::TASK_CGROUPS)), layout.at(off::CSS_SET_MEMORY))
+    } else {
+        core::ptr::null()
+    };
+    let memcg = if layout.has(kfield::MEMCG) && !css.is_null() {
+        css.wrapping_sub(layout.at(off::MEMCG_CSS) as usize)
+    } else {
+        core::ptr::null()
+    };
+    let oom = oom_of(layout, css);
+    let last = LAST_OOM.get_ptr_mut(0);
+    let same = match (oom, last) {
+        (Some(now), Some(last)) => {
+            // SAFETY: this CPU's slot of a per-CPU array; the program does
+            // not preempt itself on one CPU.
+            let seen = unsafe { *last };
+            seen == [memcg as u64, now.0 as u64, now.1]
         }
-        if layout.has(kfield::TASK_TGID) {
-            if let Some(tgid) = read::<i32>(task, layout.at(off::TASK_TGID)) {
-                ev.victim_tgid = tgid;
-                ev.kpresent |= kpresent::TGID;
-            }
+        _ => false,
+    };
+    if same {
+        emit::<OomEvent>(|ev| {
+            victim(ev, layout, task, css);
+            ev.memcg_key = memcg as u64;
+            ev.flags = eflags::SAME_MEMCG;
+        });
+        return 0;
+    }
+    let sent = emit::<OomEventFull>(|full| {
+        victim(&mut full.event, layout, task, css);
+        full.event.memcg_key = memcg as u64;
+        full.event.flags = eflags::HAS_MEMCG;
+        if layout.has(kfield::CGROUP_KN) && !css.is_null() {
+            cgroup_path(
+                &mut full.memcg,
+                layout,
+                read_ptr(read_ptr(css, layout.at(off::CSS_CGROUP)), layout.at(off::CGROUP_KN)),
+            );
         }
-        if layout.has(kfield::TASK_COMM)
-            && read_into(
-                ev.victim_comm.as_mut_ptr(),
-                COMM_LEN as u32,
-                task.wrapping_add(layout.at(off::TASK_COMM) as usize),
-            )
-        {
-            ev.present |= present::COMM;
-        }
-        if layout.has(kfield::TASK_START_TIME) {
-            if let Some(start) = read::<u64>(task, layout.at(off::TASK_START_TIME)) {
-                ev.start_time_ns = start;
-                ev.kpresent |= kpresent::START_TIME;
-            }
-        }
-        if layout.has(kfield::TASK_FAULTS) {
-            if let (Some(min), Some(maj)) = (
-                read::<u64>(task, layout.at(off::TASK_MIN_FLT)),
-                read::<u64>(task, layout.at(off::TASK_MAJ_FLT)),
-            ) {
-                ev.min_flt = min;
-                ev.maj_flt = maj;
-                ev.kpresent |= kpresent::FAULTS;
-            }
-        }
-        if layout.has(kfield::UID) {
-            if let Some(uid) =
-                read::<u32>(read_ptr(task, layout.at(off::TASK_REAL_CRED)), layout.at(off::CRED_UID))
-            {
-                ev.victim_uid = uid;
-                ev.present |= present::UID;
-            }
-        }
-        if layout.has(kfield::OOM_SCORE_ADJ) {
-            if let Some(adj) =
-                read::<i16>(read_ptr(task, layout.at(off::TASK_SIGNAL)), layout.at(off::SIGNAL_OOM_SCORE_ADJ))
-            {
-                ev.oom_score_adj = adj as i32;
-                ev.present |= present::OOM_SCORE_ADJ;
-            }
-        }
-        let mm =
-            if layout.has(kfield::MM) { read_ptr(task, layout.at(off::TASK_MM)) } else { core::ptr::null() };
-        if layout.has(kfield::TOTAL_VM) {
-            if let Some(pages) = read::<u64>(mm, layout.at(off::MM_TOTAL_VM)) {
-                ev.total_vm_pages = pages;
-                ev.kpresent |= kpresent::TOTAL_VM;
-            }
-        }
-        if layout.has(kfield::RSS) {
-            let mut ok = true;
-            let mut i = 0;
-            while i < 4 {
-                // get_mm_counter() (include/linux/mm.h) clamps a negative
-                // percpu_counter approximation to 0; the raw value is kept here.
-                let index = layout.mm_rss_index(i) & 7;
-                match read::<i64>(mm, layout.at(off::MM_RSS) + index * layout.mm_rss_stride()) {
-                    Some(v) => ev.rss_pages[i] = v,
-                    None => ok = false,
-                }
-                i += 1;
-            }
-            if ok {
-                ev.kpresent |= kpresent::RSS;
-            }
-        }
-        if layout.has(kfield::PGTABLES) {
-            if let Some(bytes) = read::<u64>(mm, layout.at(off::MM_PGTABLES_BYTES)) {
-                ev.pgtables_bytes = bytes;
-                ev.kpresent |= kpresent::PGTABLES;
-            }
-        }
-        if layout.has(kfield::NODENAME) {
-            let uts = read_ptr(read_ptr(task, layout.at(off::TASK_NSPROXY)), layout.at(off::NSPROXY_UTS_NS));
-            // __NEW_UTS_LEN + 1 bytes (include/uapi/linux/utsname.h).
-            if read_into(
-                ev.nodename.as_mut_ptr(),
-                65,
-                uts.wrapping_add(layout.at(off::UTS_NODENAME) as usize),
-            ) && !uts.is_null()
-            {
-                ev.kpresent |= kpresent::NODENAME;
-            }
-        }
-        if layout.has(kfield::MEMCG_CSS) {
-            // task->cgroups->subsys[memory_cgrp_id]: the victim's memory css.
-            let css = read_ptr(read_ptr(task, layout.at(off::TASK_CGROUPS)), layout.at(off::CSS_SET_MEMORY));
-            if layout.has(kfield::CGROUP_KN) {
-                cgroup_path(
-                    ev,
-                    layout,
-                    read_ptr(read_ptr(css, layout.at(off::CSS_CGROUP)), layout.at(off::CGROUP_KN)),
-                );
-            }
-            if layout.has(kfield::MEMCG) {
-                memcg_counters(ev, layout, css);
-            }
+        if !css.is_null() && layout.has(kfield::MEMCG) {
+            memcg_counters(&mut full.memcg, layout, css);
         }
     });
+    if let (true, Some(now), Some(last)) = (sent, oom, last) {
+        // SAFETY: as above.
+        unsafe { *last = [memcg as u64, now.0 as u64, now.1] };
+    }
     0
+}
+
+/// The victim's own figures, read from its `task_struct` and `mm_struct`.
+#[inline(always)]
+fn victim(ev: &mut OomEvent, layout: Layout, task: *const u8, css: *const u8) {
+    // Figures stay in the kernel's own units (pages, bytes): user space
+    // converts them (recorder/src/model/figures.rs).
+    ev.page_shift = layout.page_shift();
+
+    if layout.has(kfield::TASK_PID) {
+        ev.victim_pid = read::<i32>(task, layout.at(off::TASK_PID)).unwrap_or(0);
+    }
+    if layout.has(kfield::TASK_TGID) {
+        if let Some(tgid) = read::<i32>(task, layout.at(off::TASK_TGID)) {
+            ev.victim_tgid = tgid;
+            ev.kpresent |= kpresent::TGID;
+        }
+    }
+    if layout.has(kfield::TASK_COMM)
+        && read_into(
+            ev.victim_comm.as_mut_ptr(),
+            COMM_LEN as u32,
+            task.wrapping_add(layout.at(off::TASK_COMM) as usize),
+        )
+    {
+        ev.present |= present::COMM;
+    }
+    if layout.has(kfield::TASK_START_TIME) {
+        if let Some(start) = read::<u64>(task, layout.at(off::TASK_START_TIME)) {
+            ev.start_time_ns = start;
+            ev.kpresent |= kpresent::START_TIME;
+        }
+    }
+    if layout.has(kfield::TASK_FAULTS) {
+        if let (Some(min), Some(maj)) =
+            (read::<u64>(task, layout.at(off::TASK_MIN_FLT)), read::<u64>(task, layout.at(off::TASK_MAJ_FLT)))
+        {
+            ev.min_flt = min;
+            ev.maj_flt = maj;
+            ev.kpresent |= kpresent::FAULTS;
+        }
+    }
+    if layout.has(kfield::UID) {
+        if let Some(uid) =
+            read::<u32>(read_ptr(task, layout.at(off::TASK_REAL_CRED)), layout.at(off::CRED_UID))
+        {
+            ev.victim_uid = uid;
+            ev.present |= present::UID;
+        }
+    }
+    if layout.has(kfield::OOM_SCORE_ADJ) {
+        if let Some(adj) =
+            read::<i16>(read_ptr(task, layout.at(off::TASK_SIGNAL)), layout.at(off::SIGNAL_OOM_SCORE_ADJ))
+        {
+            ev.oom_score_adj = adj as i32;
+            ev.present |= present::OOM_SCORE_ADJ;
+        }
+    }
+    let mm = if layout.has(kfield::MM) { read_ptr(task, layout.at(off::TASK_MM)) } else { core::ptr::null() };
+    if layout.has(kfield::TOTAL_VM) {
+        if let Some(pages) = read::<u64>(mm, layout.at(off::MM_TOTAL_VM)) {
+            ev.total_vm_pages = pages;
+            ev.kpresent |= kpresent::TOTAL_VM;
+        }
+    }
+    if layout.has(kfield::RSS) {
+        let mut ok = true;
+        let mut i = 0;
+        while i < 4 {
+            // get_mm_counter() (include/linux/mm.h) clamps a negative
+            // percpu_counter approximation to 0; the raw value is kept here.
+            let index = layout.mm_rss_index(i) & 7;
+            match read::<i64>(mm, layout.at(off::MM_RSS) + index * layout.mm_rss_stride()) {
+                Some(v) => ev.rss_pages[i] = v,
+                None => ok = false,
+            }
+            i += 1;
+        }
+        if ok {
+            ev.kpresent |= kpresent::RSS;
+        }
+    }
+    if layout.has(kfield::PGTABLES) {
+        if let Some(bytes) = read::<u64>(mm, layout.at(off::MM_PGTABLES_BYTES)) {
+            ev.pgtables_bytes = bytes;
+            ev.kpresent |= kpresent::PGTABLES;
+        }
+    }
+    if layout.has(kfield::NODENAME) {
+        let uts = read_ptr(read_ptr(task, layout.at(off::TASK_NSPROXY)), layout.at(off::NSPROXY_UTS_NS));
+        // __NEW_UTS_LEN + 1 bytes (include/uapi/linux/utsname.h).
+        if read_into(ev.nodename.as_mut_ptr(), 65, uts.wrapping_add(layout.at(off::UTS_NODENAME) as usize))
+            && !uts.is_null()
+        {
+            ev.kpresent |= kpresent::NODENAME;
+        }
+    }
+    if layout.has(kfield::CGROUP_KN) && layout.has(kfield::KN_ID) && !css.is_null() {
+        let kn = read_ptr(read_ptr(css, layout.at(off::CSS_CGROUP)), layout.at(off::CGROUP_KN));
+        if let Some(id) = read::<u64>(kn, layout.at(off::KN_ID)) {
+            ev.cgroup_id = id;
+            ev.kpresent |= kpresent::CGROUP_ID;
+        }
+    }
+}
+
+/// Which OOM this is: the `mem_cgroup` whose limit was hit (the lowest
+/// level at its limit, as in [`memcg_counters`]) and its count of OOMs.
+/// `None` when no cgroup is at its limit (a global OOM) or the kernel's
+/// memory.events cannot be read: then every victim gets its own figures.
+#[inline(always)]
+fn oom_of(layout: Layout, leaf_css: *const u8) -> Option<(*const u8, u64)> {
+    let oom_slot = 3; // EVENTS[3] is "oom" (common::memstat::EVENTS).
+    let index = layout.event_index(oom_slot);
+    if !layout.has(kfield::MEMCG | kfield::MEMCG_EVENTS) || index == NO_INDEX {
+        return None;
+    }
+    let unlimited = (i64::MAX as u64) >> layout.page_shift();
+    let mut css = leaf_css;
+    let mut level = 0;
+    while level < MEMCG_MAX_LEVELS {
+        if css.is_null() {
+            return None;
+        }
+        let memcg = css.wrapping_sub(layout.at(off::MEMCG_CSS) as usize);
+        let memory = memcg.wrapping_add(layout.at(off::MEMCG_MEMORY) as usize);
+        let usage = read::<u64>(memory, layout.at(off::PC_USAGE))?;
+        let max = read::<u64>(memory, layout.at(off::PC_MAX))?;
+        if max < unlimited && max.saturating_sub(usage) <= AT_LIMIT_PAGES {
+            let events = memcg.wrapping_add(layout.at(off::MEMCG_EVENTS) as usize);
+            return read::<u64>(events, u32::from(index) * 8).map(|count| (memcg, count));
+        }
+        if !layout.has(kfield::CSS_PARENT) {
+            return None;
+        }
+        css = read_ptr(css, layout.at(off::CSS_PARENT));
+        level += 1;
+    }
+    None
 }
 
 /// Names of the kernfs nodes from the victim's memory cgroup up to (not
 /// including) the hierarchy's root, leaf first, and the leaf's id.
 #[inline(always)]
-fn cgroup_path(ev: &mut OomEvent, layout: Layout, leaf: *const u8) {
+fn cgroup_path(ev: &mut MemcgPart, layout: Layout, leaf: *const u8) {
     if leaf.is_null() {
         return;
-    }
-    if layout.has(kfield::KN_ID) {
-        if let Some(id) = read::<u64>(leaf, layout.at(off::KN_ID)) {
-            ev.cgroup_id = id;
-            ev.kpresent |= kpresent::CGROUP_ID;
-        }
     }
     let mut kn = leaf;
     let mut depth = 0;
@@ -432,31 +539,31 @@ fn cgroup_path(ev: &mut OomEvent, layout: Layout, leaf: *const u8) {
         complete = false;
     }
     if complete {
-        ev.kpresent |= kpresent::CGROUP_PATH;
+        ev.present |= mpresent::CGROUP_PATH;
     }
 }
 
 /// Page counters of the victim's memory cgroup and its ancestors (css.parent)
 /// up to the root, in pages.
 #[inline(always)]
-fn memcg_counters(ev: &mut OomEvent, layout: Layout, leaf_css: *const u8) {
+fn memcg_counters(ev: &mut MemcgPart, layout: Layout, leaf_css: *const u8) {
     let mut css = leaf_css;
     let mut level = 0;
     // Each optional counter stays known only if it was read at every level.
-    let mut flags = kpresent::MEMCG;
+    let mut flags = mpresent::MEMCG;
     if layout.has(kfield::PC_LOW) {
-        flags |= kpresent::MEMCG_LOW;
+        flags |= mpresent::MEMCG_LOW;
     }
     if layout.has(kfield::PC_HIGH) {
-        flags |= kpresent::MEMCG_HIGH;
+        flags |= mpresent::MEMCG_HIGH;
     }
     if layout.has(kfield::PC_MIN) {
-        flags |= kpresent::MEMCG_MIN;
+        flags |= mpresent::MEMCG_MIN;
     }
     if layout.has(kfield::MEMCG_SWAP) {
-        flags |= kpresent::MEMCG_SWAP;
+        flags |= mpresent::MEMCG_SWAP;
         if layout.has(kfield::MEMCG_MEMSW) {
-            flags |= kpresent::MEMCG_MEMSW;
+            flags |= mpresent::MEMCG_MEMSW;
         }
     }
     // The cgroup whose limit was hit, to read its own figures too. The one
@@ -492,19 +599,19 @@ fn memcg_counters(ev: &mut OomEvent, layout: Layout, leaf_css: *const u8) {
         if layout.has(kfield::PC_LOW) {
             match read::<u64>(memory, layout.at(off::PC_LOW)) {
                 Some(v) => c.low = v,
-                None => flags &= !kpresent::MEMCG_LOW,
+                None => flags &= !mpresent::MEMCG_LOW,
             }
         }
         if layout.has(kfield::PC_HIGH) {
             match read::<u64>(memory, layout.at(off::PC_HIGH)) {
                 Some(v) => c.high = v,
-                None => flags &= !kpresent::MEMCG_HIGH,
+                None => flags &= !mpresent::MEMCG_HIGH,
             }
         }
         if layout.has(kfield::PC_MIN) {
             match read::<u64>(memory, layout.at(off::PC_MIN)) {
                 Some(v) => c.min = v,
-                None => flags &= !kpresent::MEMCG_MIN,
+                None => flags &= !mpresent::MEMCG_MIN,
             }
         }
         if layout.has(kfield::MEMCG_SWAP) {
@@ -514,7 +621,7 @@ fn memcg_counters(ev: &mut OomEvent, layout: Layout, leaf_css: *const u8) {
                     c.swap_usage = u;
                     c.swap_max = m;
                 }
-                _ => flags &= !kpresent::MEMCG_SWAP,
+                _ => flags &= !mpresent::MEMCG_SWAP,
             }
         }
         level += 1;
@@ -525,11 +632,11 @@ fn memcg_counters(ev: &mut OomEvent, layout: Layout, leaf_css: *const u8) {
     }
     if level > 0 {
         ev.memcg_levels = level as u32;
-        ev.kpresent |= flags;
+        ev.present |= flags;
     }
     if let Some((at, _)) = oom {
         ev.oom_level = at;
-        ev.kpresent |= kpresent::OOM_LEVEL;
+        ev.present |= mpresent::OOM_LEVEL;
     }
     if own.is_null() {
         return;

@@ -12,6 +12,7 @@
 //! - [`pipeline`]: the daemon: readers, snapshotter and writer joined by
 //!   channels, the join of facts into one record, retention, counters.
 //! - [`store`]: SQLite: migrations, kills, filters, stats, state, runs.
+//! - [`metrics`]: the Prometheus exposition (HTTP and textfile) for fleets.
 //! - [`cli`]: the commands; a leaf that nothing else imports.
 //!
 //! [`clock`] and [`config`] serve every layer.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod kernel;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod report;

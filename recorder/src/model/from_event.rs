@@ -1,6 +1,6 @@
 //! One ring-buffer event, as the eBPF program wrote it, into a record.
 
-use common::{kpresent, present, rss, OomEvent, COMM_LEN};
+use common::{kpresent, present, rss, MemcgPart, OomEvent, COMM_LEN};
 
 use super::{
     figures::{clamp_pages, pages_to_kb},
@@ -50,11 +50,19 @@ fn figures(event: &OomEvent) -> Figures {
 }
 
 impl Kill {
-    /// Builds the record of one ring-buffer event. `time_ns` and `recorded_ns`
-    /// come from the caller so this stays pure.
-    pub fn from_event(event: &OomEvent, boot_id: &str, time_ns: i64, recorded_ns: i64) -> Kill {
+    /// Builds the record of one ring-buffer event and its memory cgroups'
+    /// figures (`memcg`: the event's own, or those of the earlier victim of
+    /// the same OOM it refers to). `time_ns` and `recorded_ns` come from the
+    /// caller so this stays pure.
+    pub fn from_event(
+        event: &OomEvent,
+        memcg: Option<&MemcgPart>,
+        boot_id: &str,
+        time_ns: i64,
+        recorded_ns: i64,
+    ) -> Kill {
         let has = |bit: u32| event.present & bit != 0;
-        let kernel = KernelState::from_event(event);
+        let kernel = KernelState::from_event(event, memcg);
         // Without the kernel log's report, the victim's cgroup and the limit
         // that was hit come from the kernel's own counters.
         let (cgroup, memory_limit_bytes) = match &kernel {
@@ -101,6 +109,7 @@ impl Kill {
 mod tests {
     use super::*;
     use crate::model::RssPages;
+    use common::mpresent;
     use common::PageCounters;
     use common::OOM_EVENT_VERSION;
 
@@ -114,7 +123,7 @@ mod tests {
             total_vm_kb: 0,
             ..OomEvent::default()
         };
-        let kill = Kill::from_event(&event, "b", 1, 2);
+        let kill = Kill::from_event(&event, None, "b", 1, 2);
         assert_eq!(kill.victim.figures.anon_rss_kb, Some(0), "a present zero stays a zero");
         assert_eq!(kill.victim.figures.total_vm_kb, None);
         assert_eq!(kill.victim.comm, None);
@@ -130,8 +139,8 @@ mod tests {
 
     /// A raw tracepoint event: a 64 MiB cgroup `/pods/app` at its limit,
     /// under an unlimited `/pods` and the root.
-    fn btf_event() -> OomEvent {
-        let mut event = OomEvent {
+    fn btf_event() -> (OomEvent, MemcgPart) {
+        let event = OomEvent {
             version: OOM_EVENT_VERSION,
             present: present::COMM | present::ANON_RSS,
             victim_pid: 42,
@@ -143,30 +152,38 @@ mod tests {
                 | kpresent::START_TIME
                 | kpresent::RSS
                 | kpresent::PGTABLES
-                | kpresent::CGROUP_PATH
-                | kpresent::CGROUP_ID
-                | kpresent::MEMCG
-                | kpresent::MEMCG_SWAP,
+                | kpresent::CGROUP_ID,
             // A percpu_counter approximation may dip below zero.
             rss_pages: [439, 16_320, 0, -3],
             pgtables_bytes: 184_320,
             cgroup_id: 6635,
-            cgroup_depth: 2,
-            memcg_levels: 3,
+            flags: common::eflags::HAS_MEMCG,
             ..OomEvent::ZERO
         };
-        event.cgroup_names[0] = name("app");
-        event.cgroup_names[1] = name("pods");
+        let mut memcg = MemcgPart {
+            present: mpresent::CGROUP_PATH | mpresent::MEMCG | mpresent::MEMCG_SWAP,
+            cgroup_depth: 2,
+            memcg_levels: 3,
+            ..MemcgPart::ZERO
+        };
+        memcg.cgroup_names[0] = name("app");
+        memcg.cgroup_names[1] = name("pods");
         let unlimited = i64::MAX as u64 / 4096;
-        event.memcg[0] = PageCounters { usage: 16_380, max: 16_384, swap_max: 0, ..PageCounters::default() };
-        event.memcg[1] = PageCounters { usage: 20_000, max: unlimited, ..PageCounters::default() };
-        event.memcg[2] = PageCounters { usage: 90_000, max: unlimited, ..PageCounters::default() };
-        event
+        memcg.memcg[0] = PageCounters { usage: 16_380, max: 16_384, swap_max: 0, ..PageCounters::default() };
+        memcg.memcg[1] = PageCounters { usage: 20_000, max: unlimited, ..PageCounters::default() };
+        memcg.memcg[2] = PageCounters { usage: 90_000, max: unlimited, ..PageCounters::default() };
+        (event, memcg)
+    }
+
+    fn btf_state() -> KernelState {
+        let (event, memcg) = btf_event();
+        KernelState::from_event(&event, Some(&memcg)).unwrap()
     }
 
     #[test]
     fn kernel_state_from_a_raw_tracepoint_event() {
-        let kill = Kill::from_event(&btf_event(), "b", 1, 2);
+        let (event, memcg) = btf_event();
+        let kill = Kill::from_event(&event, Some(&memcg), "b", 1, 2);
         let k = kill.kernel.as_ref().unwrap();
         assert_eq!(kill.victim.tgid, Some(40));
         assert_eq!(k.age_ms, Some(2_500));
@@ -183,19 +200,19 @@ mod tests {
         assert_eq!(kill.cgroup.as_deref(), Some("/pods/app"));
         assert_eq!(kill.memory_limit_bytes, Some(64 << 20));
 
-        let mut cut = btf_event();
-        cut.kpresent &= !kpresent::CGROUP_PATH;
-        let k = KernelState::from_event(&cut).unwrap();
+        let mut cut = memcg;
+        cut.present &= !mpresent::CGROUP_PATH;
+        let k = KernelState::from_event(&event, Some(&cut)).unwrap();
         assert_eq!(k.cgroup_path, None, "a path that did not reach the root is unknown");
         assert!(k.memcg.iter().all(|l| l.path.is_none()));
 
         let tracepoint = OomEvent { version: OOM_EVENT_VERSION, victim_pid: 1, ..OomEvent::ZERO };
-        assert_eq!(Kill::from_event(&tracepoint, "b", 1, 2).kernel, None);
+        assert_eq!(Kill::from_event(&tracepoint, None, "b", 1, 2).kernel, None);
     }
 
     #[test]
     fn badness_is_the_kernels_sum() {
-        let mut k = KernelState::from_event(&btf_event()).unwrap();
+        let mut k = btf_state();
         k.cgroup_version = Some(2);
         k.ram_pages = Some(500_000);
         k.swap_pages = Some(0);
@@ -222,7 +239,7 @@ mod tests {
 
     #[test]
     fn the_oom_cgroup_is_the_lowest_at_its_limit() {
-        let mut k = KernelState::from_event(&btf_event()).unwrap();
+        let mut k = btf_state();
         k.memcg[0].memory_usage_bytes = 8 << 20;
         assert_eq!(k.inferred_oom_level(), None, "none at its limit, unlimited ones never count");
         k.memcg[1].memory_limit_bytes = 20_100 * 4096;

@@ -111,7 +111,18 @@ pub fn oom_level(kill: &Kill) -> (Option<usize>, Option<bool>) {
         let level = k.and_then(|k| k.memcg.iter().position(|l| l.path.as_deref() == Some(path.as_str())));
         return (level, Some(false));
     }
-    match k.and_then(KernelState::inferred_oom_level) {
+    if let Some(level) = k.and_then(KernelState::inferred_oom_level) {
+        return (Some(level), Some(true));
+    }
+    // The kill line says a cgroup's limit was hit, but no level is at its
+    // limit any more: the oom_reaper freed an earlier victim's pages between
+    // the failed charge and this victim's marking (seen in storms of two
+    // hogs sharing a cgroup). The limit that fired is then the lowest one
+    // set. mm/oom_kill.c passes "Memory cgroup out of memory" only from
+    // mem_cgroup_out_of_memory().
+    let memcg_oom = kill.oom.constraint.as_deref() == Some("CONSTRAINT_MEMCG")
+        || kill.oom.reason.as_deref().is_some_and(|r| r.starts_with("Memory cgroup"));
+    match k.filter(|_| memcg_oom).and_then(KernelState::lowest_limited_level) {
         Some(level) => (Some(level), Some(true)),
         None => (None, None),
     }
@@ -361,6 +372,29 @@ pub fn kill_detail(kill: &Kill) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_memcg_kill_after_the_reaper_freed_the_cgroup_still_names_its_limit() {
+        use crate::model::{MemcgLevel, Oom};
+        let unlimited = i64::MAX as u64 / 4096 * 4096;
+        let level = |usage, limit| MemcgLevel {
+            memory_usage_bytes: usage,
+            memory_limit_bytes: limit,
+            ..MemcgLevel::default()
+        };
+        let kernel = KernelState {
+            page_size: 4096,
+            memcg: vec![level(17 << 20, 64 << 20), level(2 << 30, unlimited)],
+            ..KernelState::default()
+        };
+        let kill = |reason: &str| Kill {
+            kernel: Some(kernel.clone()),
+            oom: Oom { reason: Some(reason.into()), ..Oom::default() },
+            ..Kill::default()
+        };
+        assert_eq!(oom_level(&kill("Memory cgroup out of memory")), (Some(0), Some(true)));
+        assert_eq!(oom_level(&kill("Out of memory")), (None, None), "a global OOM names no cgroup");
+    }
 
     #[test]
     fn time_is_utc_with_milliseconds() {

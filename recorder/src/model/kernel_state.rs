@@ -3,9 +3,9 @@
 //! badness recomputed from it.
 
 use common::{
-    dpresent, kpresent,
+    dpresent, eflags, kpresent,
     memstat::{Unit, EVENTS, ITEMS},
-    rss, MemcgDetail, OomEvent, PageCounters, AT_LIMIT_PAGES,
+    mpresent, rss, MemcgDetail, MemcgPart, OomEvent, PageCounters, AT_LIMIT_PAGES,
 };
 
 use super::figures::{clamp_pages, pages_to_bytes};
@@ -66,6 +66,11 @@ pub struct KernelState {
     /// bound how far `memory.stat` may lag (see [`MemcgFigures`]).
     #[serde(default)]
     pub online_cpus: Option<u32>,
+    /// The cgroups' figures were read for an earlier victim of the same OOM
+    /// in the same cgroup (a memory.oom.group kill): the program reads them
+    /// once per OOM and cgroup.
+    #[serde(default)]
+    pub shared_with_earlier_victim: bool,
 }
 
 /// One memory cgroup's own figures at the kill, read by the raw tracepoint
@@ -160,6 +165,11 @@ impl KernelState {
         })
     }
 
+    /// The lowest level with a memory limit at all.
+    pub fn lowest_limited_level(&self) -> Option<usize> {
+        self.memcg.iter().position(|l| !self.is_unlimited(l.memory_limit_bytes))
+    }
+
     /// `oom_badness()`: rss + swapents + pgtables/PAGE_SIZE +
     /// oom_score_adj * (totalpages / 1000). `oom_level` is the OOM memcg's
     /// level (`None`: a global OOM, totalpages = RAM + swap).
@@ -211,19 +221,23 @@ fn path_from_names(names: &[String]) -> String {
 }
 
 impl KernelState {
-    /// The BTF-read facts of an event; `None` when the program read none.
-    pub fn from_event(event: &OomEvent) -> Option<KernelState> {
+    /// The BTF-read facts of an event and of its memory cgroups (`memcg`,
+    /// from this event or, for a later victim of the same OOM, from the
+    /// event that carried them); `None` when the program read none.
+    pub fn from_event(event: &OomEvent, memcg: Option<&MemcgPart>) -> Option<KernelState> {
         let has = |bit: u32| event.kpresent & bit != 0;
-        if event.kpresent == 0 {
+        if event.kpresent == 0 && memcg.is_none_or(|m| m.present == 0) {
             return None;
         }
         let page = 1u64 << event.page_shift.min(30);
-        let depth = (event.cgroup_depth as usize).min(event.cgroup_names.len());
-        let names: Vec<String> = event.cgroup_names[..depth].iter().map(|n| c_string(n)).collect();
-        let path = has(kpresent::CGROUP_PATH).then(|| path_from_names(&names));
-        let levels = (event.memcg_levels as usize).min(event.memcg.len());
-        let memcg = if has(kpresent::MEMCG) {
-            event.memcg[..levels]
+        let part = memcg.copied().unwrap_or(MemcgPart::ZERO);
+        let m = |bit: u32| part.present & bit != 0;
+        let depth = (part.cgroup_depth as usize).min(part.cgroup_names.len());
+        let names: Vec<String> = part.cgroup_names[..depth].iter().map(|n| c_string(n)).collect();
+        let path = m(mpresent::CGROUP_PATH).then(|| path_from_names(&names));
+        let levels = (part.memcg_levels as usize).min(part.memcg.len());
+        let levels = if m(mpresent::MEMCG) {
+            part.memcg[..levels]
                 .iter()
                 .enumerate()
                 .map(|(i, c): (usize, &PageCounters)| MemcgLevel {
@@ -231,11 +245,11 @@ impl KernelState {
                     path: path.as_ref().map(|_| path_from_names(names.get(i..).unwrap_or(&[]))),
                     memory_usage_bytes: pages_to_bytes(c.usage, page),
                     memory_limit_bytes: pages_to_bytes(c.max, page),
-                    memory_low_bytes: has(kpresent::MEMCG_LOW).then(|| pages_to_bytes(c.low, page)),
-                    memory_high_bytes: has(kpresent::MEMCG_HIGH).then(|| pages_to_bytes(c.high, page)),
-                    memory_min_bytes: has(kpresent::MEMCG_MIN).then(|| pages_to_bytes(c.min, page)),
-                    swap_usage_bytes: has(kpresent::MEMCG_SWAP).then(|| pages_to_bytes(c.swap_usage, page)),
-                    swap_limit_bytes: has(kpresent::MEMCG_SWAP).then(|| pages_to_bytes(c.swap_max, page)),
+                    memory_low_bytes: m(mpresent::MEMCG_LOW).then(|| pages_to_bytes(c.low, page)),
+                    memory_high_bytes: m(mpresent::MEMCG_HIGH).then(|| pages_to_bytes(c.high, page)),
+                    memory_min_bytes: m(mpresent::MEMCG_MIN).then(|| pages_to_bytes(c.min, page)),
+                    swap_usage_bytes: m(mpresent::MEMCG_SWAP).then(|| pages_to_bytes(c.swap_usage, page)),
+                    swap_limit_bytes: m(mpresent::MEMCG_SWAP).then(|| pages_to_bytes(c.swap_max, page)),
                 })
                 .collect()
         } else {
@@ -258,14 +272,15 @@ impl KernelState {
             cgroup_path: path,
             cgroup_id: has(kpresent::CGROUP_ID).then_some(event.cgroup_id),
             cgroup_version: None,
-            memcg,
+            memcg: levels,
             ram_pages: None,
             swap_pages: None,
-            details: event.details[..(event.detail_count as usize).min(event.details.len())]
+            details: part.details[..(part.detail_count as usize).min(part.details.len())]
                 .iter()
                 .map(|d| MemcgFigures::from_detail(d, page))
                 .collect(),
             online_cpus: None,
+            shared_with_earlier_victim: event.flags & eflags::SAME_MEMCG != 0,
         })
     }
 }

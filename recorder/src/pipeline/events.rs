@@ -3,12 +3,13 @@
 //! signals, all on one current-thread tokio runtime.
 
 use std::{
+    collections::HashMap,
     future::pending,
     sync::{mpsc, Arc},
     time::Duration,
 };
 
-use common::OomEvent;
+use common::{eflags, MemcgPart, OomEvent};
 use tokio::{
     io::{unix::AsyncFd, Interest},
     signal::unix::{signal, SignalKind},
@@ -17,7 +18,7 @@ use tokio::{
 use super::{
     counters::Counters,
     daemon::DaemonError,
-    kernel_log::KernelLogReader,
+    kernel_log::{Drained, KernelLogReader},
     snapshotter,
     writer::{describe, ToWriter},
 };
@@ -33,6 +34,12 @@ use crate::{
 
 /// How often the reader polls the program's loss counters.
 const COUNTER_POLL: Duration = Duration::from_secs(5);
+/// Ring-buffer events read before the kernel log gets a turn: a 296-byte
+/// event takes microseconds, so a batch is a few milliseconds of work.
+const RING_BATCH: usize = 1024;
+/// Kernel-log records read before the ring buffer gets a turn (each is one
+/// line of a report, parsed and perhaps a record for the writer).
+const KMSG_BATCH: usize = 256;
 
 /// Waits until the kernel log is readable; never, when it is not read.
 async fn kmsg_readable(
@@ -80,21 +87,30 @@ pub(super) async fn read_loop(
     let mut poll = tokio::time::interval(COUNTER_POLL);
     loop {
         tokio::select! {
+            // Each source is read a bounded batch at a time and stays ready
+            // while it has more (the readiness is cleared only once it is
+            // empty), so select! takes turns between them: a kernel log that
+            // is never empty during a large group kill cannot keep the ring
+            // buffer from being read, nor the other way round.
             guard = ring.readable_mut() => {
                 let mut guard = guard.map_err(DaemonError::Runtime)?;
-                reader.drain(guard.get_inner_mut());
-                guard.clear_ready();
+                if reader.drain_some(guard.get_inner_mut(), RING_BATCH) {
+                    guard.clear_ready();
+                }
                 // Current counts for the run row (status compares victims
                 // seen with events received): one map read per wake-up.
                 reader.check_counters(&counters);
             }
             guard = kmsg_readable(&mut kmsg_fd) => {
                 let mut guard = guard.map_err(DaemonError::Runtime)?;
-                let healthy = log_reader.as_mut().is_some_and(|r| r.drain(guard.get_inner_mut()));
-                guard.clear_ready();
-                if !healthy {
-                    kmsg_fd = None;
+                match log_reader.as_mut().map(|r| r.drain_some(guard.get_inner_mut(), KMSG_BATCH)) {
+                    Some(Drained::More) => {}
+                    Some(Drained::Empty) => guard.clear_ready(),
+                    Some(Drained::Failed) | None => kmsg_fd = None,
                 }
+                // The ring buffer's losses are noticed while the log is
+                // busy too, not only when the ring delivers.
+                reader.check_counters(&counters);
             }
             _ = poll.tick() => reader.check_counters(&counters),
             _ = sigterm.recv() => { log::info!("SIGTERM: draining and stopping"); break; }
@@ -121,7 +137,14 @@ pub(super) struct EventReader {
     boot_id: String,
     machine: kernel::Machine,
     counters: Arc<Counters>,
+    /// The last figures each memory cgroup's events carried, for the later
+    /// victims of the same OOM whose events refer to them.
+    memcgs: HashMap<u64, MemcgPart>,
 }
+
+/// Memory cgroups whose last figures are kept: far more than the cgroups of
+/// one OOM (a pod's containers); cleared when reached.
+const MEMCGS_KEPT: usize = 1024;
 
 impl EventReader {
     pub(super) fn new(
@@ -131,13 +154,44 @@ impl EventReader {
         machine: kernel::Machine,
         counters: Arc<Counters>,
     ) -> EventReader {
-        EventReader { tx, snapshots, boot_id, machine, counters }
+        EventReader { tx, snapshots, boot_id, machine, counters, memcgs: HashMap::new() }
+    }
+
+    /// The memory cgroup figures for `event`: its own, kept for the victims
+    /// after it, or those an earlier victim of the same OOM carried. `None`
+    /// when that earlier record was lost (counted with the ring buffer's
+    /// losses): the record then has no cgroup figures.
+    fn memcg_of(&mut self, event: &OomEvent, part: Option<MemcgPart>) -> Option<MemcgPart> {
+        if let Some(part) = part {
+            if self.memcgs.len() >= MEMCGS_KEPT {
+                self.memcgs.clear();
+            }
+            self.memcgs.insert(event.memcg_key, part);
+            return Some(part);
+        }
+        if event.flags & eflags::SAME_MEMCG == 0 {
+            return None;
+        }
+        let part = self.memcgs.get(&event.memcg_key).copied();
+        if part.is_none() {
+            log::warn!("pid {}: its cgroup's figures came in an event that was lost", event.victim_pid);
+        }
+        part
     }
 
     fn drain(&mut self, ring: &mut aya::maps::RingBuf<aya::maps::MapData>) {
-        while let Some(item) = ring.next() {
-            self.event(&item);
+        while !self.drain_some(ring, usize::MAX) {}
+    }
+
+    /// Reads at most `budget` events; true when the ring buffer is empty.
+    fn drain_some(&mut self, ring: &mut aya::maps::RingBuf<aya::maps::MapData>, budget: usize) -> bool {
+        for _ in 0..budget {
+            match ring.next() {
+                Some(item) => self.event(&item),
+                None => return true,
+            }
         }
+        false
     }
 
     /// One ring-buffer record, as the program wrote it: decoded, recorded,
@@ -145,9 +199,11 @@ impl EventReader {
     pub(super) fn event(&mut self, bytes: &[u8]) {
         self.counters.add(Counter::EventsReceived, 1);
         match OomEvent::decode(bytes) {
-            Ok(event) => {
+            Ok((event, part)) => {
+                let memcg = self.memcg_of(&event, part);
                 let time_ns = clock::boot_to_wall_ns(event.boot_ns);
-                let mut kill = Kill::from_event(&event, &self.boot_id, time_ns, clock::wall_ns_now());
+                let mut kill =
+                    Kill::from_event(&event, memcg.as_ref(), &self.boot_id, time_ns, clock::wall_ns_now());
                 let request = snapshotter::Request {
                     pid: event.victim_pid,
                     boot_id: self.boot_id.clone(),

@@ -11,7 +11,9 @@ use std::{
     thread,
 };
 
-use common::{kpresent, present, OomEvent, PageCounters, OOM_EVENT_VERSION};
+use common::{
+    eflags, kpresent, mpresent, present, MemcgPart, OomEvent, OomEventFull, PageCounters, OOM_EVENT_VERSION,
+};
 
 use super::{
     counters::Counters, events::EventReader, kernel_log::KernelLogReader, snapshotter::Snapshotter,
@@ -67,8 +69,8 @@ fn name<const N: usize>(text: &str) -> [u8; N] {
 /// (pid 7558): the figures of its task-table row and `Killed process`
 /// line, its 64 MiB cgroup at the limit, stamped 0.75 ms after the line
 /// (as measured on 6.18).
-fn event_of_the_first_kill() -> OomEvent {
-    let mut event = OomEvent {
+fn event_of_the_first_kill() -> OomEventFull {
+    let event = OomEvent {
         version: OOM_EVENT_VERSION,
         // What the raw tracepoint program sets: the victim's name, uid
         // and adj as values, its memory in the kernel's own units.
@@ -85,32 +87,34 @@ fn event_of_the_first_kill() -> OomEvent {
             | kpresent::TOTAL_VM
             | kpresent::RSS
             | kpresent::PGTABLES
-            | kpresent::CGROUP_PATH
-            | kpresent::CGROUP_ID
-            | kpresent::MEMCG
-            | kpresent::MEMCG_SWAP
-            | kpresent::MEMCG_MEMSW,
+            | kpresent::CGROUP_ID,
         victim_tgid: 7558,
         rss_pages: [419, 16_320, 0, 0],
         pgtables_bytes: 176_128,
         total_vm_pages: 51_944,
         cgroup_id: 6635,
-        cgroup_depth: 3,
-        memcg_levels: 1,
         page_shift: 12,
+        flags: eflags::HAS_MEMCG,
+        memcg_key: 0xffff_8880_0abc_d000,
         ..OomEvent::ZERO
     };
+    let mut memcg = MemcgPart {
+        present: mpresent::CGROUP_PATH | mpresent::MEMCG | mpresent::MEMCG_SWAP | mpresent::MEMCG_MEMSW,
+        cgroup_depth: 3,
+        memcg_levels: 1,
+        ..MemcgPart::ZERO
+    };
     for (slot, part) in CGROUP.rsplit('/').filter(|p| !p.is_empty()).enumerate() {
-        event.cgroup_names[slot] = name(part);
+        memcg.cgroup_names[slot] = name(part);
     }
-    event.memcg[0] = PageCounters {
+    memcg.memcg[0] = PageCounters {
         usage: 16_384,
         max: 16_384,
         swap_usage: 16_384,
         swap_max: i64::MAX as u64 / 4096,
         ..PageCounters::default()
     };
-    event
+    OomEventFull { event, memcg }
 }
 
 /// The victim's v1 cgroup as its files read a moment after the kill.
@@ -212,4 +216,97 @@ fn an_event_and_the_kernels_report_become_one_record_with_both_figures() {
     assert_eq!(store.loss_count("decode").unwrap(), 1);
     assert_eq!(counters.get(Counter::SnapshotsMissed), 0);
     assert_eq!((counters.get(Counter::EventsReceived), counters.get(Counter::Undecodable)), (2, 1));
+}
+
+/// A memory.oom.group kill: the program sends the cgroups' figures with the
+/// first victim and a short event, referring to them, for every other one.
+/// Each record gets them; a short event whose full one was lost gets none.
+#[test]
+fn the_victims_of_one_group_kill_share_the_figures_of_the_first() {
+    let (tx, rx) = mpsc::channel();
+    let (snapshots, _requests) = mpsc::channel();
+    let machine = Machine {
+        memcg_version: Some(MemcgVersion::V2),
+        ram_pages: None,
+        swap_pages: None,
+        online_cpus: Some(2),
+    };
+    let counters = Arc::new(Counters::default());
+    let mut reader = EventReader::new(tx, snapshots, BOOT.into(), machine, Arc::clone(&counters));
+    let first = event_of_the_first_kill();
+    reader.event(first.as_bytes());
+    // A later member of the group: its own event, referring to the first's.
+    fn member(first: &OomEvent, pid: i32, key: u64) -> OomEvent {
+        let mut event = *first;
+        event.victim_pid = pid;
+        event.flags = eflags::SAME_MEMCG;
+        event.memcg_key = key;
+        event.boot_ns += 1_000 * pid as u64;
+        event
+    }
+    reader.event(member(&first.event, 7559, first.event.memcg_key).as_bytes());
+    reader.event(member(&first.event, 7560, first.event.memcg_key).as_bytes());
+    reader.event(member(&first.event, 7561, 0xdead_0000).as_bytes());
+    drop(reader);
+    let kills: Vec<_> = rx
+        .iter()
+        .filter_map(|m| match m {
+            super::writer::ToWriter::Kill(kill) => Some(*kill),
+            _ => None,
+        })
+        .collect();
+    let pids: Vec<i32> = kills.iter().map(|k| k.victim.pid).collect();
+    assert_eq!(pids, [7558, 7559, 7560, 7561]);
+    for kill in &kills[..3] {
+        let kernel = kill.kernel.as_ref().expect("kernel state");
+        assert_eq!(kernel.cgroup_path.as_deref(), Some(CGROUP), "pid {}", kill.victim.pid);
+        assert_eq!(kernel.memcg[0].memory_limit_bytes, 64 << 20);
+        assert_eq!(kernel.shared_with_earlier_victim, kill.victim.pid != 7558);
+    }
+    let orphan = kills[3].kernel.as_ref().expect("its own figures");
+    assert!(orphan.memcg.is_empty() && orphan.cgroup_path.is_none(), "{orphan:?}");
+    assert_eq!(orphan.rss_pages.map(|r| r.anon), Some(16_320), "the victim's own figures stay");
+    assert_eq!(counters.get(Counter::EventsReceived), 4);
+}
+
+/// A memory.oom.group kill's report is kept once, with the victim the kernel
+/// chose; its 50 members keep their own lines and the header's scalar facts.
+/// Before, every member copied the 50-row task table and the header, so the
+/// store grew with the square of the group (a 5,000-task group kill made the
+/// daemon itself run out of memory).
+#[test]
+fn a_group_kills_report_is_stored_once_with_the_chosen_victim() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let counters = Arc::new(Counters::default());
+    let writer = thread::spawn({
+        let counters = Arc::clone(&counters);
+        move || Writer::new(store, counters, None).run(rx)
+    });
+    let mut log_reader = KernelLogReader::new(BOOT.into(), None, tx, Arc::clone(&counters));
+    assert!(log_reader.drain(&mut Kmsg::from_source(kmsg_records("kmsg-oom-6.12-v2-group.txt"))));
+    drop(log_reader);
+    writer.join().unwrap();
+
+    let store = Store::open(&db, Access::ReadOnly).unwrap();
+    let kills = store.list(&Filter::default()).unwrap();
+    let group: Vec<_> = kills.iter().filter(|k| k.oom.group_cgroup.as_deref() == Some("/group")).collect();
+    assert_eq!(group.len(), 50, "49 sleepers and the hog, the hog's repeated line joined");
+    let with_table: Vec<_> = group.iter().filter(|k| k.oom.tasks.is_some()).collect();
+    assert_eq!(with_table.len(), 1, "one copy of the task table");
+    let chosen = with_table[0];
+    assert_eq!(chosen.victim.comm.as_deref(), Some("oomt-grphog"));
+    assert_eq!(chosen.oom.tasks.as_ref().map(Vec::len), Some(50), "the table names every task");
+    assert!(chosen.kernel_report.len() > 100, "the header's lines, with the chosen victim");
+    for member in group.iter().filter(|k| k.id != chosen.id) {
+        assert_eq!(member.victim.comm.as_deref(), Some("oomt-sleeper"));
+        assert!(member.oom.tasks.is_none() && member.oom.memory_stat.is_none());
+        assert_eq!(member.kernel_report.len(), 1, "its own Killed process line: {:?}", member.kernel_report);
+        // The header's scalar facts stay with every member.
+        assert_eq!(member.oom.constraint.as_deref(), Some("CONSTRAINT_MEMCG"));
+        assert_eq!(member.oom.oom_cgroup.as_deref(), Some("/group"));
+        assert!(member.trigger.comm.is_some() && member.oom.memory_limit_kb.is_some());
+    }
 }
