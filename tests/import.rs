@@ -360,6 +360,9 @@ fn a_group_kill_is_one_incident_with_every_victim() {
             head.iter().any(|l| l.contains("Other victims: ") && l.contains("and 44 more")),
             "{name}: {text}"
         );
+        // A member keeps its own kill line; the OOM's report is kept once.
+        let pointer = format!("kept once, with its first victim: oomrecorder show {}", group["incident_id"]);
+        assert!(text.contains(&pointer), "{name}: {text}");
         // A single kill is an incident of one.
         let single = cli_json(&["show", &incidents[1]["id"].to_string(), "--json", "--db", db]);
         assert_eq!(single["incident"]["victims"], 1);

@@ -120,8 +120,8 @@ pub fn oom_level(kill: &Kill) -> (Option<usize>, Option<bool>) {
     // hogs sharing a cgroup). The limit that fired is then the lowest one
     // set. mm/oom_kill.c passes "Memory cgroup out of memory" only from
     // mem_cgroup_out_of_memory().
-    let memcg_oom = kill.oom.constraint.as_deref() == Some("CONSTRAINT_MEMCG")
-        || kill.oom.reason.as_deref().is_some_and(|r| r.starts_with("Memory cgroup"));
+    // (model::scope: the constraint, else the kill line's reason.)
+    let memcg_oom = scope::classify(kill) == Some(OomScope::Memcg);
     match k.filter(|_| memcg_oom).and_then(KernelState::lowest_limited_level) {
         Some(level) => (Some(level), Some(true)),
         None => (None, None),

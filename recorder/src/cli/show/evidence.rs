@@ -14,7 +14,14 @@ use crate::{
 /// and the start of memory.stat; the task table and the rest on request.
 const REPORT_LINES: usize = 12;
 
-pub(super) fn write(out: &mut dyn Write, kill: &Kill, raw: bool) -> std::io::Result<()> {
+/// `report_with`: the record that keeps the report's header when this
+/// kill's does not (a memory.oom.group kill's first victim).
+pub(super) fn write(
+    out: &mut dyn Write,
+    kill: &Kill,
+    raw: bool,
+    report_with: Option<i64>,
+) -> std::io::Result<()> {
     let v = &kill.victim;
     let t = &kill.trigger;
     let o = &kill.oom;
@@ -130,6 +137,12 @@ pub(super) fn write(out: &mut dyn Write, kill: &Kill, raw: bool) -> std::io::Res
         if lines.len() < total {
             writeln!(out, "  ({} more lines: --raw shows the report whole)", total - lines.len())?;
         }
+    }
+    // A group kill's header (memory.stat, the task table) is kept once,
+    // with its first victim (model::from_report).
+    let has_header = kill.kernel_report.iter().any(|l| l.contains(" invoked oom-killer:"));
+    if let Some(id) = report_with.filter(|_| !has_header) {
+        writeln!(out, "  (the OOM's report is kept once, with its first victim: oomrecorder show {id})")?;
     }
     Ok(())
 }

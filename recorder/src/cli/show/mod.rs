@@ -103,7 +103,8 @@ pub fn run(db: &Path, args: &ShowArgs) -> anyhow::Result<Exit> {
             writeln!(out, "Diagnosis: {sentence}")?;
             writeln!(out)?;
             write_summary(out, &kill, &incident)?;
-            evidence::write(out, &kill, args.raw)
+            let report_with = incident.group().and(incident.id()).filter(|id| Some(*id) != kill.id);
+            evidence::write(out, &kill, args.raw, report_with)
         }
     })
 }
@@ -408,6 +409,7 @@ mod tests {
                 swap_pages: Some(0),
                 details: vec![figures(0), figures(1)],
                 online_cpus: Some(2),
+                shared_with_earlier_victim: false,
             }),
             container: Some(Identity {
                 runtime: Some("docker".into()),
