@@ -14,6 +14,10 @@
 //! time, another kill of `shop/cart-…`, so repeated kills show too. It
 //! prints the address it serves on, then one line per kill.
 
+// A demo binary, not a runtime path: printing is its output (one line per
+// kill, read by tests/metrics/run), and its constants are known to parse.
+#![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
+
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use oomrecorder::metrics::{
