@@ -497,3 +497,218 @@ fn every_command_that_prints_treats_a_closed_pipe_as_success() {
         }
     }
 }
+
+/// Peak RSS (kB) of one CLI run, as GNU time measures it.
+fn peak_rss_kb(args: &[&str]) -> (u64, Vec<u8>) {
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", BIN])
+        .args(args)
+        .env_remove("OOMRECORDER_DB")
+        .output()
+        .expect("run /usr/bin/time (scripts/setup installs `time`)");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kb = stderr.lines().last().and_then(|l| l.trim().parse().ok()).expect("time's %M");
+    (kb, out.stdout)
+}
+
+/// `list --json` writes each row as it is read: five times the kills cost
+/// no more memory (it held every record at once: 1.2 GB for 200,000).
+#[test]
+fn list_json_streams_its_rows_in_constant_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/kmsg-oom-6.18-v1-memcg.txt");
+    let out = Command::new(BIN).arg("import").arg(&fixture).arg("--db").arg(&db).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Copies of the three real records, each with its whole kernel report.
+    let grow = |copies: u32| {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('kills') WHERE name NOT IN ('id', 'fingerprint')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let list = columns.join(", ");
+        conn.execute(
+            &format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                 INSERT INTO kills ({list}) SELECT {list} FROM (SELECT * FROM kills WHERE id <= 3), n"
+            ),
+            [copies],
+        )
+        .unwrap();
+    };
+    grow(1_000);
+    let args = ["list", "--json", "--limit", "0", "--db", db.to_str().unwrap()];
+    let (small, text) = peak_rss_kb(&args);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&text).unwrap().as_array().unwrap().len(), 3_003);
+    grow(4_000);
+    let (large, text) = peak_rss_kb(&args);
+    let rows: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 15_003);
+    let lines = peak_rss_kb(&["list", "--json-lines", "--limit", "0", "--db", db.to_str().unwrap()]).0;
+    println!("peak RSS: {small} kB for 3,003 kills, {large} kB (--json), {lines} kB (--json-lines) for five times as many");
+    assert!(large < small + 8 * 1024, "--json: {small} kB for 3,003 kills, {large} kB for 5x as many");
+    assert!(lines < small + 8 * 1024, "--json-lines: {small} kB, then {lines} kB");
+}
+
+/// A Docker container's kill on cgroup v1, as the daemon records it: the
+/// eBPF figures, the kernel's report (memory+swap without a limit), the
+/// snapshot with its processes, and who the victim was.
+fn container_kill(pid: i32, boot_ns: u64) -> Kill {
+    use oomrecorder::model::{
+        identity::Identity,
+        snapshot::{Process, Snapshot},
+        Oom,
+    };
+    let cid = "3f4e5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081";
+    let cgroup = format!("/system.slice/docker-{cid}.scope");
+    let mut kill = kill(pid, boot_ns, Some("python3"));
+    kill.sources = vec![Source::Ebpf, Source::Kmsg, Source::Cgroup];
+    kill.victim.cmdline = Some("python3 -c import os\nos.urandom(1<<30)".into());
+    kill.victim.exe = Some("/usr/bin/python3.11".into());
+    kill.cgroup = Some(cgroup.clone());
+    kill.memory_limit_bytes = Some(64 << 20);
+    kill.oom = Oom {
+        reason: Some("Memory cgroup out of memory".into()),
+        constraint: Some("CONSTRAINT_MEMCG".into()),
+        oom_cgroup: Some(cgroup.clone()),
+        task_cgroup: Some(cgroup.clone()),
+        memory_usage_kb: Some(65_536),
+        memory_limit_kb: Some(65_536),
+        failcnt: Some(7),
+        memsw_usage_kb: Some(65_536),
+        memsw_limit_kb: Some(9_007_199_254_740_988),
+        ..Oom::default()
+    };
+    kill.container = Some(Identity {
+        runtime: Some("docker".into()),
+        id: Some(cid.into()),
+        container_name: Some("web-api".into()),
+        image: Some("python:3.11-slim".into()),
+        unit: Some(format!("docker-{cid}.scope")),
+        slice: Some("system.slice".into()),
+        ..Identity::default()
+    });
+    kill.snapshot = Some(Snapshot {
+        path: Some(cgroup),
+        memory_limit_bytes: Some(64 << 20),
+        processes: vec![Process {
+            pid: pid + 1,
+            comm: Some("sh".into()),
+            cmdline: Some("sh -c 'sleep 1\nexit'".into()),
+            rss_kb: Some(900),
+        }],
+        ..Snapshot::default()
+    });
+    kill
+}
+
+/// `show` answers who and what on its first screen, as `coredumpctl info`
+/// does: the diagnosis, the command line (on one line), the container and
+/// its image, the limit that fired; v1's memory+swap by its name, and no
+/// limit as `max`.
+#[test]
+fn show_of_a_container_kill_answers_who_and_what_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    db_with(&db, &[container_kill(4242, 5_000)]);
+    let out = cli(&["show", "last", "--db", db.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    println!("{text}");
+    let first: Vec<&str> = text.lines().take(25).collect();
+    let has = |needle: &str| first.iter().any(|l| l.contains(needle));
+    assert!(first[0].starts_with("Diagnosis: hit its 64.0 MiB limit in container web-api"), "{text}");
+    assert!(has("Command line: python3 -c import os\\nos.urandom(1<<30)"), "escaped on one line: {text}");
+    assert!(has("Executable: /usr/bin/python3.11"), "{text}");
+    assert!(has("Container: web-api (docker 3f4e5a6b7c8d)") && has("Image: python:3.11-slim"), "{text}");
+    assert!(has("Limit: 64.0 MiB, its own cgroup's") && has("Usage: 64.0 MiB at the kill"), "{text}");
+    assert!(has("Memory+swap: 64.0 MiB of max"), "v1's memsw, no limit as max: {text}");
+    assert!(has("RSS: anon 63.8 MiB, file 1.6 MiB, shmem 0 B"), "{text}");
+    assert!(!text.contains("PiB") && !text.contains("EiB"), "a sentinel printed as a size: {text}");
+    // The process table keeps one line per process.
+    let row = text.lines().find(|l| l.contains("sh -c")).unwrap();
+    assert!(row.contains("sh -c 'sleep 1\\nexit'"), "{row}");
+    assert!(!text.lines().any(|l| l.trim() == "exit'"), "a newline broke the table: {text}");
+}
+
+/// `show` takes `list`'s filters and shows the newest kill they select; an
+/// id with filters is a usage error; no match is "not found" (1).
+#[test]
+fn show_takes_lists_filters_and_shows_the_newest_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    db_with(
+        &db,
+        &[
+            kill(10, 1_000, Some("batch")),
+            kill(11, 2_000, Some("batch")),
+            container_kill(12, 3_000),
+            kill(13, 4_000, Some("other")),
+        ],
+    );
+    let db = db.to_str().unwrap();
+    let pid = |args: &[&str]| {
+        let mut all = vec!["show", "--json", "--db", db];
+        all.extend_from_slice(args);
+        cli_json(&all)["victim"]["pid"].as_i64().unwrap()
+    };
+    assert_eq!(pid(&[]), 13, "no id: the newest");
+    assert_eq!(pid(&["--comm", "batch"]), 11, "the newest of the comm");
+    assert_eq!(pid(&["last", "--comm", "batch"]), 11);
+    assert_eq!(pid(&["--container", "web-api"]), 12);
+    assert_eq!(pid(&["--container", "3f4e5a"]), 12);
+    assert_eq!(pid(&["--pid", "10"]), 10);
+    let both = cli(&["show", "1", "--comm", "batch", "--db", db]);
+    assert_eq!(both.status.code(), Some(2), "an id and filters");
+    assert!(String::from_utf8_lossy(&both.stderr).contains("drop the filters"));
+    let none = cli(&["show", "--comm", "nobody", "--db", db]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no kill matches these filters"));
+}
+
+/// `prune --dry-run` says what prune would delete, by the same rules, and
+/// deletes nothing (it opens the database read-only).
+#[test]
+fn prune_dry_run_says_what_it_would_delete_and_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let mut kills: Vec<Kill> = (1..=5).map(|i| kill(100 + i, i as u64 * 1_000, Some("hog"))).collect();
+    // A kill from 2001: old by any age limit.
+    kills.push(Kill { time_ns: Some(1_000_000_000_000_000_000), ..kill(99, 99, Some("old")) });
+    db_with(&db, &kills);
+    let before = std::fs::read(&db).unwrap();
+    let db = db.to_str().unwrap();
+    let out = cli(&["prune", "--dry-run", "--max-age", "1d", "--max-records", "2", "--db", db]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("would delete 1 kill(s) older than 1 day(s)"), "{text}");
+    assert!(text.contains("would delete 3 kill(s) beyond the newest 2"), "{text}");
+    assert!(text.contains("2 kill(s) would be left") && text.contains("nothing was deleted"), "{text}");
+    assert_eq!(std::fs::read(db).unwrap(), before, "the file was not touched");
+    assert_eq!(cli_json(&["list", "--json", "--limit", "0", "--db", db]).as_array().unwrap().len(), 6);
+    // The real prune deletes exactly that.
+    let out = cli(&["prune", "--max-age", "1d", "--max-records", "2", "--db", db]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("deleted 1 kill(s) older") && text.contains("deleted 3 kill(s) beyond"), "{text}");
+}
+
+/// `--limit 0` is no limit (as `max_records = 0` is no cap), never a false
+/// "No OOM kills recorded".
+#[test]
+fn limit_0_lists_every_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let kills: Vec<Kill> = (0..60).map(|i| kill(100 + i, 1_000 + i as u64, Some("many"))).collect();
+    db_with(&db, &kills);
+    let db = db.to_str().unwrap();
+    assert_eq!(cli_json(&["list", "--json", "--limit", "0", "--db", db]).as_array().unwrap().len(), 60);
+    assert_eq!(cli_json(&["list", "--json", "--db", db]).as_array().unwrap().len(), 50, "the default");
+    let text = String::from_utf8(cli(&["list", "-n", "0", "--db", db]).stdout).unwrap();
+    assert_eq!(text.lines().count(), 61, "a header and every kill: {text}");
+    assert!(!text.contains("No OOM kills"));
+}

@@ -268,3 +268,154 @@ fn show_leads_with_a_diagnosis() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("the newest is 53"));
 }
+
+/// The JSON contract on real records: every captured and era-shaped kernel
+/// log, imported, and every key of each record's `show --json` walked: no
+/// kernel sentinel anywhere, and numbers as numbers in every section (the
+/// report's memory.stat and task table included). The real kills of the
+/// real-kernel tests are walked the same way there.
+#[test]
+fn show_json_of_every_fixtures_records_keeps_the_contract() {
+    let fixtures =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")).unwrap();
+    let mut names: Vec<String> = fixtures
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("kmsg-oom-"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "{names:?}");
+    let mut walked = 0;
+    let mut memsw = false;
+    for name in &names {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("oom.db");
+        import(&db, &fixture(name).join("\n"));
+        let db = db.to_str().unwrap();
+        let rows = cli_json(&["list", "--json", "--limit", "0", "--db", db]);
+        for row in rows.as_array().unwrap() {
+            let problems = json_contract_problems(row);
+            assert!(problems.is_empty(), "{name}: list row: {problems:#?}");
+            let shown = cli_json(&["show", &row["id"].to_string(), "--json", "--db", db]);
+            let problems = json_contract_problems(&shown);
+            assert!(problems.is_empty(), "{name}: record {}: {problems:#?}", row["id"]);
+            // The report's own figures stay: numbers now, same keys.
+            if let Some(tasks) = shown["oom"]["tasks"].as_array() {
+                assert!(tasks.iter().all(|t| t["pid"].is_i64()), "{name}: {tasks:?}");
+            }
+            memsw |= shown["oom"]["memsw_usage_kb"].is_u64() && shown["oom"]["memsw_limit_kb"].is_null();
+            walked += 1;
+        }
+    }
+    assert!(walked > 100, "{walked} records");
+    assert!(memsw, "the v1 fixture's unlimited memory+swap is null, its usage kept");
+}
+
+/// A memory.oom.group kill is one incident with all its victims (the
+/// chosen one, printed twice by the kernel, once): `list --incidents`
+/// shows it on one line, `--limit` counts incidents, and `show` of any
+/// victim names the incident and its other victims.
+#[test]
+fn a_group_kill_is_one_incident_with_every_victim() {
+    for name in ["kmsg-oom-6.1-v2-group.txt", "kmsg-oom-6.12-v2-group.txt"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("oom.db");
+        import(&db, &fixture(name).join("\n"));
+        let db = db.to_str().unwrap();
+        let incidents = cli_json(&["list", "--incidents", "--json", "--limit", "0", "--db", db]);
+        let incidents = incidents.as_array().unwrap();
+        let victims: Vec<u64> = incidents.iter().map(|i| i["victims"].as_u64().unwrap()).collect();
+        assert_eq!(victims, [50, 1, 1, 1], "{name}: three single kills and one group kill of 50");
+        let group = &incidents[0];
+        assert_eq!(group["group_cgroup"], "/group", "{name}");
+        assert_eq!(group["victim_ids"].as_array().unwrap().len(), 50, "{name}");
+        assert_eq!(group["comm"], "oomt-grphog", "{name}: named by the chosen victim");
+        for key in LIST_ROW_KEYS {
+            assert!(group.get(key).is_some(), "{name}: an incident row is a list row too: {key}");
+        }
+        assert_eq!(
+            cli_json(&["list", "--incidents", "--json", "-n", "2", "--db", db]).as_array().unwrap().len(),
+            2
+        );
+        let table = String::from_utf8(cli(&["list", "--incidents", "--db", db]).stdout).unwrap();
+        assert_eq!(table.lines().count(), 5, "{table}");
+        assert!(table.lines().next().unwrap().contains("VICTIMS"), "{table}");
+
+        // Any victim names its incident and the others.
+        let member = group["victim_ids"][30].to_string();
+        let shown = cli_json(&["show", &member, "--json", "--db", db]);
+        let incident = &shown["incident"];
+        assert_eq!(
+            (&incident["id"], &incident["victims"]),
+            (&group["incident_id"], &serde_json::json!(50)),
+            "{name}"
+        );
+        assert_eq!(incident["members"].as_array().unwrap().len(), 50);
+        assert_eq!(shown["diagnosis"]["text"], "killed as part of memory.oom.group /group with 49 others");
+        let text = String::from_utf8(cli(&["show", &member, "--db", db]).stdout).unwrap();
+        let head: Vec<&str> = text.lines().take(25).collect();
+        let incident_line =
+            format!("Incident: {}, the memory.oom.group kill of /group: 50 victim(s)", group["incident_id"]);
+        assert!(head.iter().any(|l| l.contains(&incident_line)), "{name}: {text}");
+        assert!(
+            head.iter().any(|l| l.contains("Other victims: ") && l.contains("and 44 more")),
+            "{name}: {text}"
+        );
+        // A member keeps its own kill line; the OOM's report is kept once.
+        let pointer = format!("kept once, with its first victim: oomrecorder show {}", group["incident_id"]);
+        assert!(text.contains(&pointer), "{name}: {text}");
+        // A single kill is an incident of one.
+        let single = cli_json(&["show", &incidents[1]["id"].to_string(), "--json", "--db", db]);
+        assert_eq!(single["incident"]["victims"], 1);
+        assert!(single["incident"]["group_cgroup"].is_null());
+    }
+}
+
+/// A raw `dmesg` of the running boot, imported into a store the daemon
+/// keeps: a kill the daemon recorded (same boot, pid and log stamp) is
+/// merged into its record, not added again, and the log's other kills get
+/// the running boot's id and their real times. (The real-kernel test does
+/// the same with this machine's own `dmesg`.)
+#[test]
+fn a_dmesg_of_the_running_boot_joins_the_daemons_records() {
+    use oomrecorder::{
+        model::{Kill, Source, Victim},
+        store::{Access, Store},
+    };
+    let boot = oomrecorder::clock::read_boot_id(Path::new("/proc")).unwrap();
+    let line = |usec: u64, pid: u32| {
+        format!(
+            "[{:5}.{:06}] Memory cgroup out of memory: Killed process {pid} (dd) total-vm:207776kB, anon-rss:65280kB, file-rss:1676kB, shmem-rss:0kB, UID:0 pgtables:172kB oom_score_adj:0",
+            usec / 1_000_000,
+            usec % 1_000_000
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    // The daemon's record of the first kill, one second after boot.
+    let recorded = Kill {
+        boot_id: Some(boot.clone()),
+        kmsg_usec: Some(1_000_000),
+        time_ns: Some(now_ns() - 1),
+        recorded_ns: now_ns(),
+        sources: vec![Source::Kmsg],
+        victim: Victim { pid: 7558, comm: Some("dd".into()), ..Victim::default() },
+        kernel_report: vec![line(1_000_000, 7558)[15..].to_owned()],
+        ..Kill::default()
+    };
+    Store::open(&db, Access::ReadWrite).unwrap().insert(&recorded).unwrap();
+    let dmesg = [line(1_000_000, 7558), line(2_000_000, 7559)].join("\n");
+    let said = import(&db, &dmesg);
+    assert!(said.contains("2 kills found, 1 added, 1 already recorded"), "{said}");
+    assert!(said.contains("2 logged by the running boot"), "{said}");
+    assert!(import(&db, &dmesg).contains(", 0 added"), "a second import adds nothing");
+    let db = db.to_str().unwrap();
+    let rows = cli_json(&["list", "--json", "--db", db]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let merged = rows.iter().find(|r| r["pid"] == 7558).unwrap();
+    assert_eq!(merged["sources"], serde_json::json!(["kmsg", "import"]));
+    let added = cli_json(&["show", "--pid", "7559", "--json", "--db", db]);
+    assert_eq!(added["boot_id"], boot.as_str());
+    let time = added["time"].as_str().expect("a real time").parse::<jiff::Timestamp>().unwrap();
+    assert!(time < jiff::Timestamp::now(), "{time}");
+}

@@ -119,6 +119,41 @@ fn fixture(path: &Path) {
     }
 }
 
+/// `oomrecorder watch ARGS --db PATH`, and its stdout's lines as a thread
+/// reads them.
+fn spawn_watch(
+    path: &Path,
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<std::io::Result<String>>) {
+    let mut child = Command::new(BIN)
+        .arg("watch")
+        .args(args)
+        .arg("--db")
+        .arg(path)
+        .env_remove("OOMRECORDER_DB")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, lines_rx)
+}
+
+/// A kill stored now, after `watch` started, in cgroup `/late`.
+fn late(pid: i32, comm: &'static str) -> Kill {
+    let spec =
+        Spec { pid, comm, ago_min: 0, boot: BOOT_B, cgroup: "/late", constraint: None, container: None };
+    kill(&spec, now_ns())
+}
+
 fn pids(db: &str, args: &[&str]) -> Vec<i64> {
     let mut all = vec!["list", "--json", "--db", db];
     all.extend_from_slice(args);
@@ -300,23 +335,7 @@ fn watch_prints_a_record_stored_after_it_started() {
     fixture(&path);
     // The daemon's connection stays open while watch reads, as in service.
     let mut store = Store::open(&path, Access::ReadWrite).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["watch", "--json-lines", "--db"])
-        .arg(&path)
-        .env_remove("OOMRECORDER_DB")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, lines_rx) = spawn_watch(&path, &["--json-lines"]);
     // watch shows only what lands after it started, and cannot say when it
     // has: keep storing new kills until one is printed.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -324,16 +343,7 @@ fn watch_prints_a_record_stored_after_it_started() {
     let line = loop {
         assert!(Instant::now() < deadline, "watch printed nothing for new records {stored:?}");
         let pid = 500 + stored.len() as i32;
-        let spec = Spec {
-            pid,
-            comm: "late",
-            ago_min: 0,
-            boot: BOOT_B,
-            cgroup: "/late",
-            constraint: None,
-            container: None,
-        };
-        store.insert(&kill(&spec, now_ns())).unwrap();
+        store.insert(&late(pid, "late")).unwrap();
         stored.insert(i64::from(pid));
         if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(600)) {
             break line.unwrap();
@@ -384,16 +394,7 @@ fn watch_ends_with_success_when_its_reader_goes() {
             break status;
         }
         assert!(Instant::now() < deadline, "watch kept running with nobody reading");
-        let spec = Spec {
-            pid,
-            comm: "late",
-            ago_min: 0,
-            boot: BOOT_B,
-            cgroup: "/late",
-            constraint: None,
-            container: None,
-        };
-        store.insert(&kill(&spec, now_ns())).unwrap();
+        store.insert(&late(pid, "late")).unwrap();
         pid += 1;
         std::thread::sleep(Duration::from_millis(300));
     };
@@ -445,4 +446,95 @@ fn list_and_stats_queries_use_indexes() {
         "SEARCH kills USING COVERING INDEX kills_for_stats (time_ns>?)",
     );
     check("stats", store::stats_sql(&Filter::default()), "COVERING INDEX kills_for_stats");
+}
+
+/// A kill known only from its kernel line (the report's header was
+/// rate-limited) says which OOM it was by its reason: `stats` and the
+/// `--memcg`/`--global` filters count it as such, not as unknown.
+#[test]
+fn kills_known_only_by_their_kill_line_are_classified_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oom.db");
+    let now = now_ns();
+    let mut store = Store::open(&path, Access::ReadWrite).unwrap();
+    for (pid, reason) in
+        [(201, "Memory cgroup out of memory"), (202, "Memory cgroup out of memory"), (203, "Out of memory")]
+    {
+        let spec = Spec {
+            pid,
+            comm: "lone",
+            ago_min: 5,
+            boot: BOOT_B,
+            cgroup: "/x",
+            constraint: None,
+            container: None,
+        };
+        let mut kill = kill(&spec, now);
+        kill.sources = vec![Source::Kmsg];
+        kill.oom.reason = Some(reason.into());
+        store.insert(&kill).unwrap();
+    }
+    drop(store);
+    let db = path.to_str().unwrap();
+    let stats = cli_json(&["stats", "--json", "--db", db]);
+    assert_eq!(
+        (&stats["total"], &stats["memcg"], &stats["global"], &stats["unknown_constraint"]),
+        (&Value::from(3), &Value::from(2), &Value::from(1), &Value::from(0)),
+        "{stats:#}"
+    );
+    assert_eq!(pid_set(db, &["--memcg"]), BTreeSet::from([201, 202]));
+    assert_eq!(pid_set(db, &["--global"]), BTreeSet::from([203]));
+    let id = cli_json(&["list", "--json", "--pid", "203", "--db", db])[0]["id"].to_string();
+    let shown = cli_json(&["show", &id, "--json", "--db", db]);
+    assert_eq!(shown["oom"]["scope"], "global", "{}", shown["oom"]);
+}
+
+/// `watch` takes `list`'s filters, and prints `list`'s columns: the same
+/// header (CONTAINER and POD too, as the store has named containers).
+#[test]
+fn watch_takes_lists_filters_and_prints_lists_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oom.db");
+    fixture(&path);
+    let mut store = Store::open(&path, Access::ReadWrite).unwrap();
+    let (mut child, lines_rx) = spawn_watch(&path, &["--comm", "wanted"]);
+    let header = lines_rx.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
+    let listed = String::from_utf8(cli(&["list", "--db", path.to_str().unwrap()]).stdout).unwrap();
+    let words = |line: &str| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(words(&header), words(listed.lines().next().unwrap()), "watch: {header}\nlist: {listed}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut pid = 900;
+    let line = loop {
+        assert!(Instant::now() < deadline, "watch printed no row for the wanted kills");
+        for comm in ["other", "wanted"] {
+            store.insert(&late(pid, comm)).unwrap();
+            pid += 1;
+        }
+        if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(600)) {
+            break line.unwrap();
+        }
+    };
+    assert!(line.contains("wanted") && line.contains("/late"), "{line}");
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let rest: Vec<String> = lines_rx.try_iter().map(|l| l.unwrap()).collect();
+    assert!(rest.iter().all(|l| !l.contains("other")), "a filtered-out kill was printed: {rest:?}");
+}
+
+/// `stats` takes `list`'s filters: it counts the kills they select.
+#[test]
+fn stats_takes_lists_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oom.db");
+    fixture(&path);
+    let db = path.to_str().unwrap();
+    let beta = cli_json(&["stats", "--json", "--comm", "beta", "--db", db]);
+    assert_eq!(
+        (&beta["total"], &beta["memcg"], &beta["global"]),
+        (&Value::from(2), &Value::from(1), &Value::from(1))
+    );
+    let pod = cli_json(&["stats", "--json", "--namespace", "shop", "--db", db]);
+    assert_eq!(pod["total"], 1);
+    assert_eq!(cli_json(&["stats", "--json", "--memcg", "--db", db])["total"], 2);
 }

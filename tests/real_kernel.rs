@@ -183,6 +183,9 @@ fn every_real_oom_kill_becomes_one_record_with_the_kernels_figures() {
     }
     for pid in &pids {
         let shown = cli_json(&["show", &by_pid[pid]["id"].to_string(), "--json", "--db", db_arg]);
+        // The JSON contract on real kills: no sentinel, numbers as numbers.
+        let problems = json_contract_problems(&shown);
+        assert!(problems.is_empty(), "pid {pid}: {problems:#?}");
         let missing = missing_kernel_state(&shown);
         assert!(missing.is_empty(), "pid {pid}: {missing:?} null\n{shown:#}");
         assert!(shown["cgroup"]["path"].as_str().is_some_and(|p| p.ends_with(&format!("/{comm}"))));
@@ -392,6 +395,8 @@ fn cgroups_removed_at_once_are_still_in_the_records() {
     let mut delays = Vec::new();
     let (mut held, mut files_held) = (0, 0);
     for r in &records {
+        let problems = json_contract_problems(r);
+        assert!(problems.is_empty(), "{problems:#?}");
         let c = &r["cgroup"];
         let at_kill = &c["at_kill"];
         // The LRU sizes are exact at the kill; memory.stat is what the
@@ -489,6 +494,166 @@ fn status_accounts_for_every_kill_the_kernel_counted() {
     let stopped: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((out.status.code(), &stopped["running"]), (Some(1), &Value::Bool(false)), "{stopped:#}");
     assert_eq!(stopped["audit"]["matches"], true, "{stopped:#}");
+}
+
+/// A real-kernel test's start: root checked, the kernel to itself (the
+/// serial lock), a daemon on a database of its own, and a victim binary
+/// of a unique name.
+struct Run {
+    serial: std::sync::MutexGuard<'static, Option<Instant>>,
+    dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    daemon: Daemon,
+    comm: String,
+    victim: std::path::PathBuf,
+}
+
+impl Run {
+    fn start(test: &str, prefix: &str) -> Run {
+        require_root(test);
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("oom.db");
+        let daemon = Daemon::start(&db, dir.path());
+        let comm = unique_name(prefix);
+        let victim = victim_binary(dir.path(), &comm);
+        Run { serial, dir, db, daemon, comm, victim }
+    }
+
+    /// `n` real kills of the victim in a memory cgroup `cgroup` of its own
+    /// (removed after), watched from the kernel log's end: the log's
+    /// reader and the victims' pids.
+    fn kill(&mut self, cgroup: &str, n: usize) -> (Kmsg, Vec<u32>) {
+        let kmsg = Kmsg::open_at_end();
+        let cgroup = MemCgroup::create(cgroup, LIMIT);
+        let victims = (0..n)
+            .map(|_| {
+                let (pid, status) = cgroup.run_hog(&self.victim);
+                assert_oom_killed(pid, status);
+                pid
+            })
+            .collect();
+        drop(cgroup);
+        *self.serial = Some(Instant::now());
+        (kmsg, victims)
+    }
+}
+
+/// `import` joins what the store has: this boot's own raw `dmesg`,
+/// imported into the daemon's live store, adds nothing (each kill merges
+/// into the daemon's record of it), and imported into an empty store its
+/// kills get this boot's id and their real times.
+#[test]
+fn importing_this_boots_dmesg_into_the_live_store_adds_nothing() {
+    let mut run = Run::start("importing_this_boots_dmesg_into_the_live_store_adds_nothing", "dmsg-");
+    let (mut kmsg, victims) = run.kill(&run.comm.clone(), 2);
+    let Run { dir, db, daemon, .. } = run;
+    let db_arg = db.to_str().unwrap();
+    let kernel = kmsg.killed(&victims, Duration::from_secs(10));
+    // Both kills recorded and joined to their kernel lines.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let ours = loop {
+        let all = cli_json(&["list", "--json", "--limit", "0", "--db", db_arg]);
+        let ours: Vec<Value> =
+            all.as_array().unwrap().iter().filter(|r| is_ours(r, &victims, kmsg.since_ns)).cloned().collect();
+        let joined = ours.iter().all(|r| r["sources"].as_array().is_some_and(|s| s.contains(&"kmsg".into())));
+        if ours.len() == 2 && joined || Instant::now() > deadline {
+            break ours;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(ours.len(), 2, "{}", daemon.log());
+    let dmesg = std::process::Command::new("dmesg").output().expect("run dmesg (util-linux)");
+    assert!(dmesg.status.success(), "{}", String::from_utf8_lossy(&dmesg.stderr));
+    let file = dir.path().join("dmesg.txt");
+    std::fs::write(&file, &dmesg.stdout).unwrap();
+    let before = cli_json(&["list", "--json", "--limit", "0", "--db", db_arg]).as_array().unwrap().len();
+    let out = cli(&["import", file.to_str().unwrap(), "--db", db_arg]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains(", 0 added") && said.contains("logged by the running boot"), "{said}");
+    let after = cli_json(&["list", "--json", "--limit", "0", "--db", db_arg]);
+    assert_eq!(after.as_array().unwrap().len(), before, "{said}");
+    for row in after.as_array().unwrap().iter().filter(|r| is_ours(r, &victims, kmsg.since_ns)) {
+        let sources = row["sources"].as_array().unwrap();
+        for source in ["ebpf", "kmsg", "import"] {
+            assert!(sources.contains(&source.into()), "merged into the daemon's record: {row}");
+        }
+    }
+    let again = String::from_utf8_lossy(&cli(&["import", file.to_str().unwrap(), "--db", db_arg]).stdout)
+        .into_owned();
+    assert!(again.contains(", 0 added"), "{again}");
+
+    // Into an empty store: the running boot's id, and the kill's real time.
+    let fresh = dir.path().join("fresh.db");
+    let fresh_arg = fresh.to_str().unwrap();
+    let out = cli(&["import", file.to_str().unwrap(), "--db", fresh_arg]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let boot = oomrecorder::clock::read_boot_id(Path::new("/proc")).unwrap();
+    let imported = cli_json(&["list", "--json", "--limit", "0", "--db", fresh_arg]);
+    for line in &kernel {
+        let daemons = ours.iter().find(|r| r["pid"].as_i64() == Some(line.pid)).unwrap();
+        let row = imported
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["pid"].as_i64() == Some(line.pid) && r["comm"] == daemons["comm"])
+            .unwrap_or_else(|| panic!("pid {} not imported", line.pid));
+        let shown = cli_json(&["show", &row["id"].to_string(), "--json", "--db", fresh_arg]);
+        assert_eq!(shown["boot_id"], boot.as_str(), "{shown:#}");
+        let t = |v: &Value| v.as_str().unwrap().parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        let apart = (t(&shown["time"]) - t(&daemons["time"])).abs();
+        assert!(apart < 2_000, "imported time {} vs recorded {}", shown["time"], daemons["time"]);
+    }
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+/// `show` of a real kill in a container's cgroup (shaped as Docker's
+/// systemd driver names it: `docker-<id>.scope`) answers who and what on
+/// its first screen: the diagnosis, the command line, the container and
+/// the limit. (This host runs no container runtime, so no name or image
+/// can be looked up; the kernel-free CLI test covers those lines.)
+#[test]
+fn show_of_a_container_kill_answers_who_and_what_on_its_first_screen() {
+    let mut run = Run::start("show_of_a_container_kill_answers_who_and_what_on_its_first_screen", "ctr-");
+    // A container id of the test's own: its comm's bytes, repeated.
+    let hex: String = run.comm.bytes().map(|b| format!("{b:02x}")).collect();
+    let id: String = hex.chars().cycle().take(64).collect();
+    quiet_kernel_log(&mut run.serial);
+    let (mut kmsg, victims) = run.kill(&format!("docker-{id}.scope"), 1);
+    let pid = victims[0];
+    let Run { db, daemon, comm, dir: _dir, .. } = run;
+    let db_arg = db.to_str().unwrap();
+    kmsg.killed(&[pid], Duration::from_secs(10));
+    // Who the victim was comes with the cgroup snapshot, a moment after the record.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let record = loop {
+        let record = records_of(&db, &[pid], kmsg.since_ns, 1).pop();
+        let named = record.as_ref().is_some_and(|r| r["container"]["id"] == id.as_str());
+        if named || Instant::now() > deadline {
+            break record.unwrap_or_else(|| panic!("no record of {pid}: {}", daemon.log()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let shown = cli(&["show", "--container", &id[..12], "--db", db_arg]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{}\n{record:#}", String::from_utf8_lossy(&shown.stderr));
+    println!("{text}");
+    let first: Vec<&str> = text.lines().take(25).collect();
+    let has = |needle: &str| first.iter().any(|l| l.contains(needle));
+    assert!(
+        first[0].starts_with(&format!("Diagnosis: hit its 64.0 MiB limit in container {}", &id[..12])),
+        "{text}"
+    );
+    assert!(has(&format!("Container: {} (docker)", &id[..12])), "{text}");
+    assert!(has("Limit: 64.0 MiB") && has("Usage: ") && has("RSS: anon "), "{text}");
+    assert!(has(&format!("PID: {pid} ({comm})")), "{text}");
+    // The command line, when the snapshot read it before the victim's mm was gone.
+    match record["victim"]["cmdline"].as_str() {
+        Some(cmdline) => assert!(has(&format!("Command line: {cmdline}")), "{text}"),
+        None => assert!(has("Command line: -"), "{text}"),
+    }
+    assert_eq!(daemon.stop().code(), Some(0));
 }
 
 // This machine's own kernel interfaces, read for real. They were unit tests

@@ -16,7 +16,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_oomrecorder");
 
 /// The keys every `list --json` row carries: a contract scripts rely on
 /// (only ever added to, never renamed or dropped).
-pub const LIST_ROW_KEYS: [&str; 15] = [
+pub const LIST_ROW_KEYS: [&str; 17] = [
     "id",
     "time",
     "kind",
@@ -32,6 +32,8 @@ pub const LIST_ROW_KEYS: [&str; 15] = [
     "pod_name",
     "container_name",
     "unit",
+    "runtime",
+    "image",
 ];
 
 /// Real-kernel tests need root. They do not skip: CI runs as root, and a run
@@ -486,13 +488,12 @@ pub fn kernel_state_problems(record: &serde_json::Value, memory_line: bool) -> V
     let pid = record["victim"]["pid"].as_i64().unwrap_or(-1);
     let v = &record["victim"];
     let oom = &record["oom"];
-    let Some(row) = oom["tasks"]
-        .as_array()
-        .and_then(|rows| rows.iter().find(|r| r["pid"].as_str() == Some(pid.to_string().as_str())))
+    let Some(row) =
+        oom["tasks"].as_array().and_then(|rows| rows.iter().find(|r| number(&r["pid"]) == Some(pid)))
     else {
         return vec![format!("pid {pid}: its row is not in the report's task table")];
     };
-    let column = |name: &str| row[name].as_str().and_then(|s| s.parse::<i64>().ok());
+    let column = |name: &str| number(&row[name]);
     let mut same = |what: &str, ours: Option<i64>, kernel: Option<i64>| {
         if ours != kernel {
             problems.push(format!("pid {pid} {what}: recorded {ours:?}, kernel's report {kernel:?}"));
@@ -580,7 +581,7 @@ pub fn memory_stat_problems(record: &serde_json::Value) -> Vec<String> {
     let mut problems = Vec::new();
     let mut compared = 0;
     for (key, theirs) in pairs {
-        let Some(kernel) = report.get(&theirs).and_then(|v| v.as_str()?.parse::<i64>().ok()) else {
+        let Some(kernel) = report.get(&theirs).and_then(number) else {
             continue;
         };
         let Some(at) = ours.get(key).and_then(|v| v.as_i64()) else {
@@ -619,4 +620,76 @@ pub fn missing_kernel_state(record: &serde_json::Value) -> Vec<&'static str> {
     .filter(|(_, value)| value.is_null())
     .map(|(name, _)| name)
     .collect()
+}
+
+/// A figure of the kernel's report as the JSON gives it: a number (strings
+/// holding numbers were the JSON of earlier versions).
+pub fn number(value: &serde_json::Value) -> Option<i64> {
+    value.as_i64().or_else(|| value.as_str()?.parse().ok())
+}
+
+/// The kernel's "no limit" in each unit it prints it in: PAGE_COUNTER_MAX
+/// pages (include/linux/page_counter.h, LONG_MAX / PAGE_SIZE) as bytes and
+/// as kB with 4 KiB pages, and as pages.
+pub const SENTINELS: [u64; 3] = [9_223_372_036_854_771_712, 9_007_199_254_740_988, 2_251_799_813_685_247];
+
+/// Keys whose values are text by nature, even when the text is all digits
+/// (a process may be named `1234`).
+const TEXT_KEYS: [&str; 8] = ["comm", "name", "cmdline", "exe", "nodename", "lines", "text", "boot_id"];
+
+/// The JSON contract's two rules over every key of a `show --json` record:
+/// no kernel sentinel anywhere (a limit that is none is `null`), and
+/// numbers as numbers in every section (no number inside a string).
+/// Returns each breach with its path.
+pub fn json_contract_problems(record: &serde_json::Value) -> Vec<String> {
+    fn walk(value: &serde_json::Value, path: &str, key: &str, text: bool, problems: &mut Vec<String>) {
+        use serde_json::Value;
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    walk(v, &format!("{path}.{k}"), k, text || TEXT_KEYS.contains(&k.as_str()), problems);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(v, &format!("{path}[{i}]"), key, text, problems);
+                }
+            }
+            Value::Number(n) => {
+                let big = n.as_u64().is_some_and(|n| {
+                    SENTINELS.contains(&n)
+                        || n >= 1 << 62
+                        || (key.ends_with("_kb") && n >= 1 << 52)
+                        || (key.ends_with("_pages") && n >= 1 << 46)
+                });
+                if big {
+                    problems.push(format!("{path} = {n}: the kernel's no-limit sentinel, not null"));
+                }
+            }
+            Value::String(s)
+                if !text
+                    && (s.parse::<i64>().is_ok() || s.parse::<u64>().is_ok() || s.parse::<f64>().is_ok()) =>
+            {
+                problems.push(format!("{path} = {s:?}: a number in a string"));
+            }
+            _ => {}
+        }
+    }
+    let mut problems = Vec::new();
+    walk(record, "", "", false, &mut problems);
+    problems
+}
+
+#[test]
+fn the_contract_walk_finds_sentinels_and_numbers_in_strings() {
+    let bad = serde_json::json!({
+        "oom": {"memsw_limit_kb": 9_007_199_254_740_988u64, "memory_stat": {"anon": "4096"}},
+        "cgroup": {"at_kill": {"memory_high_bytes": 9_223_372_036_854_771_712u64}},
+        "victim": {"comm": "1234", "cmdline": "sleep 5"},
+        "kernel_report": {"lines": ["42"]},
+    });
+    let problems = json_contract_problems(&bad);
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    let good = serde_json::json!({"oom": {"memsw_limit_kb": null, "memory_stat": {"anon": 4096}}, "time_ns": 1_764_000_000_000_000_000i64});
+    assert!(json_contract_problems(&good).is_empty());
 }

@@ -7,7 +7,10 @@ use clap::Args;
 use jiff::Timestamp;
 
 use super::when;
-use crate::store::{Constraint, Filter, Store, StoreError};
+use crate::{
+    model::scope::OomScope,
+    store::{Filter, Store, StoreError},
+};
 
 /// Where the kernel names the running boot (random per boot, see
 /// Documentation/admin-guide/sysctl/kernel.rst, `random`).
@@ -52,10 +55,12 @@ pub struct FilterArgs {
     /// Only kills of one boot: 0 the current one, -1 the one before, -N, or a boot id
     #[arg(long, value_name = "BOOT", allow_hyphen_values = true)]
     pub boot: Option<BootSpec>,
-    /// Only system-wide OOMs (constraint CONSTRAINT_NONE)
+    /// Only system-wide OOMs: the kernel's CONSTRAINT_NONE, else a kill line
+    /// saying "Out of memory", else no memory cgroup at its limit at the kill
     #[arg(long, conflicts_with = "memcg")]
     pub global: bool,
-    /// Only OOMs of a memory cgroup's limit (constraint CONSTRAINT_MEMCG)
+    /// Only OOMs of a memory cgroup's limit: CONSTRAINT_MEMCG, else a kill
+    /// line saying "Memory cgroup out of memory", else a cgroup at its limit
     #[arg(long)]
     pub memcg: bool,
 }
@@ -149,9 +154,9 @@ impl FilterArgs {
             Some(BootSpec::Id(id)) => Some(id.clone()),
             Some(spec) => Some(resolve_boot(spec, &current_boot_id()?, &store.boots()?)?),
         };
-        let constraint = match (self.global, self.memcg) {
-            (true, _) => Some(Constraint::Global),
-            (_, true) => Some(Constraint::Memcg),
+        let scope = match (self.global, self.memcg) {
+            (true, _) => Some(OomScope::Global),
+            (_, true) => Some(OomScope::Memcg),
             _ => None,
         };
         Ok(Filter {
@@ -163,7 +168,7 @@ impl FilterArgs {
             namespace: self.namespace.clone(),
             unit: self.unit.clone(),
             boot_id,
-            constraint,
+            scope,
             ..self.time.filter()
         })
     }

@@ -1,6 +1,7 @@
 //! `oomrecorder import`: records from kernel logs people have.
 
 use std::{
+    collections::HashSet,
     fs::File,
     io::{self, BufReader},
     path::{Path, PathBuf},
@@ -11,10 +12,15 @@ use clap::Args;
 
 use super::{exit::Exit, format};
 use crate::{
+    clock,
+    model::Kill,
     pipeline::join::{self, Recorded},
-    sources::{import, journal::KernelJournal},
+    sources::{import, journal::KernelJournal, kmsg::Kmsg},
     store::{Access, Store},
 };
+
+/// The kernel's log device (Documentation/ABI/testing/dev-kmsg).
+const KMSG: &str = "/dev/kmsg";
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -29,15 +35,21 @@ pub struct ImportArgs {
 }
 
 pub fn run(db: &Path, args: &ImportArgs) -> anyhow::Result<Exit> {
+    let mut store = Store::open(db, Access::ReadWrite)?;
+    let running = Running::read();
     let mut found = import::Found::default();
+    let mut this_boot = 0;
     for path in &args.files {
-        let one = if path.as_os_str() == "-" {
+        let mut one = if path.as_os_str() == "-" {
             import::read_kills(io::stdin().lock())
         } else {
             let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             import::read_kills(BufReader::new(file))
         }
         .with_context(|| format!("reading {}", path.display()))?;
+        if let Some(running) = &running {
+            this_boot += running.place(&store, &mut one.kills)?;
+        }
         found.lines += one.lines;
         found.kills.extend(one.kills);
     }
@@ -47,7 +59,6 @@ pub fn run(db: &Path, args: &ImportArgs) -> anyhow::Result<Exit> {
         journal.read_to_end(|kill| found.kills.push(kill))?;
         found.lines += journal.entries;
     }
-    let mut store = Store::open(db, Access::ReadWrite)?;
     let mut added = 0;
     store.in_transaction(|store| {
         for kill in &found.kills {
@@ -59,11 +70,62 @@ pub fn run(db: &Path, args: &ImportArgs) -> anyhow::Result<Exit> {
     })?;
     let total = found.kills.len();
     format::to_stdout(|out| {
-        writeln!(
+        write!(
             out,
             "{} lines read: {total} kills found, {added} added, {} already recorded",
             found.lines,
             total - added
-        )
+        )?;
+        if this_boot > 0 {
+            write!(out, "; {this_boot} logged by the running boot (its boot id and times given them)")?;
+        }
+        writeln!(out)
     })
+}
+
+/// The running boot, for telling that a raw `dmesg` is its own: its id,
+/// its clock, and the kill lines its kernel log still holds.
+struct Running {
+    boot_id: String,
+    now_usec: u64,
+    kill_lines: HashSet<(u64, String)>,
+}
+
+impl Running {
+    /// `None` when the boot id cannot be read (the kills then stay of no
+    /// boot, as before).
+    fn read() -> Option<Running> {
+        let boot_id = clock::read_boot_id(Path::new("/proc")).map_err(|e| log::debug!("{e}")).ok()?;
+        // Reading the kernel log needs CAP_SYSLOG where dmesg_restrict=1;
+        // without it the daemon's records are the only witness.
+        let kill_lines = Kmsg::open(Path::new(KMSG))
+            .and_then(|mut kmsg| import::kill_lines(&mut kmsg))
+            .map_err(|e| log::debug!("{KMSG}: {e}; the store's records are the only witness"))
+            .unwrap_or_default();
+        Some(Running { boot_id, now_usec: clock::mono_ns_now() / 1_000, kill_lines })
+    }
+
+    /// Places the running boot's kills of one log; returns how many.
+    fn place(&self, store: &Store, kills: &mut [Kill]) -> anyhow::Result<usize> {
+        // A kill this boot logged: its line is in the kernel's log, or the
+        // daemon recorded the same pid with the same log stamp.
+        let mut recorded = HashSet::new();
+        for kill in kills.iter().filter(|k| k.boot_id.is_none()) {
+            let stored = store.candidates(&self.boot_id, kill.victim.pid)?;
+            recorded.extend(stored.iter().filter_map(|s| Some((s.pid, s.kmsg_usec?))));
+        }
+        let witnessed = |kill: &Kill| {
+            let Some(usec) = kill.kmsg_usec else { return false };
+            let line = kill.kernel_report.last().cloned().unwrap_or_default();
+            self.kill_lines.contains(&(usec, line)) || recorded.contains(&(kill.victim.pid, usec))
+        };
+        let wall_ns = |usec: u64| clock::mono_to_wall_ns(usec.saturating_mul(1_000));
+        let running = import::RunningBoot {
+            boot_id: &self.boot_id,
+            now_usec: self.now_usec,
+            witnessed: &witnessed,
+            wall_ns: &wall_ns,
+        };
+        Ok(import::place_on_boot(kills, &running))
+    }
 }

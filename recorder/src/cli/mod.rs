@@ -8,11 +8,13 @@ pub mod filter;
 pub mod format;
 pub mod import;
 pub mod list;
+pub mod manual;
 pub mod prune;
 pub mod run;
 pub mod show;
 pub mod stats;
 pub mod status;
+pub mod table;
 pub mod watch;
 pub mod when;
 
@@ -25,42 +27,117 @@ use crate::config::{self, RetentionFlags, Settings, DEFAULT_CONFIG};
 use exit::Exit;
 
 #[derive(Debug, Parser)]
-#[command(name = "oomrecorder", version, about = "Records every Linux OOM kill and keeps the evidence")]
+#[command(
+    name = "oomrecorder",
+    version,
+    propagate_version = true,
+    about = "Records every Linux OOM kill and keeps the evidence",
+    long_about = "When the kernel kills a process for lack of memory, the evidence goes with it. \
+oomrecorder run (a daemon, normally the packaged systemd service) records every OOM kill \
+with the victim's figures read through eBPF at the instant of the kill, the kernel's own \
+report, the victim's cgroup files and who it was (container, image, pod, unit) into a \
+local SQLite history. The other commands read that history, while the daemon writes it, \
+without changing it (prune and import excepted): list and show it as coredumpctl does, \
+watch it, count it (stats), and check the daemon lost nothing (status)."
+)]
 pub struct Cli {
     /// SQLite database the daemon writes and the other commands read
     /// [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]
-    #[arg(long, global = true, env = "OOMRECORDER_DB", value_name = "PATH")]
+    #[arg(long, global = true, env = "OOMRECORDER_DB", value_name = "PATH", help_heading = GLOBAL)]
     pub db: Option<PathBuf>,
 
     /// Configuration file (only the default one may be missing)
     /// [default: /etc/oomrecorder/oomrecorder.toml]
-    #[arg(long, global = true, env = "OOMRECORDER_CONFIG", value_name = "PATH")]
+    #[arg(long, global = true, env = "OOMRECORDER_CONFIG", value_name = "PATH", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The heading every command's help and man page puts the options every
+/// command takes under, apart from its own.
+const GLOBAL: &str = "Global options";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the recorder: attach to the kernel and store every OOM kill.
+    #[command(
+        about = "Run the recorder: attach to the kernel and store every OOM kill",
+        long_about = "The daemon. It attaches an eBPF program to the kernel's mark_victim \
+tracepoint (the raw tracepoint where BTF allows, reading the victim's task and memory cgroups \
+at the kill), reads the kernel's OOM reports from /dev/kmsg (and, at start, what it missed \
+from the ring buffer and the journal), reads the victim's cgroup files right after each \
+kill, and joins all of it into one record per victim. It tells systemd READY=1 once \
+attached, applies the retention limits at start, daily and as kills come in, and on \
+SIGTERM stores what is in flight and exits 0."
+    )]
     Run(run::RunArgs),
-    /// List recorded kills, newest first.
+    #[command(
+        about = "List recorded kills, newest first",
+        long_about = "One line per kill (or per incident with --incidents), newest first, \
+narrowed by the filters, which must all hold. The table is cut to the terminal's width: the \
+time stays whole, a cgroup path is cut from the left, and CONTAINER, POD and IMAGE appear \
+when a row has one (IMAGE where there is room); in a pipe nothing is cut. --json and \
+--json-lines write each row as it is read, for any number of kills."
+    )]
     List(list::ListArgs),
-    /// Show one recorded kill in full.
+    #[command(
+        about = "Show one recorded kill in full",
+        long_about = "One kill as coredumpctl info shows a crash: first the diagnosis (the cause \
+in one sentence), then who was killed and what ran out (command line, executable, container, \
+image, pod, unit, the limit that fired and the usage at the kill, the RSS, the incident), then \
+the evidence: every figure each source gave, the kernel state read at the kill, the cgroup's \
+files with the processes left in it, and the kernel's report. With no id, the newest kill \
+the filters select."
+    )]
     Show(show::ShowArgs),
-    /// Print each new kill as it is recorded, until interrupted.
+    #[command(
+        about = "Print each new kill as it is recorded, until interrupted",
+        long_about = "Prints each kill the daemon records from the moment it starts, as list's \
+table rows (or --json-lines), reading the database read-only four times a second, so it never \
+holds the daemon up. It takes list's filters. Ctrl-C, SIGTERM or a closed pipe end it with 0."
+    )]
     Watch(watch::WatchArgs),
-    /// Count kills per container, pod, unit and command.
+    #[command(
+        about = "Count kills per container, pod, unit and command",
+        long_about = "Who gets killed: the kills the filters select, counted per container, \
+pod, systemd unit and command (the --top N of each), and by which OOM they were: a memory \
+cgroup's limit, the whole machine's memory, or a cpuset's or memory policy's."
+    )]
     Stats(stats::StatsArgs),
-    /// Is the daemon running, what did it lose, and does its count of kills
-    /// match the kernel's? Exit 0 only if all is well.
+    #[command(
+        about = "Is the daemon running, what did it lose, does its count match the kernel's?",
+        long_about = "Reads the daemon's current run from the database: whether it runs, its \
+uptime and attach point, the records stored, and what each stage of its pipeline counted and \
+lost (as of its last update, every 5 s, which it says). Then it audits the run: the kernel's \
+own count of OOM kills since the daemon started (/proc/vmstat oom_kill) against the kills \
+recorded since then on this boot. Exit 0 only if the daemon runs, lost nothing and the counts \
+match."
+    )]
     Status(status::StatusArgs),
-    /// Delete old kills now, as the daemon does daily (by age and record cap).
+    #[command(
+        about = "Delete old kills now, as the daemon does daily",
+        long_about = "Applies the retention limits by hand: deletes kills older than the \
+maximum age, then the oldest beyond the record cap, and says what it deleted. --dry-run says \
+what it would delete and deletes nothing."
+    )]
     Prune(prune::PruneArgs),
-    /// Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps).
+    #[command(
+        about = "Record the kills in kernel logs (dmesg, journalctl -k, syslog, /dev/kmsg dumps)",
+        long_about = "Reads kernel logs in the forms people have them (raw dmesg, dmesg -T in any \
+locale, journalctl -k and syslog, /dev/kmsg dumps, grep -n output, pasted fragments; - is \
+stdin; --journal-dir reads journal files) and records each OOM kill they report. A raw \
+dmesg of the running boot gets its boot id and real times, and a kill the daemon already \
+recorded is merged into its record; importing the same input again adds nothing."
+    )]
     Import(import::ImportArgs),
-    /// Check what the recorder can do on this kernel: BTF, attach point, each field.
+    #[command(
+        about = "Check what the recorder can do on this kernel: BTF, attach point, each field",
+        long_about = "Prints the kernel version, whether BTF is there, the attach point chosen \
+and why, each figure read through BTF (available, with its offset, or absent, with the \
+reason), tracefs, the cgroup mounts and the capabilities. It changes nothing; it exits 0 when \
+the recorder can run here, 2 otherwise."
+    )]
     Doctor(doctor::DoctorArgs),
     /// Write man pages and shell completions into DIR (for packaging).
     #[command(hide = true)]
@@ -85,7 +162,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Watch(args) => watch::run(&settings.db, &args),
         Command::Stats(args) => stats::run(&settings.db, &args),
         Command::Status(args) => status::run(&settings.db, &args),
-        Command::Prune(_) => prune::run(&settings),
+        Command::Prune(args) => prune::run(&settings, &args),
         Command::Import(args) => import::run(&settings.db, &args),
         Command::GenerateAssets(args) => assets::run(&args),
         Command::Doctor(args) => doctor::run(&args),
@@ -117,6 +194,19 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// `--help` puts the options every command takes apart from its own.
+    #[test]
+    fn help_groups_the_global_options_apart() {
+        let mut cli = Cli::command();
+        cli.build();
+        let list = cli.find_subcommand_mut("list").unwrap();
+        let help = list.render_help().to_string();
+        let global = help.find("Global options:").unwrap_or_else(|| panic!("{help}"));
+        let (own, globals) = help.split_at(global);
+        assert!(globals.contains("--db <PATH>") && globals.contains("--config <PATH>"), "{help}");
+        assert!(!own.contains("--db <PATH>") && own.contains("--comm <COMM>"), "{help}");
     }
 
     #[test]

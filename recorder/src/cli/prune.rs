@@ -22,12 +22,23 @@ pub struct PruneArgs {
     /// [default: `max_records` in the configuration file, else 100000]
     #[arg(long, value_name = "N")]
     pub max_records: Option<u64>,
+    /// Say what would be deleted, and delete nothing (the database is only read).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
-pub fn run(settings: &Settings) -> anyhow::Result<Exit> {
-    let mut store = Store::open(&settings.db, Access::ReadWrite)?;
-    let pruned =
-        retention::prune(&mut store, clock::wall_ns_now(), settings.retention, settings.max_records)?;
+pub fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> {
+    let now = clock::wall_ns_now();
+    let (store, pruned) = if args.dry_run {
+        let store = Store::open(&settings.db, Access::ReadOnly)?;
+        let pruned = retention::would_prune(&store, now, settings.retention, settings.max_records)?;
+        (store, pruned)
+    } else {
+        let mut store = Store::open(&settings.db, Access::ReadWrite)?;
+        let pruned = retention::prune(&mut store, now, settings.retention, settings.max_records)?;
+        (store, pruned)
+    };
+    let (deleted, left_now) = if args.dry_run { ("would delete", "would be") } else { ("deleted", "") };
     let age = match settings.retention {
         Some(keep) => format!("older than {} day(s)", keep.as_secs() / 86_400),
         None => "by age (no age limit)".to_owned(),
@@ -36,10 +47,18 @@ pub fn run(settings: &Settings) -> anyhow::Result<Exit> {
         Some(n) => format!("beyond the newest {n}"),
         None => "beyond a cap (no record cap)".to_owned(),
     };
-    let left = store.kill_count()?;
+    let left = store.kill_count()? - if args.dry_run { pruned.by_age + pruned.by_count } else { 0 };
     format::to_stdout(|out| {
-        writeln!(out, "deleted {} kill(s) {age}", pruned.by_age)?;
-        writeln!(out, "deleted {} kill(s) {cap}", pruned.by_count)?;
-        writeln!(out, "{left} kill(s) left in {}", settings.db.display())
+        writeln!(out, "{deleted} {} kill(s) {age}", pruned.by_age)?;
+        writeln!(out, "{deleted} {} kill(s) {cap}", pruned.by_count)?;
+        if args.dry_run {
+            writeln!(
+                out,
+                "{left} kill(s) {left_now} left in {} (--dry-run: nothing was deleted)",
+                settings.db.display()
+            )
+        } else {
+            writeln!(out, "{left} kill(s) left in {}", settings.db.display())
+        }
     })
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use tabled::{builder::Builder, settings::Style};
 
-use super::{exit::Exit, filter::TimeArgs, format};
+use super::{exit::Exit, filter::FilterArgs, format};
 use crate::{
     model::json::rfc3339_ms,
     store::{Access, Count, Stats, Store},
@@ -15,8 +15,9 @@ use crate::{
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
+    /// The kills to count (the filters of `list`).
     #[command(flatten)]
-    pub time: TimeArgs,
+    pub filter: FilterArgs,
     /// Show the N groups with the most kills of each kind.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: u32,
@@ -27,7 +28,7 @@ pub struct StatsArgs {
 
 pub fn run(db: &Path, args: &StatsArgs) -> anyhow::Result<Exit> {
     let store = Store::open(db, Access::ReadOnly)?;
-    let filter = args.time.filter();
+    let filter = args.filter.filter(&store)?;
     let stats = store.stats(&filter, args.top)?;
     format::to_stdout(|out| {
         if args.json {
@@ -63,6 +64,7 @@ pub fn to_json(stats: &Stats, since_ns: Option<i64>, until_ns: Option<i64>) -> V
         "memcg": stats.memcg,
         "global": stats.global,
         "unknown_constraint": stats.unknown_constraint,
+        "other_constraint": stats.other_constraint,
         "containers": groups(&stats.by_container, "container_id", Some("container_name")),
         "pods": groups(&stats.by_pod, "pod_name", Some("pod_namespace")),
         "units": groups(&stats.by_unit, "unit", None),
@@ -74,9 +76,13 @@ pub fn to_json(stats: &Stats, since_ns: Option<i64>, until_ns: Option<i64>) -> V
 type Name = dyn Fn(&Count) -> String;
 
 fn write_text(out: &mut dyn Write, stats: &Stats) -> std::io::Result<()> {
+    let other = match stats.other_constraint {
+        0 => String::new(),
+        n => format!(", {n} cpuset or memory policy"),
+    };
     writeln!(
         out,
-        "{} kills: {} memory cgroup, {} global, {} not known",
+        "{} kills: {} memory cgroup, {} global, {} not known{other}",
         stats.total, stats.memcg, stats.global, stats.unknown_constraint
     )?;
     let container = |c: &Count| match &c.label {

@@ -19,7 +19,10 @@ use super::{exit::Exit, format};
 use crate::{
     clock,
     kernel::vmstat,
-    model::run::{Audit, Counter, Run},
+    model::{
+        json::rfc3339_ms,
+        run::{Audit, Counter, Run},
+    },
     store::{Access, Store, StoreError},
 };
 
@@ -42,6 +45,9 @@ pub struct Status {
     pub running: bool,
     pub run: Option<Run>,
     pub uptime_s: Option<u64>,
+    /// How old the run's counters are: the daemon writes them every 5 s
+    /// (and at stop), while `records_total` is counted now.
+    pub counters_age_s: Option<u64>,
     pub records_total: u64,
     pub database_bytes: u64,
     pub audit: Option<Audit>,
@@ -76,6 +82,7 @@ pub fn gather(store: &Store, database_bytes: u64, now: &Now) -> Result<Status, S
             running: false,
             run: None,
             uptime_s: None,
+            counters_age_s: None,
             records_total,
             database_bytes,
             audit: None,
@@ -85,6 +92,8 @@ pub fn gather(store: &Store, database_bytes: u64, now: &Now) -> Result<Status, S
     let same_boot = now.boot_id.as_deref() == Some(run.boot_id.as_str());
     let running = run.stopped_ns.is_none() && same_boot && now.pid_alive;
     let uptime_s = running.then(|| (now.wall_ns.saturating_sub(run.started_ns) / 1_000_000_000) as u64);
+    let counters_age_s =
+        Some((now.wall_ns.saturating_sub(counters_as_of(&run)).max(0) / 1_000_000_000) as u64);
     // Running: the kernel's count now against every kill stored since start.
     // Stopped: the count the daemon read at its last update, against the
     // kills up to then (kills after it stopped are nobody's loss here).
@@ -101,7 +110,21 @@ pub fn gather(store: &Store, database_bytes: u64, now: &Now) -> Result<Status, S
         _ if running => (None, Some("/proc/vmstat has no oom_kill counter".into())),
         _ => (None, Some("the run did not read /proc/vmstat".into())),
     };
-    Ok(Status { running, run: Some(run), uptime_s, records_total, database_bytes, audit, no_audit })
+    Ok(Status {
+        running,
+        run: Some(run),
+        uptime_s,
+        counters_age_s,
+        records_total,
+        database_bytes,
+        audit,
+        no_audit,
+    })
+}
+
+/// When the run's counters were written: at its stop, else its last update.
+fn counters_as_of(run: &Run) -> i64 {
+    run.stopped_ns.unwrap_or(run.last_update_ns)
 }
 
 /// The database file and its write-ahead log, as they take disk space.
@@ -178,6 +201,10 @@ pub fn to_json(status: &Status) -> Value {
         "version": run.map(|r| r.version.as_str()),
         "records_total": status.records_total,
         "records_this_run": count(Counter::RecordsStored),
+        // The counters are the daemon's last update of its run row (every
+        // 5 s, and at stop); records_total is counted now.
+        "counters_as_of": rfc3339_ms(run.map(counters_as_of)),
+        "counters_age_s": status.counters_age_s,
         "database_bytes": status.database_bytes,
         "pipeline": group(false),
         "losses": group(true),
@@ -229,11 +256,8 @@ fn write_text(out: &mut dyn Write, db: &Path, status: &Status) -> std::io::Resul
         format::bytes(status.database_bytes),
         run.counts[Counter::RecordsStored]
     )?;
-    writeln!(
-        out,
-        "pipeline (this run, as of {}):",
-        format::local_time(Some(run.stopped_ns.unwrap_or(run.last_update_ns)))
-    )?;
+    let age = status.counters_age_s.map(|s| format!(", {s} s ago")).unwrap_or_default();
+    writeln!(out, "pipeline (this run, as of {}{age}):", format::local_time(Some(counters_as_of(run))))?;
     for counter in Counter::ALL {
         writeln!(out, "  {:<34} {}", counter.names().label, run.counts[counter])?;
     }
@@ -318,6 +342,13 @@ mod tests {
         assert_eq!(json["pid"], 42);
         assert_eq!(json["losses"]["ringbuf_full"], 0);
         assert_eq!(json["records_this_run"], 2);
+        // Last updated at 5_000 ns; now is just under 61 s later.
+        assert_eq!((healthy.counters_age_s, &json["counters_age_s"]), (Some(60), &json!(60)));
+        assert_eq!(json["counters_as_of"], "1970-01-01T00:00:00.000Z");
+        let mut text = Vec::new();
+        write_text(&mut text, Path::new("x.db"), &healthy).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("pipeline (this run, as of ") && text.contains(", 60 s ago):"), "{text}");
     }
 
     #[test]

@@ -7,7 +7,12 @@
 //! as the kernel printed it (v2 keys in bytes; v1 `total_*` keys in bytes),
 //! else the cgroup snapshot's memory.stat, else the victim's own RSS.
 
-use super::{figures::human_bytes, json::badness_of, Kill, Kind};
+use super::{
+    figures::human_bytes,
+    json::{badness_of, oom_cgroup, oom_level},
+    scope::{self, OomScope},
+    Kill, Kind,
+};
 
 /// What the record alone cannot say: how many other victims shared a
 /// memory.oom.group kill (the store counts them).
@@ -69,6 +74,29 @@ fn limit_bytes(kill: &Kill) -> Option<u64> {
         .or(kill.memory_limit_bytes)
 }
 
+/// The limit that fired, and what the cgroup used at the kill.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fired {
+    /// The cgroup whose limit was hit.
+    pub cgroup: Option<String>,
+    pub limit_bytes: Option<u64>,
+    /// Its usage at the kill: the report's usage line, else the counters
+    /// read at the kill (never the files read after it).
+    pub usage_bytes: Option<u64>,
+}
+
+/// What `show` puts first about the memory: the limit hit and the usage.
+pub fn fired(kill: &Kill) -> Fired {
+    let at_level = oom_level(kill)
+        .0
+        .and_then(|level| kill.kernel.as_ref()?.memcg.get(level).map(|l| l.memory_usage_bytes));
+    Fired {
+        cgroup: oom_cgroup(kill),
+        limit_bytes: limit_bytes(kill),
+        usage_bytes: kill.oom.memory_usage_kb.map(|kb| kb.saturating_mul(1024)).or(at_level),
+    }
+}
+
 /// Where, in the names people use: pod and container, else unit, else cgroup.
 fn place(kill: &Kill) -> String {
     let c = kill.container.as_ref();
@@ -77,6 +105,11 @@ fn place(kill: &Kill) -> String {
         (Some(pod), None) => return format!(" in pod {pod}"),
         (None, Some(container)) => return format!(" in container {container}"),
         _ => {}
+    }
+    // A container without a name the node keeps: its id, as `docker ps`
+    // shortens it, names it better than its scope unit.
+    if let Some(id) = c.filter(|c| c.runtime.is_some()).and_then(|c| c.id.as_deref()) {
+        return format!(" in container {}", id.chars().take(12).collect::<String>());
     }
     if let Some(unit) = c.and_then(|c| c.unit.as_deref()) {
         return format!(" in {unit}");
@@ -108,14 +141,11 @@ pub fn diagnose(kill: &Kill, context: &Context) -> (Rule, String) {
         let others = context.group_others.map_or_else(String::new, |n| format!(" with {n} others"));
         return (Rule::GroupKill, format!("killed as part of memory.oom.group {group}{others}"));
     }
-    // Without the (rate-limited) header, the kill line's own reason still
-    // tells a memcg OOM from a global one (mm/oom_kill.c passes "Memory cgroup
-    // out of memory" from mem_cgroup_out_of_memory(), "Out of memory" else).
-    let reason = kill.oom.reason.as_deref().unwrap_or_default();
-    let memcg_reason = reason.starts_with("Memory cgroup");
-    let global = kill.oom.global == Some(true)
-        || kill.oom.constraint.as_deref() == Some("CONSTRAINT_NONE")
-        || (kill.oom.constraint.is_none() && reason.starts_with("Out of memory"));
+    // Which OOM it was, by the one classification every command shares
+    // (without the rate-limited header, the kill line's reason still says).
+    let scope = scope::classify(kill);
+    let memcg_reason = scope == Some(OomScope::Memcg);
+    let global = scope == Some(OomScope::Global);
     let rss = kill.victim.figures.rss_bytes();
     // A high oom_score_adj picked a task that was not the big one: its RSS
     // is a small share of what the OOM was about.

@@ -60,6 +60,34 @@ pub fn clamp_pages(pages: i64) -> u64 {
     u64::try_from(pages).unwrap_or(0)
 }
 
+/// A limit at or above this many bytes is the kernel's "no limit": the
+/// page counters hold PAGE_COUNTER_MAX (include/linux/page_counter.h:
+/// LONG_MAX / PAGE_SIZE pages) and print it in bytes (v1 files,
+/// `hierarchical_memory_limit`: 9223372036854771712 with 4 KiB pages) or in
+/// kB (the OOM report's `limit 9007199254740988kB`). 2^62 is far above any
+/// real limit and below the sentinel for every page size.
+pub const UNLIMITED_BYTES: u64 = 1 << 62;
+
+/// Whether a limit in bytes means "no limit".
+pub fn is_unlimited_bytes(bytes: u64) -> bool {
+    bytes >= UNLIMITED_BYTES
+}
+
+/// Whether a limit in kB (the OOM report's unit) means "no limit".
+pub fn is_unlimited_kb(kb: u64) -> bool {
+    kb >= UNLIMITED_BYTES >> 10
+}
+
+/// A limit in bytes as the JSON gives it: `None` (null) for none or unknown.
+pub fn limit_bytes(bytes: Option<u64>) -> Option<u64> {
+    bytes.filter(|b| !is_unlimited_bytes(*b))
+}
+
+/// A limit in kB as the JSON gives it: `None` (null) for none or unknown.
+pub fn limit_kb(kb: Option<u64>) -> Option<u64> {
+    kb.filter(|kb| !is_unlimited_kb(*kb))
+}
+
 /// Bytes in binary units for people, as `free -h` writes them: `1536` →
 /// `1.5 KiB`, below 1 KiB plain `B`.
 pub fn human_bytes(value: u64) -> String {
@@ -101,6 +129,21 @@ mod tests {
             Some(3072)
         );
         assert_eq!(Figures::default().rss_bytes(), None);
+    }
+
+    #[test]
+    fn the_kernels_no_limit_is_no_figure_in_any_unit() {
+        // 4 KiB and 64 KiB pages, as the files and the report print them.
+        for bytes in [9_223_372_036_854_771_712, 9_223_372_036_854_710_272] {
+            assert!(is_unlimited_bytes(bytes));
+            assert_eq!(limit_bytes(Some(bytes)), None);
+        }
+        for kb in [9_007_199_254_740_988, 9_007_199_254_740_928] {
+            assert_eq!(limit_kb(Some(kb)), None);
+        }
+        assert_eq!(limit_bytes(Some(64 << 20)), Some(64 << 20));
+        assert_eq!(limit_kb(Some(65_536)), Some(65_536));
+        assert_eq!(limit_kb(None), None);
     }
 
     #[test]

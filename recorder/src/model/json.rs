@@ -4,7 +4,13 @@
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use super::{figures::pages_to_kb, identity::Identity, Badness, KernelState, Kill, MemcgLevel};
+use super::{
+    figures::{limit_bytes, limit_kb, pages_to_kb},
+    identity::Identity,
+    incident::Incident,
+    scope::{self, OomScope},
+    Badness, KernelState, Kill, MemcgLevel,
+};
 
 /// RFC 3339 UTC with milliseconds (`2026-11-25T08:30:01.123Z`), truncated;
 /// `null` when unknown.
@@ -33,7 +39,7 @@ pub fn kill_summary(kill: &Kill) -> Value {
         "comm": kill.victim.comm,
         "cgroup": kill.cgroup,
         "anon_rss_kb": kill.victim.figures.anon_rss_kb,
-        "memory_limit_bytes": kill.memory_limit_bytes,
+        "memory_limit_bytes": limit_bytes(kill.memory_limit_bytes),
         "sources": sources(kill),
         "container_id": container(kill, |c| c.id.clone()),
         "pod_uid": container(kill, |c| c.pod_uid.clone()),
@@ -41,7 +47,21 @@ pub fn kill_summary(kill: &Kill) -> Value {
         "pod_name": container(kill, |c| c.pod_name.clone()),
         "container_name": container(kill, |c| c.container_name.clone()),
         "unit": container(kill, |c| c.unit.clone()),
+        "runtime": container(kill, |c| c.runtime.clone()),
+        "image": container(kill, |c| c.image.clone()),
     })
+}
+
+/// One row of `list --incidents`: its first victim's row, and the incident.
+pub fn incident_summary(incident: &Incident) -> Value {
+    let mut row = kill_summary(incident.first());
+    if let Value::Object(map) = &mut row {
+        map.insert("incident_id".into(), json!(incident.id()));
+        map.insert("victims".into(), json!(incident.kills().len()));
+        map.insert("victim_ids".into(), json!(incident.ids()));
+        map.insert("group_cgroup".into(), json!(incident.group()));
+    }
+    row
 }
 
 fn container(kill: &Kill, field: impl Fn(&Identity) -> Option<String>) -> Value {
@@ -49,16 +69,33 @@ fn container(kill: &Kill, field: impl Fn(&Identity) -> Option<String>) -> Value 
 }
 
 /// Flat-keyed cgroup files (`memory.events`, `memory.stat`) as one object.
-fn counts(pairs: &Option<Vec<(String, u64)>>) -> Value {
+/// A limit among them (v1's `hierarchical_memory_limit`) that is the
+/// kernel's "no limit" is `null`.
+fn counts(pairs: Option<&Vec<(String, u64)>>) -> Value {
     match pairs {
-        Some(pairs) => Value::Object(pairs.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect()),
+        Some(pairs) => Value::Object(pairs.iter().map(|(k, v)| (k.clone(), count(*v))).collect()),
         None => Value::Null,
     }
 }
 
-/// Pairs as printed, as one JSON object (keys in the kernel's order).
+fn count(value: u64) -> Value {
+    limit_bytes(Some(value)).map_or(Value::Null, Value::from)
+}
+
+/// A value the kernel printed: a number when it is one (the report's
+/// memory.stat and task table print integers), the text otherwise (a
+/// task's name). A number that is the kernel's "no limit" is `null`.
+fn printed(text: &str) -> Value {
+    if let Ok(n) = text.parse::<u64>() {
+        return count(n);
+    }
+    text.parse::<i64>().map_or_else(|_| Value::String(text.to_owned()), Value::from)
+}
+
+/// Pairs as printed, as one JSON object (keys in the kernel's order),
+/// numbers as numbers.
 fn pairs(pairs: &[(String, String)]) -> Value {
-    Value::Object(pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+    Value::Object(pairs.iter().map(|(k, v)| (k.clone(), printed(v))).collect())
 }
 
 /// The OOM memcg's level in the recorded counters and whether it was
@@ -83,39 +120,50 @@ pub fn oom_level(kill: &Kill) -> (Option<usize>, Option<bool>) {
     // hogs sharing a cgroup). The limit that fired is then the lowest one
     // set. mm/oom_kill.c passes "Memory cgroup out of memory" only from
     // mem_cgroup_out_of_memory().
-    let memcg_oom = kill.oom.constraint.as_deref() == Some("CONSTRAINT_MEMCG")
-        || kill.oom.reason.as_deref().is_some_and(|r| r.starts_with("Memory cgroup"));
+    // (model::scope: the constraint, else the kill line's reason.)
+    let memcg_oom = scope::classify(kill) == Some(OomScope::Memcg);
     match k.filter(|_| memcg_oom).and_then(KernelState::lowest_limited_level) {
         Some(level) => (Some(level), Some(true)),
         None => (None, None),
     }
 }
 
-fn oom(kill: &Kill) -> Value {
-    let o = &kill.oom;
+/// The cgroup whose limit was hit: the kernel log's `oom_memcg=`, else the
+/// one the counters read at the kill infer ([`oom_level`]).
+pub fn oom_cgroup(kill: &Kill) -> Option<String> {
     let (level, inferred) = oom_level(kill);
-    let oom_cgroup = match (&o.oom_cgroup, inferred, level) {
+    match (&kill.oom.oom_cgroup, inferred, level) {
         (Some(path), _, _) => Some(path.clone()),
         (None, Some(true), Some(level)) => {
             kill.kernel.as_ref().and_then(|k| k.memcg.get(level)).and_then(|l| l.path.clone())
         }
         _ => None,
-    };
+    }
+}
+
+fn oom(kill: &Kill) -> Value {
+    let o = &kill.oom;
+    let (_, inferred) = oom_level(kill);
+    let oom_cgroup = oom_cgroup(kill);
     json!({
         "reason": o.reason,
         "constraint": o.constraint,
+        // memcg, global, cpuset or mempolicy (model::scope, shared by stats
+        // and the filters); null when the record cannot say.
+        "scope": scope::classify(kill).map(OomScope::as_str),
         "global": o.global,
         "oom_cgroup": oom_cgroup,
         "oom_cgroup_inferred": inferred,
         "task_cgroup": o.task_cgroup,
         "group_cgroup": o.group_cgroup,
         "memory_usage_kb": o.memory_usage_kb,
-        "memory_limit_kb": o.memory_limit_kb,
+        // Limits the report printed as PAGE_COUNTER_MAX: no limit, null.
+        "memory_limit_kb": limit_kb(o.memory_limit_kb),
         "failcnt": o.failcnt,
         "swap_usage_kb": o.swap_usage_kb,
-        "swap_limit_kb": o.swap_limit_kb,
+        "swap_limit_kb": limit_kb(o.swap_limit_kb),
         "memsw_usage_kb": o.memsw_usage_kb,
-        "memsw_limit_kb": o.memsw_limit_kb,
+        "memsw_limit_kb": limit_kb(o.memsw_limit_kb),
         "memory_stat": o.memory_stat.as_deref().map(pairs),
         "tasks": o.tasks.as_ref().map(|rows| rows.iter().map(|r| pairs(r)).collect::<Vec<_>>()),
         "score": o.score,
@@ -128,18 +176,23 @@ fn oom(kill: &Kill) -> Value {
 }
 
 /// One level's page counters. A limit of `max` (PAGE_COUNTER_MAX) is
-/// `null`: no limit, never the kernel's sentinel.
+/// `null`: no limit, never the kernel's sentinel. On cgroup v1 the swap
+/// counter is memory+swap (`memsw`): `swap_*` keep it, as they always
+/// did, and `memsw_*` name it for what it is (null on v2).
 fn memcg_level(l: &MemcgLevel, k: &KernelState) -> Value {
     let limit = |b: Option<u64>| b.filter(|b| !k.is_unlimited(*b));
+    let v1 = k.cgroup_version == Some(1);
     json!({
         "path": l.path,
         "memory_usage_bytes": l.memory_usage_bytes,
         "memory_limit_bytes": limit(Some(l.memory_limit_bytes)),
-        "memory_low_bytes": l.memory_low_bytes,
+        "memory_low_bytes": limit(l.memory_low_bytes),
         "memory_high_bytes": limit(l.memory_high_bytes),
-        "memory_min_bytes": l.memory_min_bytes,
+        "memory_min_bytes": limit(l.memory_min_bytes),
         "swap_usage_bytes": l.swap_usage_bytes,
         "swap_limit_bytes": limit(l.swap_limit_bytes),
+        "memsw_usage_bytes": l.swap_usage_bytes.filter(|_| v1),
+        "memsw_limit_bytes": limit(l.swap_limit_bytes).filter(|_| v1),
     })
 }
 
@@ -149,9 +202,7 @@ fn memcg_at_kill(k: &KernelState, level: usize) -> Option<Value> {
     let l = k.memcg.get(level)?;
     let mut out = memcg_level(l, k);
     let d = k.details.iter().find(|d| d.level == level);
-    let counts = |pairs: Option<&Vec<(String, u64)>>| {
-        pairs.map(|p| Value::Object(p.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect()))
-    };
+    let counts = |pairs: Option<&Vec<(String, u64)>>| pairs.map(|p| counts(Some(p)));
     if let Value::Object(map) = &mut out {
         map.insert("source".into(), json!("ebpf"));
         map.insert("memory_stat".into(), json!(counts(d.and_then(|d| d.memory_stat.as_ref()))));
@@ -267,7 +318,7 @@ pub fn kill_detail(kill: &Kill) -> Value {
         "cgroup": {
             "path": kill.cgroup.clone().or_else(|| k.and_then(|k| k.cgroup_path.clone())),
             // The hard limit (v1 limit_in_bytes, v2 memory.max), null for none.
-            "memory_limit_bytes": snap.map_or(kill.memory_limit_bytes, |s| s.memory_limit_bytes),
+            "memory_limit_bytes": limit_bytes(snap.map_or(kill.memory_limit_bytes, |s| s.memory_limit_bytes)),
             "id": k.and_then(|k| k.cgroup_id),
             "version": k.and_then(|k| k.cgroup_version),
             "at_kill": k.and_then(|k| memcg_at_kill(k, 0)),
@@ -281,15 +332,18 @@ pub fn kill_detail(kill: &Kill) -> Value {
             // victim's pages may already be freed; `at_kill` is the truth).
             "snapshot_delay_us": snap.and_then(|s| s.delay_us),
             "memory_usage_bytes": snap.and_then(|s| s.memory_usage_bytes),
-            "memory_high_bytes": snap.and_then(|s| s.memory_high_bytes),
-            "memory_low_bytes": snap.and_then(|s| s.memory_low_bytes),
+            "memory_high_bytes": limit_bytes(snap.and_then(|s| s.memory_high_bytes)),
+            "memory_low_bytes": limit_bytes(snap.and_then(|s| s.memory_low_bytes)),
             "memory_peak_bytes": snap.and_then(|s| s.memory_peak_bytes),
             "swap_usage_bytes": snap.and_then(|s| s.swap_usage_bytes),
-            "swap_limit_bytes": snap.and_then(|s| s.swap_limit_bytes),
+            "swap_limit_bytes": limit_bytes(snap.and_then(|s| s.swap_limit_bytes)),
+            // cgroup v1's memory.memsw.* files (memory+swap); null on v2.
+            "memsw_usage_bytes": snap.and_then(|s| s.memsw_usage_bytes),
+            "memsw_limit_bytes": limit_bytes(snap.and_then(|s| s.memsw_limit_bytes)),
             "failcnt": snap.and_then(|s| s.failcnt),
-            "events": snap.map(|s| counts(&s.events)),
-            "events_local": snap.map(|s| counts(&s.events_local)),
-            "memory_stat": snap.map(|s| counts(&s.memory_stat)),
+            "events": snap.map(|s| counts(s.events.as_ref())),
+            "events_local": snap.map(|s| counts(s.events_local.as_ref())),
+            "memory_stat": snap.map(|s| counts(s.memory_stat.as_ref())),
             "working_set_bytes": snap.and_then(|s| s.working_set_bytes),
             "processes": snap.map(|s| s.processes.iter().map(|p| json!({
                 "pid": p.pid,
@@ -347,5 +401,85 @@ mod tests {
         assert_eq!(rfc3339_ms(Some(1_764_059_401_123_999_999)), json!("2025-11-25T08:30:01.123Z"));
         assert_eq!(rfc3339_ms(Some(0)), json!("1970-01-01T00:00:00.000Z"));
         assert_eq!(rfc3339_ms(None), Value::Null);
+    }
+
+    const UNLIMITED_BYTES: u64 = 9_223_372_036_854_771_712;
+    const UNLIMITED_KB: u64 = 9_007_199_254_740_988;
+
+    /// A cgroup v1 kill as the report and the counters give it: memory+swap
+    /// without a limit, v1's memory.stat with its `hierarchical_*_limit`.
+    fn v1_kill() -> Kill {
+        use crate::model::{identity::Identity, Oom};
+        let pairs = |p: &[(&str, &str)]| p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Kill {
+            memory_limit_bytes: Some(UNLIMITED_BYTES),
+            oom: Oom {
+                memory_limit_kb: Some(65_536),
+                memsw_usage_kb: Some(49_152),
+                memsw_limit_kb: Some(UNLIMITED_KB),
+                memory_stat: Some(pairs(&[
+                    ("total_rss", "67108864"),
+                    ("hierarchical_memory_limit", "9223372036854771712"),
+                ])),
+                tasks: Some(vec![pairs(&[("pid", "7558"), ("oom_score_adj", "-1000"), ("name", "dd")])]),
+                ..Oom::default()
+            },
+            kernel: Some(KernelState {
+                page_size: 4096,
+                cgroup_version: Some(1),
+                memcg: vec![MemcgLevel {
+                    memory_usage_bytes: 64 << 20,
+                    memory_limit_bytes: 64 << 20,
+                    memory_high_bytes: Some(UNLIMITED_BYTES),
+                    swap_usage_bytes: Some(48 << 20),
+                    swap_limit_bytes: Some(UNLIMITED_BYTES),
+                    ..MemcgLevel::default()
+                }],
+                ..KernelState::default()
+            }),
+            container: Some(Identity {
+                runtime: Some("docker".into()),
+                image: Some("nginx:1.25".into()),
+                ..Identity::default()
+            }),
+            ..Kill::default()
+        }
+    }
+
+    #[test]
+    fn no_limit_is_null_and_the_reports_numbers_are_numbers() {
+        let detail = kill_detail(&v1_kill());
+        let oom = &detail["oom"];
+        assert_eq!(oom["memsw_limit_kb"], Value::Null);
+        assert_eq!(oom["memsw_usage_kb"], 49_152);
+        assert_eq!(oom["memory_limit_kb"], 65_536);
+        assert_eq!(oom["memory_stat"]["total_rss"], 67_108_864);
+        assert_eq!(oom["memory_stat"]["hierarchical_memory_limit"], Value::Null, "kept, as null");
+        assert_eq!(oom["tasks"][0], json!({"pid": 7558, "oom_score_adj": -1000, "name": "dd"}));
+        let at_kill = &detail["cgroup"]["at_kill"];
+        assert_eq!(at_kill["memory_high_bytes"], Value::Null);
+        assert_eq!(detail["cgroup"]["memory_limit_bytes"], Value::Null);
+        // v1: the swap counter is memory+swap; the old keys stay, the new ones name it.
+        assert_eq!(
+            (&at_kill["swap_usage_bytes"], &at_kill["memsw_usage_bytes"]),
+            (&json!(48 << 20), &json!(48 << 20))
+        );
+        assert_eq!(
+            (&at_kill["swap_limit_bytes"], &at_kill["memsw_limit_bytes"]),
+            (&Value::Null, &Value::Null)
+        );
+    }
+
+    #[test]
+    fn list_rows_name_the_runtime_and_image() {
+        let row = kill_summary(&v1_kill());
+        assert_eq!((&row["runtime"], &row["image"]), (&json!("docker"), &json!("nginx:1.25")));
+        assert_eq!(row["memory_limit_bytes"], Value::Null, "no limit");
+        let bare = kill_summary(&Kill::default());
+        assert!(bare["runtime"].is_null() && bare["image"].is_null());
+        // v2 has no memsw: null, not the swap counter.
+        let mut v2 = v1_kill();
+        v2.kernel.as_mut().unwrap().cgroup_version = Some(2);
+        assert_eq!(kill_detail(&v2)["cgroup"]["at_kill"]["memsw_usage_bytes"], Value::Null);
     }
 }

@@ -8,9 +8,11 @@ pub mod figures;
 pub mod from_event;
 pub mod from_report;
 pub mod identity;
+pub mod incident;
 pub mod json;
 pub mod kernel_state;
 pub mod run;
+pub mod scope;
 pub mod snapshot;
 
 pub use figures::Figures;

@@ -83,9 +83,7 @@ pub(super) async fn read_loop(
         None => (None, None),
     };
 
-    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
-        log::warn!("could not notify the service manager (READY=1): {e}");
-    }
+    super::notify::ready();
     let mut poll = tokio::time::interval(COUNTER_POLL);
     loop {
         tokio::select! {

@@ -76,7 +76,10 @@ pub fn distance(a: Stamps, b: Stamps) -> Option<u64> {
 }
 
 /// The record a fact belongs to: found again by an import's fingerprint,
-/// else the nearest of the victim's records on the same boot.
+/// else the nearest of the victim's records on the same boot. An imported
+/// kill that knows its boot and log stamp (a journal, or a `dmesg` of the
+/// running boot) is a fact like any other: it finds the daemon's record of
+/// the same kill, and an import of what the daemon already has adds nothing.
 enum Partner {
     Fingerprint(i64),
     Record(Stored),
@@ -84,7 +87,9 @@ enum Partner {
 
 fn partner(store: &Store, kill: &Kill) -> Result<Option<Partner>, StoreError> {
     if let Some(fingerprint) = &kill.fingerprint {
-        return Ok(store.by_fingerprint(fingerprint)?.map(Partner::Fingerprint));
+        if let Some(id) = store.by_fingerprint(fingerprint)? {
+            return Ok(Some(Partner::Fingerprint(id)));
+        }
     }
     let Some(boot_id) = &kill.boot_id else { return Ok(None) };
     let mine = Stamps::of_kill(kill);

@@ -50,6 +50,18 @@ pub fn prune(
     Ok(Pruned { by_age, by_count })
 }
 
+/// What [`prune`] would delete now, deleting nothing (`prune --dry-run`).
+pub fn would_prune(
+    store: &Store,
+    now_wall_ns: i64,
+    max_age: Option<Duration>,
+    max_records: Option<u64>,
+) -> Result<Pruned, StoreError> {
+    let (by_age, by_count) =
+        store.would_prune(max_age.map(|keep| cutoff_ns(now_wall_ns, keep)), max_records)?;
+    Ok(Pruned { by_age, by_count })
+}
+
 pub struct Retention {
     keep: Option<Duration>,
     max_records: Option<u64>,

@@ -9,7 +9,10 @@
 //! output, or the bare text. The text then goes through the same report
 //! parser as the live kernel log.
 
-use std::{collections::HashMap, io::BufRead};
+use std::{
+    collections::{HashMap, HashSet},
+    io::BufRead,
+};
 
 use jiff::{civil::DateTime, tz::TimeZone, Timestamp};
 
@@ -17,6 +20,7 @@ use crate::{
     clock,
     model::{from_report, Kill, Source, JOIN_WINDOW_NS},
     report::{Item, Line, Parser},
+    sources::kmsg::{Kmsg, Read1},
 };
 
 /// When a line says it was logged.
@@ -174,8 +178,18 @@ pub fn read_kills(input: impl BufRead) -> std::io::Result<Found> {
                 (Some(a), Some(b)) => a.abs_diff(b) * 1_000 <= JOIN_WINDOW_NS,
                 _ => index - at <= REPEAT_WITHIN_KILLS,
             });
-            recent.insert(kk.pid, (kk.usec, index));
+            let earlier = recent.insert(kk.pid, (kk.usec, index));
             if repeated && kk.group_member {
+                // The chosen victim's first line came before the group's
+                // "Tasks in … are going to be killed": its repeat says it
+                // was part of the group kill (as the daemon's join fills it).
+                if let Some((usec, at)) = earlier {
+                    if let Some(kill) = found.kills.get_mut(at).filter(|k| k.oom.group_cgroup.is_none()) {
+                        kill.oom.group_cgroup.clone_from(&kk.group_cgroup);
+                    }
+                    // The repeat made no record: the pid's last is still that one.
+                    recent.insert(kk.pid, (usec, at));
+                }
                 continue;
             }
             let stamp_text = match stamp {
@@ -213,6 +227,74 @@ pub fn read_kills(input: impl BufRead) -> std::io::Result<Found> {
     }
     take(parser.finish(), &last_stamp, &mut found);
     Ok(found)
+}
+
+/// The `Killed process` lines the running kernel's log still holds, by
+/// stamp (µs since boot) and text: what says that a raw `dmesg` someone
+/// imports is this boot's. Reads `kmsg` (normally /dev/kmsg, non-blocking)
+/// to its end.
+pub fn kill_lines<R: std::io::Read>(kmsg: &mut Kmsg<R>) -> std::io::Result<HashSet<(u64, String)>> {
+    let mut lines = HashSet::new();
+    loop {
+        match kmsg.read_one()? {
+            Read1::Record(r) if r.is_kernel() => {
+                lines.extend(
+                    r.text.lines().filter(|l| l.contains("Killed process")).map(|l| (r.usec, l.to_owned())),
+                );
+            }
+            Read1::Record(_) | Read1::Overrun | Read1::Malformed { .. } => {}
+            Read1::Empty => return Ok(lines),
+        }
+    }
+}
+
+/// What names the running boot for [`place_on_boot`].
+pub struct RunningBoot<'a> {
+    pub boot_id: &'a str,
+    /// CLOCK_MONOTONIC now, in µs: no stamp of this boot is later.
+    pub now_usec: u64,
+    /// Whether this boot logged the kill: its line is in the kernel's log
+    /// ([`kill_lines`]), or the daemon recorded it with that stamp.
+    pub witnessed: &'a dyn Fn(&Kill) -> bool,
+    /// Wall-clock ns of a stamp of this boot's log clock.
+    pub wall_ns: &'a dyn Fn(u64) -> i64,
+}
+
+/// Gives the kills of one imported log that the running boot logged its
+/// boot id and their real time. A log stamped in µs since boot
+/// (`dmesg`, /dev/kmsg dumps, `journalctl -o short-monotonic`) names no
+/// boot; a run of its kills whose stamps only grow (one boot: a stamp
+/// going back is a reboot), none later than now, is the running boot's
+/// when one of its kills is witnessed. Returns how many were placed.
+pub fn place_on_boot(kills: &mut [Kill], running: &RunningBoot<'_>) -> usize {
+    let unplaced = |k: &Kill| k.boot_id.is_none() && k.kmsg_usec.is_some();
+    let mut placed = 0;
+    let mut start = 0;
+    while start < kills.len() {
+        if !unplaced(&kills[start]) {
+            start += 1;
+            continue;
+        }
+        // One boot's run: unplaced kills whose stamps do not go back.
+        let mut end = start + 1;
+        while end < kills.len() && unplaced(&kills[end]) && kills[end].kmsg_usec >= kills[end - 1].kmsg_usec {
+            end += 1;
+        }
+        let run = &mut kills[start..end];
+        let this_boot = run.iter().all(|k| k.kmsg_usec.is_some_and(|us| us <= running.now_usec))
+            && run.iter().any(|k| (running.witnessed)(k));
+        if this_boot {
+            for kill in run.iter_mut() {
+                kill.boot_id = Some(running.boot_id.to_owned());
+                if kill.time_ns.is_none() {
+                    kill.time_ns = kill.kmsg_usec.map(|us| (running.wall_ns)(us));
+                }
+                placed += 1;
+            }
+        }
+        start = end;
+    }
+    placed
 }
 
 #[cfg(test)]
@@ -274,6 +356,58 @@ mod tests {
     fn a_multibyte_character_across_byte_120_does_not_panic() {
         let line = format!("{}й] Killed process 1 (x)", "a".repeat(119));
         assert_eq!(strip(&line).text, line);
+    }
+
+    /// A raw `dmesg` of two boots, the second the running one: only the
+    /// run this boot witnessed gets its boot id and times.
+    #[test]
+    fn a_dmesg_of_the_running_boot_gets_its_boot_and_times() {
+        let line = |usec: u64, pid: u32| {
+            format!("[{:5}.{:06}] Memory cgroup out of memory: Killed process {pid} (dd) total-vm:207776kB, anon-rss:65280kB, file-rss:1676kB, shmem-rss:0kB, UID:0 pgtables:172kB oom_score_adj:0\n", usec / 1_000_000, usec % 1_000_000)
+        };
+        // An earlier boot's kills, then (the stamps start again) this boot's.
+        let log =
+            [line(900_000_000, 10), line(950_000_000, 11), line(5_000_000, 12), line(6_000_000, 13)].concat();
+        let mut kills = read_kills(log.as_bytes()).unwrap().kills;
+        assert_eq!(kills.len(), 4);
+        let witnessed = |k: &Kill| k.victim.pid == 13;
+        let wall_ns = |usec: u64| 1_000_000_000_000_000_000 + usec as i64 * 1_000;
+        let running =
+            RunningBoot { boot_id: "cur", now_usec: 7_000_000, witnessed: &witnessed, wall_ns: &wall_ns };
+        assert_eq!(place_on_boot(&mut kills, &running), 2);
+        let boots: Vec<Option<&str>> = kills.iter().map(|k| k.boot_id.as_deref()).collect();
+        assert_eq!(boots, [None, None, Some("cur"), Some("cur")]);
+        assert_eq!(kills[2].time_ns, Some(1_000_000_005_000_000_000));
+        assert_eq!(kills[0].time_ns, None, "another boot's stamps say no time");
+        // Unwitnessed, or stamped later than this boot has run: not placed.
+        let mut again = read_kills(log.as_bytes()).unwrap().kills;
+        let nobody = |_: &Kill| false;
+        assert_eq!(place_on_boot(&mut again, &RunningBoot { witnessed: &nobody, ..running }), 0);
+        let young =
+            RunningBoot { now_usec: 5_500_000, witnessed: &witnessed, wall_ns: &wall_ns, boot_id: "cur" };
+        assert_eq!(place_on_boot(&mut again, &young), 0, "pid 13's stamp is after now");
+    }
+
+    #[test]
+    fn the_running_logs_kill_lines_are_read_to_its_end() {
+        let records: Vec<Vec<u8>> = vec![
+            b"6,1,100,-;Linux version 6.18".to_vec(),
+            b"3,2,558908182,-;Memory cgroup out of memory: Killed process 7558 (dd) total-vm:1kB".to_vec(),
+            b"12,3,558908200,-;user space says Killed process 1".to_vec(),
+        ];
+        struct Records(std::collections::VecDeque<Vec<u8>>);
+        impl std::io::Read for Records {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let Some(r) = self.0.pop_front() else { return Err(std::io::ErrorKind::WouldBlock.into()) };
+                buf[..r.len()].copy_from_slice(&r);
+                Ok(r.len())
+            }
+        }
+        let mut kmsg = Kmsg::from_source(Records(records.into()));
+        let lines = kill_lines(&mut kmsg).unwrap();
+        let want =
+            (558_908_182, "Memory cgroup out of memory: Killed process 7558 (dd) total-vm:1kB".to_owned());
+        assert_eq!(lines, HashSet::from([want]), "the kernel's line, not user space's");
     }
 
     #[test]

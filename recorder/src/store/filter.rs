@@ -3,6 +3,8 @@
 
 use rusqlite::types::Value;
 
+use crate::model::scope::OomScope;
+
 /// What `list`, `stats` and `watch` select. `Filter::default()` is every
 /// record, newest first. Each field narrows; all of them must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,27 +26,11 @@ pub struct Filter {
     pub namespace: Option<String>,
     pub unit: Option<String>,
     pub boot_id: Option<String>,
-    pub constraint: Option<Constraint>,
+    /// Which OOM ([`crate::model::scope::classify`]).
+    pub scope: Option<OomScope>,
     /// Only records stored after this id (`watch`).
     pub after_id: Option<i64>,
     pub order: Order,
-}
-
-/// Which OOM: the whole machine's, or a memory cgroup's limit (the kernel's
-/// `enum oom_constraint`, mm/oom_kill.c, as the `oom-kill:constraint=` line names it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Constraint {
-    Global,
-    Memcg,
-}
-
-impl Constraint {
-    pub fn kernel_name(self) -> &'static str {
-        match self {
-            Constraint::Global => "CONSTRAINT_NONE",
-            Constraint::Memcg => "CONSTRAINT_MEMCG",
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -107,9 +93,9 @@ impl Filter {
             clauses.push("boot_id = ?");
             params.push(text(boot_id));
         }
-        if let Some(constraint) = self.constraint {
-            clauses.push("oom_constraint = ?");
-            params.push(Value::Text(constraint.kernel_name().into()));
+        if let Some(scope) = self.scope {
+            clauses.push("oom_scope = ?");
+            params.push(Value::Text(scope.as_str().into()));
         }
         if let Some(id) = self.after_id {
             clauses.push("id > ?");
@@ -124,6 +110,12 @@ impl Filter {
 
     /// The whole SELECT `list` runs (public for the EXPLAIN QUERY PLAN test).
     pub fn list_sql(&self) -> (String, Vec<Value>) {
+        self.select_sql("*")
+    }
+
+    /// The SELECT of `columns` (an SQL result list) for the kills this
+    /// filter selects, in its order.
+    pub(super) fn select_sql(&self, columns: &str) -> (String, Vec<Value>) {
         let (where_clause, mut params) = self.where_clause();
         // SQLite sorts NULL below every value, so DESC puts records of
         // unknown time last without an `IS NULL` term that would keep the
@@ -135,6 +127,6 @@ impl Filter {
         };
         // SQLite reads a negative LIMIT as "no limit".
         params.push(Value::Integer(self.limit.map_or(-1, i64::from)));
-        (format!("SELECT * FROM kills{where_clause} ORDER BY {order} LIMIT ?"), params)
+        (format!("SELECT {columns} FROM kills{where_clause} ORDER BY {order} LIMIT ?"), params)
     }
 }

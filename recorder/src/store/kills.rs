@@ -4,13 +4,19 @@
 //! Which record a fact belongs to is the join's decision
 //! (`pipeline::join`); the store only finds the candidates.
 
+use std::ops::ControlFlow;
+
 use rusqlite::{types::Value, OptionalExtension};
 
 use super::{
-    rows::{columns, named, oom_json, sources_from_json, sources_to_json, RawKill},
+    rows::{columns, named, oom_json, sources_from_json, sources_to_json, summary_columns, RawKill},
     Filter, Store, StoreError,
 };
-use crate::model::{Kill, Kind, Oom, Reaped, Source, JOIN_WINDOW_NS};
+use crate::model::{Kill, Kind, Oom, Reaped, Source};
+
+/// How far from a victim the other victims of its group kill are looked
+/// for: far beyond the pauses within one (`model::incident::GAP_NS`).
+const CANDIDATES_WITHIN_NS: u64 = 60_000_000_000;
 
 /// What the join needs of a stored kill to tell whether a new fact is
 /// about it: its clocks, and the sources it already has.
@@ -23,6 +29,16 @@ pub struct Stored {
     pub mono_ns: Option<u64>,
     pub kmsg_usec: Option<u64>,
     pub sources: Vec<Source>,
+}
+
+/// How much of each record a query reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    /// Everything: what `show` prints.
+    Whole,
+    /// What a `list` row and an incident need: the kill without its
+    /// kernel report, kernel state and snapshot (those stay empty).
+    Summary,
 }
 
 /// How a fact's value meets the column's.
@@ -55,8 +71,18 @@ const VICTIM: [&str; 12] = [
 const TRIGGER: [&str; 6] =
     ["trigger_pid", "trigger_tgid", "trigger_comm", "trigger_uid", "trigger_gfp_mask", "trigger_order"];
 /// What only the eBPF program reads, and the victim's cgroup it names.
-const EVENT: [&str; 7] =
-    ["boot_ns", "mono_ns", "kernel_json", "nodename", "cgroup_id", "cgroup", "memory_limit_bytes"];
+/// Its `oom_scope` comes from the counters read at the kill: the report's
+/// own word, when it comes, replaces it ([`Store::set_report`]).
+const EVENT: [&str; 8] = [
+    "boot_ns",
+    "mono_ns",
+    "kernel_json",
+    "nodename",
+    "cgroup_id",
+    "cgroup",
+    "memory_limit_bytes",
+    "oom_scope",
+];
 /// What only the kernel's report says.
 const REPORT: [&str; 7] =
     ["kmsg_usec", "oom_constraint", "oom_cgroup", "task_cgroup", "report_lines", "fingerprint", "cgroup"];
@@ -155,8 +181,10 @@ impl Store {
     /// record lacks, and its `Killed process` line (or its "already
     /// exiting" line) says which kind of victim it was.
     pub fn set_report(&mut self, id: i64, kill: &Kill, sources: &[Source]) -> Result<bool, StoreError> {
-        let mut owned: Vec<(&str, Rule)> =
-            VICTIM.iter().chain(&TRIGGER).chain(&REPORT).map(|c| (*c, Rule::Fill)).collect();
+        // The kernel's constraint or kill line says which OOM it was, over
+        // what the counters suggested (model::scope::classify's order).
+        let mut owned: Vec<(&str, Rule)> = vec![("oom_scope", Rule::Replace)];
+        owned.extend(VICTIM.iter().chain(&TRIGGER).chain(&REPORT).map(|c| (*c, Rule::Fill)));
         owned.push(("memory_limit_bytes", Rule::Fill));
         let mut oom = self.oom_of(id)?;
         oom.fill_from(&kill.oom);
@@ -249,23 +277,42 @@ impl Store {
         Ok(self.query("SELECT * FROM kills WHERE id = ?1", [id])?.into_iter().next())
     }
 
-    /// How many other victims share `kill`'s memory.oom.group kill: records
-    /// of the same boot naming the same group within the join window.
+    /// The records that may be victims of the same memory.oom.group kill
+    /// as `kill` (itself included): the same boot, the same group, close on
+    /// the kernel log's clock. `model::incident::of` picks its incident
+    /// from them. Empty when `kill` was no group kill's victim.
+    pub fn group_candidates(&self, kill: &Kill) -> Result<Vec<Kill>, StoreError> {
+        let (Some(group), Some(usec)) = (&kill.oom.group_cgroup, kill.kmsg_usec) else {
+            return Ok(Vec::new());
+        };
+        let window_us = (CANDIDATES_WITHIN_NS / 1_000) as i64;
+        let sql = format!(
+            "SELECT {} FROM kills WHERE kills.boot_id IS ?1
+               AND json_extract(kills.oom_json, '$.group_cgroup') = ?2
+               AND kills.kmsg_usec BETWEEN ?3 - ?4 AND ?3 + ?4",
+            summary_columns()
+        );
+        self.query(&sql, (&kill.boot_id, group, usec as i64, window_us))
+    }
+
+    /// How many other records name `kill`'s memory.oom.group within
+    /// [`model::incident::GAP_NS`](crate::model::incident::GAP_NS) of it
+    /// on the kernel log's clock: what the daemon says of a kill as it
+    /// publishes it. A count, not [`Store::group_candidates`]' rows: the
+    /// daemon asks once per victim of a 5,000-task group kill.
     pub fn group_others(&self, kill: &Kill) -> Result<Option<usize>, StoreError> {
-        let (Some(group), Some(boot_id), Some(usec)) =
-            (&kill.oom.group_cgroup, &kill.boot_id, kill.kmsg_usec)
-        else {
+        let (Some(group), Some(usec)) = (&kill.oom.group_cgroup, kill.kmsg_usec) else {
             return Ok(None);
         };
-        let window_us = (JOIN_WINDOW_NS / 1_000) as i64;
+        let window_us = (crate::model::incident::GAP_NS / 1_000) as i64;
         self.conn
             .prepare_cached(
-                "SELECT COUNT(*) FROM kills WHERE boot_id = ?1
+                "SELECT COUNT(*) FROM kills WHERE boot_id IS ?1
                    AND json_extract(oom_json, '$.group_cgroup') = ?2
-                   AND abs(kmsg_usec - ?3) <= ?4 AND id IS NOT ?5",
+                   AND kmsg_usec BETWEEN ?3 - ?4 AND ?3 + ?4 AND id IS NOT ?5",
             )
             .and_then(|mut stmt| {
-                stmt.query_row((boot_id, group, usec as i64, window_us, kill.id), |row| row.get::<_, i64>(0))
+                stmt.query_row((&kill.boot_id, group, usec as i64, window_us, kill.id), |row| row.get::<_, i64>(0))
             })
             .map(|n| Some(n as usize))
             .map_err(|e| self.sql(e))
@@ -273,8 +320,50 @@ impl Store {
 
     /// Kills matching `filter`, in its order.
     pub fn list(&self, filter: &Filter) -> Result<Vec<Kill>, StoreError> {
-        let (sql, params) = filter.list_sql();
-        self.query(&sql, rusqlite::params_from_iter(params))
+        let mut kills = Vec::new();
+        self.for_each(filter, Rows::Whole, |kill| {
+            kills.push(kill);
+            Ok::<_, StoreError>(ControlFlow::Continue(()))
+        })?;
+        Ok(kills)
+    }
+
+    /// Hands each kill matching `filter` to `each`, in the filter's order,
+    /// as SQLite steps to it: nothing is collected, so a script reading
+    /// 200,000 kills costs one row's memory. `each` may stop early.
+    pub fn for_each<E: From<StoreError>>(
+        &self,
+        filter: &Filter,
+        rows: Rows,
+        mut each: impl FnMut(Kill) -> Result<ControlFlow<()>, E>,
+    ) -> Result<(), E> {
+        let (sql, params) = match rows {
+            Rows::Whole => filter.list_sql(),
+            Rows::Summary => filter.select_sql(&summary_columns()),
+        };
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(|e| self.sql(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
+            let kill = RawKill::from_row(row).map_err(|e| self.sql(e))?.into_kill(&self.path)?;
+            if each(kill)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any record names a container, a pod, an image: the columns
+    /// `watch` starts with.
+    pub fn identities_seen(&self) -> Result<(bool, bool, bool), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM kills WHERE container_id IS NOT NULL OR container_name IS NOT NULL),
+                        EXISTS (SELECT 1 FROM kills WHERE pod_name IS NOT NULL),
+                        EXISTS (SELECT 1 FROM kills WHERE json_extract(container_json, '$.image') IS NOT NULL)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .map_err(|e| self.sql(e))
     }
 
     /// The highest id stored (0 when empty): where `watch` starts.

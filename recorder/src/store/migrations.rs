@@ -1,7 +1,8 @@
 //! The schema: the numbered files in `migrations/`, embedded here and
 //! applied in order; the applied version is SQLite's `user_version`.
 
-use super::{Store, StoreError};
+use super::{rows::RawKill, Store, StoreError};
+use crate::model::scope;
 
 /// The migrations, in order: entry `i` brings the schema to version `i + 1`.
 pub const MIGRATIONS: &[(&str, &str)] = &[
@@ -11,6 +12,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("004_cgroup_snapshot.sql", include_str!("../../../migrations/004_cgroup_snapshot.sql")),
     ("005_list_indexes.sql", include_str!("../../../migrations/005_list_indexes.sql")),
     ("006_daemon_status.sql", include_str!("../../../migrations/006_daemon_status.sql")),
+    ("007_oom_scope.sql", include_str!("../../../migrations/007_oom_scope.sql")),
 ];
 
 /// The schema version this binary writes.
@@ -25,10 +27,30 @@ impl Store {
             let err = |source| StoreError::Migrate { path: self.path.clone(), name, source };
             let tx = self.conn.transaction().map_err(err)?;
             tx.execute_batch(sql).map_err(err)?;
+            if *name == "007_oom_scope.sql" {
+                backfill_scope(&tx, &self.path).map_err(err)?;
+            }
             tx.pragma_update(None, "user_version", version).map_err(err)?;
             tx.commit().map_err(err)?;
             log::info!("database {}: applied migration {name}", self.path.display());
         }
         Ok(())
     }
+}
+
+/// Classifies the rows stored before `oom_scope` existed, with the one
+/// rule the writer uses for new ones ([`scope::classify`]).
+fn backfill_scope(tx: &rusqlite::Transaction<'_>, path: &std::path::Path) -> rusqlite::Result<()> {
+    let mut select = tx.prepare("SELECT * FROM kills")?;
+    let mut update = tx.prepare("UPDATE kills SET oom_scope = ?1 WHERE id = ?2")?;
+    let mut rows = select.query([])?;
+    while let Some(row) = rows.next()? {
+        // A row whose JSON columns do not parse keeps NULL: the migration
+        // must not fail on what `show` reports as malformed.
+        let Ok(kill) = RawKill::from_row(row)?.into_kill(path) else { continue };
+        if let (Some(id), Some(scope)) = (kill.id, scope::classify(&kill)) {
+            update.execute((scope.as_str(), id))?;
+        }
+    }
+    Ok(())
 }

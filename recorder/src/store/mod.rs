@@ -22,8 +22,8 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use filter::{Constraint, Filter, Order};
-pub use kills::Stored;
+pub use filter::{Filter, Order};
+pub use kills::{Rows, Stored};
 pub use migrations::{MIGRATIONS, SCHEMA_VERSION};
 pub use state::Loss;
 pub use stats::{stats_sql, Count, Stats};

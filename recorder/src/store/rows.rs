@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::{types::Value, Row};
 
 use super::StoreError;
-use crate::model::{Figures, Kill, Kind, Oom, Source, Trigger, Victim};
+use crate::model::{scope, Figures, Kill, Kind, Oom, Source, Trigger, Victim};
 
 /// Every stored column of a kill, as `:name` parameters: the one list both
 /// INSERT and UPDATE are built from.
@@ -51,6 +51,7 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
         (":cgroup", text(&kill.cgroup)),
         (":memory_limit_bytes", uint(kill.memory_limit_bytes)),
         (":oom_constraint", text(&kill.oom.constraint)),
+        (":oom_scope", text(&scope::classify(kill).map(|s| s.as_str().to_owned()))),
         (":oom_cgroup", text(&kill.oom.oom_cgroup)),
         (":task_cgroup", text(&kill.oom.task_cgroup)),
         (":oom_json", oom_json(&kill.oom)),
@@ -76,6 +77,31 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
             kill.snapshot.as_ref().and_then(|s| serde_json::to_value(s).ok()).map_or(Value::Null, json),
         ),
     ]
+}
+
+/// The columns only a record's whole view needs: the kernel's report, the
+/// state read through BTF, the cgroup snapshot. A list row reads them as
+/// NULL, so a long listing neither loads nor parses them.
+const DETAIL_COLUMNS: [&str; 3] = ["report_lines", "kernel_json", "snapshot_json"];
+
+/// The SELECT list of what a record's summary (a `list` row, a victim of
+/// an incident) needs: every column [`RawKill::from_row`] reads, the
+/// detail ones as NULL, and of the report's facts only the group kill's
+/// cgroup (a report's memory.stat and task table can be kilobytes).
+pub(super) fn summary_columns() -> String {
+    let mut list = vec!["id".to_owned()];
+    list.extend(columns(&Kill::default()).iter().map(|(name, _)| {
+        let name = &name[1..];
+        if DETAIL_COLUMNS.contains(&name) {
+            format!("NULL AS {name}")
+        } else if name == "oom_json" {
+            "json_object('group_cgroup', json_extract(kills.oom_json, '$.group_cgroup')) AS oom_json"
+                .to_owned()
+        } else {
+            format!("kills.{name}")
+        }
+    }));
+    list.join(", ")
 }
 
 pub(super) fn named<'a>(

@@ -96,6 +96,27 @@ impl Store {
             .map_err(|e| self.sql(e))
     }
 
+    /// What [`Store::prune_older_than`] and then [`Store::prune_beyond`]
+    /// would delete, counted on a read-only store (`prune --dry-run`): the
+    /// kills before `cutoff_ns`, and of the rest those beyond the newest
+    /// `keep`, by the same clock.
+    pub fn would_prune(&self, cutoff_ns: Option<i64>, keep: Option<u64>) -> Result<(u64, u64), StoreError> {
+        let count = |sql: &str, param: i64| {
+            self.conn
+                .query_row(sql, [param], |row| row.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(|e| self.sql(e))
+        };
+        let by_age = match cutoff_ns {
+            Some(cutoff) => {
+                count("SELECT count(*) FROM kills WHERE COALESCE(time_ns, recorded_ns) < ?1", cutoff)?
+            }
+            None => 0,
+        };
+        let left = self.kill_count()? - by_age;
+        Ok((by_age, keep.map_or(0, |keep| left.saturating_sub(keep))))
+    }
+
     pub fn prune_older_than(&mut self, cutoff_ns: i64) -> Result<u64, StoreError> {
         let tx =
             self.conn.transaction().map_err(|e| StoreError::Sql { path: self.path.clone(), source: e })?;

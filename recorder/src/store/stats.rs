@@ -3,7 +3,8 @@
 
 use rusqlite::types::Value;
 
-use super::{Constraint, Filter, Store, StoreError};
+use super::{Filter, Store, StoreError};
+use crate::model::scope::OomScope;
 
 /// Kills counted by who was killed (`stats`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -11,7 +12,10 @@ pub struct Stats {
     pub total: u64,
     pub memcg: u64,
     pub global: u64,
-    /// Records that do not say (no kernel log line with the constraint).
+    /// OOMs of a cpuset's or a memory policy's nodes.
+    pub other_constraint: u64,
+    /// Records that cannot say which OOM they were
+    /// ([`crate::model::scope::classify`] found nothing).
     pub unknown_constraint: u64,
     pub by_container: Vec<Count>,
     pub by_pod: Vec<Count>,
@@ -38,7 +42,7 @@ pub fn stats_sql(filter: &Filter) -> (String, Vec<Value>) {
     let (where_clause, params) = all.where_clause();
     (
         format!(
-            "SELECT oom_constraint, container_id, container_name, pod_namespace, pod_name, unit, victim_comm \
+            "SELECT oom_scope, container_id, container_name, pod_namespace, pod_name, unit, victim_comm \
              FROM kills{where_clause}"
         ),
         params,
@@ -68,7 +72,7 @@ impl Tally {
 
 impl Store {
     /// Kills matching `filter` (its limit ignored) counted per container,
-    /// pod, unit and comm (the `top` largest of each), and by constraint.
+    /// pod, unit and comm (the `top` largest of each), and by which OOM it was.
     pub fn stats(&self, filter: &Filter, top: u32) -> Result<Stats, StoreError> {
         let (sql, params) = stats_sql(filter);
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
@@ -79,10 +83,11 @@ impl Store {
         while let Some(row) = rows.next().map_err(|e| self.sql(e))? {
             let text = |i: usize| row.get::<_, Option<String>>(i).map_err(|e| self.sql(e));
             stats.total += 1;
-            match text(0)?.as_deref() {
-                Some(c) if c == Constraint::Memcg.kernel_name() => stats.memcg += 1,
-                Some(c) if c == Constraint::Global.kernel_name() => stats.global += 1,
-                _ => stats.unknown_constraint += 1,
+            match text(0)?.as_deref().and_then(OomScope::parse) {
+                Some(OomScope::Memcg) => stats.memcg += 1,
+                Some(OomScope::Global) => stats.global += 1,
+                Some(OomScope::Cpuset | OomScope::MemoryPolicy) => stats.other_constraint += 1,
+                None => stats.unknown_constraint += 1,
             }
             containers.add(text(1)?, text(2)?);
             // A pod is its name within its namespace.

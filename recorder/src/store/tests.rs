@@ -218,3 +218,74 @@ fn reading_a_missing_database_names_the_path() {
     assert!(err.to_string().contains("absent.db"), "{err}");
     assert!(!path.exists(), "a reader must not create the file");
 }
+
+/// Rows stored before `oom_scope` existed are classified by the upgrade
+/// with the same rule as new ones: the constraint, else the kill line's
+/// reason; a row that says neither stays unknown.
+#[test]
+fn the_upgrade_to_version_7_classifies_the_kills_already_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v6.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for (name, sql) in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        let rows = [
+            (
+                1,
+                Some("CONSTRAINT_NONE"),
+                Some(r#"{"constraint":"CONSTRAINT_NONE","reason":"Out of memory"}"#),
+            ),
+            (2, None, Some(r#"{"reason":"Memory cgroup out of memory"}"#)),
+            (3, None, Some(r#"{"reason":"Out of memory"}"#)),
+            (4, None, None),
+        ];
+        for (pid, constraint, oom_json) in rows {
+            conn.execute(
+                "INSERT INTO kills (recorded_ns, sources, victim_pid, oom_constraint, oom_json)
+                 VALUES (1, '[\"kmsg\"]', ?1, ?2, ?3)",
+                (pid, constraint, oom_json),
+            )
+            .unwrap();
+        }
+    }
+    let store = Store::open(&path, Access::ReadWrite).unwrap();
+    let scopes: Vec<(i32, Option<String>)> = store
+        .conn
+        .prepare("SELECT victim_pid, oom_scope FROM kills ORDER BY victim_pid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let want = [(1, Some("global")), (2, Some("memcg")), (3, Some("global")), (4, None)];
+    assert_eq!(scopes, want.map(|(p, s)| (p, s.map(str::to_owned))));
+}
+
+/// Each fact sets the scope it knows: the counters read at the kill first,
+/// then the kernel's own word replaces them.
+#[test]
+fn the_reports_scope_replaces_the_counters_guess() {
+    use crate::model::{scope::OomScope, KernelState, MemcgLevel};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+    let roomy =
+        MemcgLevel { memory_usage_bytes: 1 << 20, memory_limit_bytes: 64 << 20, ..MemcgLevel::default() };
+    let event = Kill {
+        kernel: Some(KernelState { page_size: 4096, memcg: vec![roomy], ..KernelState::default() }),
+        ..sample_kill(9, 1_000)
+    };
+    let id = store.insert(&event).unwrap();
+    let scope_of = |store: &Store| -> Option<String> {
+        store.conn.query_row("SELECT oom_scope FROM kills WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(scope_of(&store).as_deref(), Some("global"), "no cgroup at its limit");
+    let mut report = sample_kill(9, 1_000);
+    report.oom.reason = Some("Memory cgroup out of memory".into());
+    store.set_report(id, &report, &[Source::Ebpf, Source::Kmsg]).unwrap();
+    assert_eq!(scope_of(&store).as_deref(), Some("memcg"));
+    let filter = Filter { scope: Some(OomScope::Memcg), ..Filter::default() };
+    assert_eq!(store.list(&filter).unwrap().len(), 1);
+}

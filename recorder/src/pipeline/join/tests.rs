@@ -172,3 +172,24 @@ fn imports_are_found_again_by_fingerprint() {
     let got = store.get(first.id()).unwrap().unwrap();
     assert_eq!((got.boot_id, got.time_ns), (None, None), "unknown stays unknown");
 }
+
+#[test]
+fn an_import_of_the_running_boot_joins_the_daemons_record() {
+    let (mut store, _dir) = store();
+    // The daemon's record: the eBPF event and its kernel line.
+    let event = record(&mut store, &ebpf(42, 558_908_935_737)).unwrap().id();
+    assert_eq!(record(&mut store, &kmsg(42, 558_908_182)).unwrap(), Recorded::Merged(event));
+    // The same line in a `dmesg` of this boot: its fingerprint is new, its
+    // boot, pid and stamp are the record's.
+    let imported =
+        Kill { fingerprint: Some("f00d".into()), sources: vec![Source::Import], ..kmsg(42, 558_908_182) };
+    assert_eq!(record(&mut store, &imported).unwrap(), Recorded::Merged(event));
+    let got = store.get(event).unwrap().unwrap();
+    assert_eq!(got.sources, [Source::Ebpf, Source::Kmsg, Source::Import]);
+    assert_eq!(got.fingerprint.as_deref(), Some("f00d"), "found by it the next time");
+    assert_eq!(record(&mut store, &imported).unwrap(), Recorded::Duplicate(event));
+    // An import of another boot, or without one, is its own record.
+    let elsewhere = Kill { boot_id: Some("c".into()), fingerprint: Some("beef".into()), ..imported.clone() };
+    assert!(matches!(record(&mut store, &elsewhere).unwrap(), Recorded::Inserted(_)));
+    assert_eq!(store.list(&Filter::default()).unwrap().len(), 2);
+}

@@ -17,12 +17,11 @@ use std::{fs, io, path::Path};
 
 use crate::{
     kernel::memcg::{Hierarchy, MemcgVersion},
-    model::snapshot::{Process, Snapshot},
+    model::{
+        figures::limit_bytes,
+        snapshot::{Process, Snapshot},
+    },
 };
-
-/// A v1 limit at or above this means "no limit": the kernel prints
-/// PAGE_COUNTER_MAX pages in bytes (9223372036854771712 with 4 KiB pages).
-const V1_UNLIMITED: u64 = 1 << 62;
 
 /// The task's cgroup path in `version`'s hierarchy, from `/proc/<pid>/cgroup`
 /// (kernel/cgroup/cgroup.c `proc_cgroup_show`: `id:controllers:path`; v2's
@@ -46,7 +45,8 @@ pub fn parse_limit(text: &str) -> Result<Option<u64>, String> {
         return Ok(None);
     }
     let value: u64 = text.parse().map_err(|_| format!("not a number: {text:?}"))?;
-    Ok((value < V1_UNLIMITED).then_some(value))
+    // v1 prints PAGE_COUNTER_MAX pages in bytes for none.
+    Ok(limit_bytes(Some(value)))
 }
 
 /// Flat keyed files (`memory.stat`, `memory.events`): `key value` lines.

@@ -1,119 +1,38 @@
-//! `oomrecorder show`: one kill in full.
+//! `show`'s evidence, after the first block: the figures each source
+//! gave, in full (victim, trigger, the report's OOM facts, the kernel state
+//! read at the kill, the cgroup's files, the kernel's report).
 
-use std::{io::Write, path::Path, str::FromStr};
+use std::io::Write;
 
-use clap::Args;
-
-use super::{exit::Exit, format};
+use super::text;
 use crate::{
-    model::{
-        diagnosis, identity::Identity, json, kernel_state::MemcgFigures, snapshot::Snapshot, KernelState,
-        Kill, Kind,
-    },
-    store::{Access, Filter, Store},
+    cli::format,
+    model::{identity::Identity, json, kernel_state::MemcgFigures, snapshot::Snapshot, KernelState, Kill},
 };
-
-/// Which record: a numeric id, or `last` for the newest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Selector {
-    Id(i64),
-    Last,
-}
-
-impl FromStr for Selector {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "last" {
-            return Ok(Selector::Last);
-        }
-        s.parse::<i64>()
-            .ok()
-            .filter(|id| *id > 0)
-            .map(Selector::Id)
-            .ok_or_else(|| format!("`{s}` is not a record id (a positive number) or `last`"))
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct ShowArgs {
-    /// Record id (from `oomrecorder list`), or `last`.
-    #[arg(value_name = "ID")]
-    pub id: Selector,
-    /// One JSON object for scripts.
-    #[arg(long)]
-    pub json: bool,
-    /// Print the kernel's report whole (by default the first lines).
-    #[arg(long)]
-    pub raw: bool,
-}
 
 /// Kernel report lines shown without `--raw`: the trigger, the usage lines
 /// and the start of memory.stat; the task table and the rest on request.
 const REPORT_LINES: usize = 12;
 
-pub fn run(db: &Path, args: &ShowArgs) -> anyhow::Result<Exit> {
-    let store = Store::open(db, Access::ReadOnly)?;
-    let newest = || store.list(&Filter { limit: Some(1), ..Filter::default() });
-    let kill = match args.id {
-        Selector::Id(id) => store.get(id)?,
-        Selector::Last => newest()?.into_iter().next(),
-    };
-    let Some(kill) = kill else {
-        let what = match args.id {
-            Selector::Id(id) => match newest()?.first().and_then(|k| k.id) {
-                Some(last) => format!("no kill with id {id} (the newest is {last})"),
-                None => format!("no kill with id {id} (none are recorded)"),
-            },
-            Selector::Last => "no kills recorded yet".to_owned(),
-        };
-        eprintln!("oomrecorder: {what} in {}", db.display());
-        return Ok(Exit::NotFound);
-    };
-    let context = diagnosis::Context { group_others: store.group_others(&kill)? };
-    let (rule, sentence) = diagnosis::diagnose(&kill, &context);
-    format::to_stdout(|out| {
-        if args.json {
-            let mut detail = json::kill_detail(&kill);
-            detail["diagnosis"] = serde_json::json!({ "rule": rule.as_str(), "text": sentence });
-            serde_json::to_writer_pretty(&mut *out, &detail)?;
-            writeln!(out)
-        } else {
-            writeln!(out, "Diagnosis: {sentence}")?;
-            writeln!(out)?;
-            write_text(out, &kill, args.raw)
-        }
-    })
-}
-
-fn write_text(out: &mut dyn Write, kill: &Kill, raw: bool) -> std::io::Result<()> {
+/// `report_with`: the record that keeps the report's header when this
+/// kill's does not (a memory.oom.group kill's first victim).
+pub(super) fn write(
+    out: &mut dyn Write,
+    kill: &Kill,
+    raw: bool,
+    report_with: Option<i64>,
+) -> std::io::Result<()> {
     let v = &kill.victim;
     let t = &kill.trigger;
     let o = &kill.oom;
-    let comm = v.comm.as_deref().unwrap_or("?");
-    let what = match kill.kind {
-        Kind::Kill => "Kill",
-        Kind::Exiting => "Exiting task marked as OOM victim (not killed)",
-    };
-    writeln!(
-        out,
-        "{what} {}: {comm} (pid {}) at {}",
-        format::opt(kill.id),
-        v.pid,
-        format::local_time(kill.time_ns)
-    )?;
-    let boot = kill.boot_id.as_deref().unwrap_or("unknown");
-    match kill.boot_ns {
-        Some(ns) => writeln!(out, "  Boot:        {boot} (+{:.6} s)", ns as f64 / 1e9)?,
-        None => writeln!(out, "  Boot:        {boot}")?,
-    }
-    let sources: Vec<&str> = kill.sources.iter().map(|s| s.as_str()).collect();
-    writeln!(out, "  Sources:     {}", sources.join(", "))?;
+    let comm = text(v.comm.as_deref());
     writeln!(out)?;
     writeln!(out, "Victim (the task the kernel killed)")?;
     writeln!(out, "  PID:           {}", v.pid)?;
     writeln!(out, "  TGID:          {}", format::opt(v.tgid))?;
     writeln!(out, "  Command:       {comm}")?;
+    writeln!(out, "  Command line:  {}", text(v.cmdline.as_deref()))?;
+    writeln!(out, "  Executable:    {}", text(v.exe.as_deref()))?;
     writeln!(out, "  UID:           {}", format::opt(v.figures.uid))?;
     for (label, value) in [
         ("Total VM:", v.figures.total_vm_kb),
@@ -130,7 +49,7 @@ fn write_text(out: &mut dyn Write, kill: &Kill, raw: bool) -> std::io::Result<()
     writeln!(out, "Trigger (the task allocating when the kernel chose the victim)")?;
     writeln!(out, "  PID:           {}", format::opt(t.pid))?;
     writeln!(out, "  TGID:          {}", format::opt(t.tgid))?;
-    writeln!(out, "  Command:       {}", t.comm.as_deref().unwrap_or("-"))?;
+    writeln!(out, "  Command:       {}", text(t.comm.as_deref()))?;
     writeln!(out, "  UID:           {}", format::opt(t.uid))?;
     writeln!(
         out,
@@ -140,7 +59,7 @@ fn write_text(out: &mut dyn Write, kill: &Kill, raw: bool) -> std::io::Result<()
     )?;
     writeln!(out)?;
     writeln!(out, "OOM")?;
-    writeln!(out, "  Reason:        {}", o.reason.as_deref().unwrap_or("-"))?;
+    writeln!(out, "  Reason:        {}", text(o.reason.as_deref()))?;
     writeln!(out, "  Constraint:    {}", o.constraint.as_deref().unwrap_or("-"))?;
     writeln!(
         out,
@@ -153,7 +72,7 @@ fn write_text(out: &mut dyn Write, kill: &Kill, raw: bool) -> std::io::Result<()
     }
     let usage = |usage: Option<u64>, limit: Option<u64>| match (usage, limit) {
         (None, None) => "-".to_owned(),
-        (u, l) => format!("{} of {}", format::kb(u), format::kb(l)),
+        (u, l) => format!("{} of {}", format::kb(u), format::limit_kb(l)),
     };
     writeln!(
         out,
@@ -161,9 +80,11 @@ fn write_text(out: &mut dyn Write, kill: &Kill, raw: bool) -> std::io::Result<()
         usage(o.memory_usage_kb, o.memory_limit_kb),
         format::opt(o.failcnt)
     )?;
-    writeln!(out, "  Swap:          {}", usage(o.swap_usage_kb, o.swap_limit_kb))?;
-    if o.memsw_usage_kb.is_some() {
+    // cgroup v1 prints memory+swap where v2 prints swap.
+    if o.memsw_usage_kb.is_some() || o.memsw_limit_kb.is_some() {
         writeln!(out, "  Memory+swap:   {}", usage(o.memsw_usage_kb, o.memsw_limit_kb))?;
+    } else {
+        writeln!(out, "  Swap:          {}", usage(o.swap_usage_kb, o.swap_limit_kb))?;
     }
     if let Some(r) = &o.reaped {
         writeln!(
@@ -211,11 +132,17 @@ fn write_text(out: &mut dyn Write, kill: &Kill, raw: bool) -> std::io::Result<()
             picked
         };
         for line in &lines {
-            writeln!(out, "  {line}")?;
+            writeln!(out, "  {}", format::escape(line))?;
         }
         if lines.len() < total {
             writeln!(out, "  ({} more lines: --raw shows the report whole)", total - lines.len())?;
         }
+    }
+    // A group kill's header (memory.stat, the task table) is kept once,
+    // with its first victim (model::from_report).
+    let has_header = kill.kernel_report.iter().any(|l| l.contains(" invoked oom-killer:"));
+    if let Some(id) = report_with.filter(|_| !has_header) {
+        writeln!(out, "  (the OOM's report is kept once, with its first victim: oomrecorder show {id})")?;
     }
     Ok(())
 }
@@ -238,10 +165,10 @@ fn write_container(out: &mut dyn Write, c: &Identity) -> std::io::Result<()> {
         return Ok(());
     }
     writeln!(out)?;
-    writeln!(out, "Who")?;
+    writeln!(out, "Who (from the cgroup path and the node's files)")?;
     for (label, value) in shown {
         if let Some(value) = value {
-            writeln!(out, "  {label:<14} {value}")?;
+            writeln!(out, "  {label:<14} {}", format::escape(value))?;
         }
     }
     Ok(())
@@ -249,6 +176,7 @@ fn write_container(out: &mut dyn Write, c: &Identity) -> std::io::Result<()> {
 
 /// The cgroup's files as read right after the kill.
 fn write_snapshot(out: &mut dyn Write, s: &Snapshot) -> std::io::Result<()> {
+    // The files' "no limit" was read as none (sources::cgroup::files).
     let limit = |b: Option<u64>| b.map_or_else(|| "max".to_owned(), format::bytes);
     writeln!(out)?;
     writeln!(
@@ -256,13 +184,21 @@ fn write_snapshot(out: &mut dyn Write, s: &Snapshot) -> std::io::Result<()> {
         "Cgroup files, read {} after the kill (the victim's pages may already be freed)",
         s.delay_us.map_or_else(|| "?".to_owned(), |us| format!("{us} µs"))
     )?;
-    writeln!(out, "  Path:          {}", s.path.as_deref().unwrap_or("-"))?;
+    writeln!(out, "  Path:          {}", text(s.path.as_deref()))?;
     writeln!(
         out,
         "  Memory:        {} of {}",
         format::bytes_opt(s.memory_usage_bytes),
         limit(s.memory_limit_bytes)
     )?;
+    if s.memsw_usage_bytes.is_some() {
+        writeln!(
+            out,
+            "  Memory+swap:   {} of {}",
+            format::bytes_opt(s.memsw_usage_bytes),
+            limit(s.memsw_limit_bytes)
+        )?;
+    }
     writeln!(out, "  Working set:   {}", format::bytes_opt(s.working_set_bytes))?;
     writeln!(out, "  Peak:          {}", format::bytes_opt(s.memory_peak_bytes))?;
     if let Some(events) = &s.events {
@@ -276,9 +212,9 @@ fn write_snapshot(out: &mut dyn Write, s: &Snapshot) -> std::io::Result<()> {
                 out,
                 "    {:>7}  {:<16} {:>10}  {}",
                 p.pid,
-                p.comm.as_deref().unwrap_or("?"),
+                text(p.comm.as_deref()),
                 format::kb(p.rss_kb),
-                p.cmdline.as_deref().unwrap_or("")
+                p.cmdline.as_deref().map(format::escape).unwrap_or_default()
             )?;
         }
     }
@@ -295,6 +231,8 @@ fn write_kernel_state(out: &mut dyn Write, kill: &Kill, k: &KernelState) -> std:
         Some(b) if k.is_unlimited(b) => "max".to_owned(),
         other => bytes(other),
     };
+    // v1 charges swap to memsw, memory+swap: its counter is labelled so.
+    let swap = if k.cgroup_version == Some(1) { "memory+swap" } else { "swap" };
     writeln!(out)?;
     writeln!(out, "Kernel state at the kill (read through BTF)")?;
     writeln!(out, "  Age:           {}", k.age_ms.map_or("-".to_owned(), |ms| format!("{ms} ms")))?;
@@ -307,12 +245,12 @@ fn write_kernel_state(out: &mut dyn Write, kill: &Kill, k: &KernelState) -> std:
         )?;
     }
     writeln!(out, "  Page tables:   {}", bytes(k.pgtables_bytes))?;
-    writeln!(out, "  Hostname:      {}", k.nodename.as_deref().unwrap_or("-"))?;
+    writeln!(out, "  Hostname:      {}", text(k.nodename.as_deref()))?;
     let version = k.cgroup_version.map_or(String::new(), |v| format!(" (v{v})"));
     writeln!(
         out,
         "  Cgroup:        {}{version}, id {}",
-        k.cgroup_path.as_deref().unwrap_or("-"),
+        text(k.cgroup_path.as_deref()),
         format::opt(k.cgroup_id)
     )?;
     let (level, inferred) = json::oom_level(kill);
@@ -324,8 +262,8 @@ fn write_kernel_state(out: &mut dyn Write, kill: &Kill, k: &KernelState) -> std:
         };
         writeln!(
             out,
-            "    {}: {} of {}, swap {} of {}{mark}",
-            l.path.as_deref().unwrap_or("?"),
+            "    {}: {} of {}, {swap} {} of {}{mark}",
+            text(l.path.as_deref()),
             format::bytes(l.memory_usage_bytes),
             limit(Some(l.memory_limit_bytes)),
             bytes(l.swap_usage_bytes),
@@ -353,7 +291,7 @@ fn write_kernel_state(out: &mut dyn Write, kill: &Kill, k: &KernelState) -> std:
 /// One memory cgroup's own figures at the kill: the exact LRU sizes, what
 /// memory.stat held (and whether the kernel had flushed it), its events.
 fn write_memcg_figures(out: &mut dyn Write, k: &KernelState, d: &MemcgFigures) -> std::io::Result<()> {
-    let path = k.memcg.get(d.level).and_then(|l| l.path.as_deref()).unwrap_or("?");
+    let path = text(k.memcg.get(d.level).and_then(|l| l.path.as_deref()));
     writeln!(out, "  At the kill, {path}:")?;
     if let Some(lru) = &d.lru_bytes {
         let line: Vec<String> = lru.iter().map(|(key, v)| format!("{key} {}", format::bytes(*v))).collect();
@@ -399,18 +337,4 @@ fn write_memcg_figures(out: &mut dyn Write, k: &KernelState, d: &MemcgFigures) -
         writeln!(out, "    settings:      {}", settings.join(", "))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn selector_takes_ids_and_last() {
-        assert_eq!("12".parse::<Selector>(), Ok(Selector::Id(12)));
-        assert_eq!("last".parse::<Selector>(), Ok(Selector::Last));
-        assert!("0".parse::<Selector>().is_err());
-        assert!("-3".parse::<Selector>().is_err());
-        assert!("first".parse::<Selector>().is_err());
-    }
 }
