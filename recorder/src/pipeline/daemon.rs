@@ -20,7 +20,7 @@ use super::{
     events::read_loop,
     journal,
     kernel_log::KernelLogReader,
-    publish::Publisher,
+    publish::{self, Publisher},
     retention::Retention,
     snapshotter::Snapshotter,
     writer::{RunTracker, Writer},
@@ -211,6 +211,9 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
             .ok(),
         _ => None,
     };
+    if let Some(metrics) = &metrics {
+        seed_metrics(metrics.clone(), &store);
+    }
     let mut writer = Writer::new(store, Arc::clone(&counters), retention).with_publisher(Publisher::new(
         metrics.clone(),
         config.metrics.textfile.clone(),
@@ -330,5 +333,31 @@ fn log_attached(attach: AttachPoint, mark_victim: Option<&tracefs::MarkVictim>) 
             }
             log::info!("attached oom_mark_victim to tracepoint oom:mark_victim")
         }
+    }
+}
+
+/// Counts the kills the store already holds into the metrics, on a thread
+/// of its own (`publish::seed`). Not joined: a daemon stopped while it runs
+/// loses nothing but the rest of a count it rebuilds at its next start.
+fn seed_metrics(metrics: Metrics, store: &Store) {
+    let until_id = match store.last_id() {
+        Ok(0) => return,
+        Ok(id) => id,
+        Err(e) => {
+            log::warn!("cannot count the stored kills into the metrics ({e}): they count from now on");
+            return;
+        }
+    };
+    let path = store.path().to_path_buf();
+    let spawned = thread::Builder::new().name("metrics-seed".into()).spawn(move || {
+        let seeded =
+            Store::open(&path, Access::ReadOnly).and_then(|store| publish::seed(&metrics, &store, until_id));
+        match seeded {
+            Ok(n) => log::info!("metrics: counted {n} kill(s) already in the store"),
+            Err(e) => log::warn!("cannot count the stored kills into the metrics ({e}): some are left out"),
+        }
+    });
+    if let Err(e) = spawned {
+        log::warn!("cannot start counting the stored kills into the metrics ({e}): they count from now on");
     }
 }

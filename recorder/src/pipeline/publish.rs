@@ -8,15 +8,19 @@
 //! fact instead would name a kill before its scope and constraint are known;
 //! publishing at every merge would count it twice.
 
-use std::path::{Path, PathBuf};
+use std::{
+    ops::ControlFlow,
+    path::{Path, PathBuf},
+};
 
 use crate::{
     metrics::{self, Constraint, KillLabels, LossStage, Metrics, Scope},
     model::run::{Counter, Counts},
     model::{
         diagnosis::{self, Context},
-        identity, json, Kill,
+        identity, json, scope, Kill,
     },
+    store::{Filter, Order, Rows, Store, StoreError},
 };
 
 /// The MESSAGE_ID of the entry per kill: fixed forever (generated once with
@@ -36,6 +40,26 @@ const STAGES: [(LossStage, Counter); 6] = [
     (LossStage::WriteFailures, Counter::WriteFailures),
 ];
 
+/// Counts the kills already in the store at start into `metrics`, so that
+/// their counts are all-time and survive a restart (no journal entry: each
+/// was written when its kill was recorded). Only records up to `until_id`,
+/// the store's last id when the daemon started: every later one is counted
+/// as the writer publishes it, so none is counted twice. Streams the store
+/// a row at a time; run on a thread of its own with its own read-only
+/// connection, so that a store of 200,000 kills delays neither the
+/// recording nor the listener (until it is done, the counts only lack the
+/// earlier kills).
+pub fn seed(metrics: &Metrics, store: &Store, until_id: i64) -> Result<u64, StoreError> {
+    let filter = Filter { until_id: Some(until_id), order: Order::Stored, ..Filter::default() };
+    let mut seeded = 0;
+    store.for_each(&filter, Rows::Whole, |kill| {
+        metrics.seed(&labels(&kill), 1, kill.time_ns.map_or(0.0, |ns| ns as f64 / 1e9));
+        seeded += 1;
+        Ok::<_, StoreError>(ControlFlow::Continue(()))
+    })?;
+    Ok(seeded)
+}
+
 /// The sinks of the writer's published kills.
 pub struct Publisher {
     metrics: Option<Metrics>,
@@ -54,20 +78,6 @@ impl Publisher {
             log::debug!("no journal at {JOURNAL_SOCKET}: no structured entry per kill");
         }
         Publisher { metrics, textfile, textfile_failing: false, journal, journal_failing: false }
-    }
-
-    /// Counts a kill already in the store at start, so the metrics' counts
-    /// are all-time and survive a restart (no journal entry: it was written
-    /// when the kill was recorded).
-    pub fn seed(&self, kill: &Kill) {
-        if let Some(metrics) = &self.metrics {
-            metrics.seed(&labels(kill), 1, kill.time_ns.map_or(0.0, |ns| ns as f64 / 1e9));
-        }
-    }
-
-    /// Whether anything reads the published kills (the metrics).
-    pub fn has_metrics(&self) -> bool {
-        self.metrics.is_some()
     }
 
     /// One kill, as stored (its `id` set). `group_others`: the other victims
@@ -138,22 +148,9 @@ pub fn oom_cgroup(kill: &Kill) -> Option<String> {
     kill.kernel.as_ref()?.memcg.get(level?)?.path.clone()
 }
 
-/// Which kind of OOM: the report's constraint, else what the kill line's
-/// reason or the kill-time counters imply. mm/oom_kill.c passes "Memory
-/// cgroup out of memory" only from mem_cgroup_out_of_memory().
+/// Which kind of OOM, as `model::scope` classifies it for every other view.
 fn constraint(kill: &Kill) -> Constraint {
-    if let Some(text) = &kill.oom.constraint {
-        return Constraint::from_kernel(text);
-    }
-    if kill.oom.reason.as_deref().is_some_and(|r| r.starts_with("Memory cgroup"))
-        || oom_cgroup(kill).is_some()
-    {
-        return Constraint::Memcg;
-    }
-    if kill.oom.global == Some(true) {
-        return Constraint::None;
-    }
-    Constraint::Unknown
+    scope::classify(kill).map_or(Constraint::Unknown, |s| Constraint::from_kernel(s.kernel_name()))
 }
 
 /// The level whose limit fired, in the names of the metrics' `scope`.

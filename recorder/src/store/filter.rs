@@ -30,6 +30,9 @@ pub struct Filter {
     pub scope: Option<OomScope>,
     /// Only records stored after this id (`watch`).
     pub after_id: Option<i64>,
+    /// Only records stored up to this id (the metrics' seed at start: what
+    /// the daemon stores after it is counted as it is stored).
+    pub until_id: Option<i64>,
     pub order: Order,
 }
 
@@ -99,6 +102,10 @@ impl Filter {
         }
         if let Some(id) = self.after_id {
             clauses.push("id > ?");
+            params.push(Value::Integer(id));
+        }
+        if let Some(id) = self.until_id {
+            clauses.push("id <= ?");
             params.push(Value::Integer(id));
         }
         if clauses.is_empty() {
