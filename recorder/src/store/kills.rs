@@ -312,7 +312,9 @@ impl Store {
                    AND kmsg_usec BETWEEN ?3 - ?4 AND ?3 + ?4 AND id IS NOT ?5",
             )
             .and_then(|mut stmt| {
-                stmt.query_row((&kill.boot_id, group, usec as i64, window_us, kill.id), |row| row.get::<_, i64>(0))
+                stmt.query_row((&kill.boot_id, group, usec as i64, window_us, kill.id), |row| {
+                    row.get::<_, i64>(0)
+                })
             })
             .map(|n| Some(n as usize))
             .map_err(|e| self.sql(e))
