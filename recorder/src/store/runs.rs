@@ -40,13 +40,14 @@ fn i(v: u64) -> i64 {
 }
 
 impl Store {
-    /// Inserts the row of a run that is starting; returns its id.
+    /// Inserts the row of a run that is starting; returns its id. Run to
+    /// completion, not read back with `RETURNING` (see `Store::insert`).
     pub fn start_run(&mut self, run: &Run) -> Result<i64, StoreError> {
         self.conn
-            .query_row(
+            .execute(
                 "INSERT INTO daemon_runs (pid, boot_id, started_ns, last_update_ns, attach_point, version,
                      vmstat_oom_kill_start, vmstat_oom_kill_now)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 (
                     i64::from(run.pid),
                     &run.boot_id,
@@ -57,9 +58,9 @@ impl Store {
                     run.vmstat_oom_kill_start.map(i),
                     run.vmstat_oom_kill_now.map(i),
                 ),
-                |row| row.get(0),
             )
-            .map_err(|e| self.sql(e))
+            .map_err(|e| self.sql(e))?;
+        Ok(self.conn.last_insert_rowid())
     }
 
     /// Writes a run's counters, stop time and latest vmstat reading.
