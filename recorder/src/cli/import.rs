@@ -3,7 +3,7 @@
 use std::{
     fs::File,
     io::{self, BufReader},
-    path::{Path, PathBuf},
+    path::PathBuf,
 };
 
 use anyhow::Context;
@@ -11,6 +11,7 @@ use clap::Args;
 
 use super::{exit::Exit, format};
 use crate::{
+    config::Settings,
     pipeline::join::{self, Recorded},
     sources::{import, journal::KernelJournal},
     store::{Access, Store},
@@ -28,7 +29,7 @@ pub struct ImportArgs {
     pub journal_dir: Option<PathBuf>,
 }
 
-pub fn run(db: &Path, args: &ImportArgs) -> anyhow::Result<Exit> {
+pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exit> {
     let mut found = import::Found::default();
     for path in &args.files {
         let one = if path.as_os_str() == "-" {
@@ -47,7 +48,7 @@ pub fn run(db: &Path, args: &ImportArgs) -> anyhow::Result<Exit> {
         journal.read_to_end(|kill| found.kills.push(kill))?;
         found.lines += journal.entries;
     }
-    let mut store = Store::open(db, Access::ReadWrite)?;
+    let mut store = Store::open_with(&settings.db, Access::ReadWrite, &super::sharing(settings)?)?;
     let mut added = 0;
     store.in_transaction(|store| {
         for kill in &found.kills {

@@ -25,7 +25,7 @@ pub struct PruneArgs {
 }
 
 pub fn run(settings: &Settings) -> anyhow::Result<Exit> {
-    let mut store = Store::open(&settings.db, Access::ReadWrite)?;
+    let mut store = Store::open_with(&settings.db, Access::ReadWrite, &super::sharing(settings)?)?;
     let pruned =
         retention::prune(&mut store, clock::wall_ns_now(), settings.retention, settings.max_records)?;
     let age = match settings.retention {

@@ -3,6 +3,7 @@
 //! Every figure is an `Option`: `None` means the recorder does not know it
 //! (the kernel did not give it), and is written as `null`, never as 0.
 
+pub mod cmdline;
 pub mod diagnosis;
 pub mod figures;
 pub mod from_event;
