@@ -16,6 +16,7 @@
 //!      more characters without spaces, not a path (no leading `/`, `.` or
 //!      `~`), made of letters, digits and `+/=_.~-` only, and either mixing
 //!      upper case, lower case and digits, or 32 or more hex digits.
+//!
 //!   Everything else stays (file names, sizes, host names, subcommands).
 //! - `none`: no command line at all (`null`).
 //!

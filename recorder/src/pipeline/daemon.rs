@@ -35,7 +35,7 @@ use crate::{
         ebpf::{self as loader, LoadError, Probe},
         kmsg::Kmsg,
     },
-    store::{SetAside, Sharing, Store, StoreError},
+    store::{Reserve, SetAside, Sharing, Store, StoreError},
 };
 
 /// The state key under which the last store set aside is named (for `status`).
@@ -229,7 +229,8 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
         metrics.clone(),
         config.metrics.textfile.clone(),
         config.journal_entries,
-    ));
+    ))
+    .with_reserve(Reserve::beside(&config.db, &config.sharing));
     if let Some(id) = run_id {
         writer = writer.with_run(RunTracker::new(id, run_row, "/proc".into()));
     }

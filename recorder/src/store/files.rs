@@ -238,6 +238,68 @@ pub(super) fn set_aside(path: &Path, time: &str) -> io::Result<PathBuf> {
     Ok(aside)
 }
 
+/// Space kept free for the moment the disk fills: a file of its own beside
+/// the database (`NAME~reserve`), deleted when a write fails for lack of
+/// room, so the run's row can still say what waits and why (journald
+/// keeps free space for the same reason: `SystemKeepFree=`). Taken again
+/// once writes succeed.
+pub struct Reserve {
+    path: PathBuf,
+    bytes: u64,
+    mode: u32,
+    held: bool,
+}
+
+impl Reserve {
+    /// How much is kept: room for the run row's updates and a few loss rows
+    /// (each WAL frame is one 4 KiB page), small enough for a tiny disk.
+    pub const BYTES: u64 = 128 * 1024;
+
+    pub fn beside(db: &Path, sharing: &Sharing) -> Reserve {
+        Reserve {
+            path: with_suffix(db, "~reserve"),
+            bytes: Reserve::BYTES,
+            mode: sharing.file_mode(),
+            held: false,
+        }
+    }
+
+    /// Allocates the space (real blocks, not a sparse file); false when the
+    /// disk has no room for it now.
+    pub fn take(&mut self) -> bool {
+        if self.held {
+            return true;
+        }
+        let file =
+            fs::OpenOptions::new().write(true).create(true).truncate(false).mode(self.mode).open(&self.path);
+        let allocated = file.and_then(|f| {
+            let len = libc::off_t::try_from(self.bytes).unwrap_or(libc::off_t::MAX);
+            // SAFETY: posix_fallocate on a file descriptor owned by `f`.
+            match unsafe { libc::posix_fallocate(std::os::fd::AsRawFd::as_raw_fd(&f), 0, len) } {
+                0 => f.sync_all(),
+                rc => Err(io::Error::from_raw_os_error(rc)),
+            }
+        });
+        match allocated {
+            Ok(()) => self.held = true,
+            Err(e) => {
+                log::debug!("cannot keep {} bytes free in {}: {e}", self.bytes, self.path.display());
+                let _ = fs::remove_file(&self.path);
+            }
+        }
+        self.held
+    }
+
+    /// Frees the space; true when there was some to free.
+    pub fn release(&mut self) -> bool {
+        std::mem::take(&mut self.held) && fs::remove_file(&self.path).is_ok()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +338,19 @@ mod tests {
         let meta = fs::metadata(&db).unwrap();
         assert_eq!((meta.mode() & 0o7777, meta.gid()), (0o640, gid));
         assert_eq!(fs::metadata(dir.path().join("new")).unwrap().mode() & 0o7777, 0o750);
+    }
+
+    #[test]
+    fn the_reserve_holds_real_space_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("oom.db");
+        let mut reserve = Reserve::beside(&db, &Sharing::default());
+        assert!(reserve.take() && reserve.take(), "taken once, held after");
+        let meta = fs::metadata(reserve.path()).unwrap();
+        assert_eq!((meta.len(), meta.mode() & 0o777), (Reserve::BYTES, 0o600));
+        assert!(meta.blocks() * 512 >= Reserve::BYTES, "allocated, not sparse: {} blocks", meta.blocks());
+        assert!(reserve.release() && !reserve.path().exists());
+        assert!(!reserve.release(), "nothing left to free");
     }
 
     #[test]

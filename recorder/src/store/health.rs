@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use rusqlite::{config::DbConfig, OptionalExtension};
+use rusqlite::{config::DbConfig, Connection, OpenFlags, OptionalExtension};
 
 use super::{files, Access, Check, Sharing, Store, StoreError};
 
@@ -141,14 +141,17 @@ impl Store {
     }
 
     /// A store found damaged while the daemon writes (`error`): closed
-    /// without a checkpoint, renamed aside, and a new one opened in its place.
-    pub fn set_aside_and_start_again(self, error: &StoreError) -> Result<(Store, SetAside), StoreError> {
-        let (path, sharing) = (self.path.clone(), self.sharing.clone());
+    /// without a checkpoint, renamed aside, and a new one opened in its
+    /// place. Should that fail, this store is left unable to write (an empty
+    /// read-only database in memory), never writing somewhere it should not.
+    pub fn set_aside_and_start_again(&mut self, error: &StoreError) -> Result<SetAside, StoreError> {
         let _ = self.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
-        drop(self);
-        let aside = set_aside(&path, error)?;
-        let store = Store::open_checked(&path, Access::ReadWrite, &sharing, Check::Cheap)?;
-        Ok((store, aside))
+        let nowhere = Connection::open_with_flags(":memory:", OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|source| StoreError::Open { path: self.path.clone(), source })?;
+        drop(std::mem::replace(&mut self.conn, nowhere));
+        let aside = set_aside(&self.path, error)?;
+        *self = Store::open_checked(&self.path, Access::ReadWrite, &self.sharing, Check::Cheap)?;
+        Ok(aside)
     }
 }
 
@@ -229,6 +232,21 @@ mod tests {
         assert_eq!(fresh.kill_count().unwrap(), 0, "a new store");
         fresh.insert(&sample_kill(7, 7)).unwrap();
         assert_eq!(fresh.kill_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_store_damaged_while_running_is_set_aside_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oom.db");
+        let mut store = Store::open(&path, Access::ReadWrite).unwrap();
+        store.insert(&sample_kill(1, 1)).unwrap();
+        let error = StoreError::Damaged { path: path.clone(), detail: "found by a test".into() };
+        let aside = store.set_aside_and_start_again(&error).unwrap();
+        assert_eq!(aside.damage, "found by a test");
+        assert_eq!(store.kill_count().unwrap(), 0, "writing into a new file");
+        store.insert(&sample_kill(2, 2)).unwrap();
+        let old = Store::open(&aside.path, Access::ReadOnly).unwrap();
+        assert_eq!(old.kill_count().unwrap(), 1, "the first kill is in the file set aside");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("004_cgroup_snapshot.sql", include_str!("../../../migrations/004_cgroup_snapshot.sql")),
     ("005_list_indexes.sql", include_str!("../../../migrations/005_list_indexes.sql")),
     ("006_daemon_status.sql", include_str!("../../../migrations/006_daemon_status.sql")),
+    ("007_write_failures.sql", include_str!("../../../migrations/007_write_failures.sql")),
 ];
 
 /// The schema version this binary writes.

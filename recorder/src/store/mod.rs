@@ -24,7 +24,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use files::{who_may_read, Sharing};
+pub use files::{who_may_read, Reserve, Sharing};
 pub use filter::{Constraint, Filter, Order};
 pub use health::SetAside;
 pub use kills::Stored;
@@ -236,6 +236,16 @@ impl Store {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
         result
+    }
+
+    /// Tests: makes the file "full" (`PRAGMA max_page_count` at its size, so
+    /// the next page it needs fails with SQLITE_FULL), or lifts that again.
+    #[cfg(test)]
+    pub(crate) fn fill(&self, full: bool) {
+        let pages: i64 = self.conn.pragma_query_value(None, "page_count", |row| row.get(0)).unwrap();
+        let limit = if full { pages } else { 1 << 30 };
+        let _: i64 =
+            self.conn.query_row(&format!("PRAGMA max_page_count = {limit}"), [], |row| row.get(0)).unwrap();
     }
 
     /// `EXPLAIN QUERY PLAN` of `sql`: one line per step (tests and the bench

@@ -31,6 +31,8 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
         counts,
         vmstat_oom_kill_start: opt_u("vmstat_oom_kill_start")?,
         vmstat_oom_kill_now: opt_u("vmstat_oom_kill_now")?,
+        write_error: row.get("write_error")?,
+        write_error_ns: row.get("write_error_ns")?,
     })
 }
 
@@ -69,7 +71,8 @@ impl Store {
             Counter::ALL.iter().map(|c| format!("{0} = :{0}", c.names().column)).collect();
         let sql = format!(
             "UPDATE daemon_runs SET last_update_ns = :last_update_ns, stopped_ns = :stopped_ns,
-                 vmstat_oom_kill_now = :vmstat_oom_kill_now, {} WHERE id = :id",
+                 vmstat_oom_kill_now = :vmstat_oom_kill_now, write_error = :write_error,
+                 write_error_ns = :write_error_ns, {} WHERE id = :id",
             sets.join(", ")
         );
         let names: Vec<String> = Counter::ALL.iter().map(|c| format!(":{}", c.names().column)).collect();
@@ -80,6 +83,8 @@ impl Store {
             (":last_update_ns", &run.last_update_ns),
             (":stopped_ns", &run.stopped_ns),
             (":vmstat_oom_kill_now", &vmstat_now),
+            (":write_error", &run.write_error),
+            (":write_error_ns", &run.write_error_ns),
         ];
         params.extend(names.iter().map(String::as_str).zip(values.iter().map(|v| v as &dyn rusqlite::ToSql)));
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
@@ -171,8 +176,12 @@ mod tests {
                 .with(Counter::EventsReceived, 7)
                 .with(Counter::SnapshotsMissed, 1)
                 .with(Counter::RecordsStored, 7)
-                .with(Counter::WithoutKernelReport, 2),
+                .with(Counter::WithoutKernelReport, 2)
+                .with(Counter::WritesPending, 4)
+                .with(Counter::QueueFull, 1),
             vmstat_oom_kill_now: Some(12),
+            write_error: Some("database or disk is full".into()),
+            write_error_ns: Some(2_500),
             ..second.clone()
         };
         store.update_run(id2, &updated).unwrap();
