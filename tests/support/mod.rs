@@ -89,13 +89,28 @@ impl Daemon {
 
     /// As [`Daemon::start`], with more arguments to `oomrecorder run`.
     pub fn start_with(db: &Path, dir: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_after(db, dir, extra, None)
+    }
+
+    /// As [`Daemon::start_with`], run by `/bin/sh` after the shell commands
+    /// `prelude` (a umask, a move into a cgroup, an oom_score_adj), which
+    /// then execs the daemon in the same process.
+    pub fn start_after(db: &Path, dir: &Path, extra: &[&str], prelude: Option<&str>) -> Daemon {
         let socket_path = dir.join("notify.sock");
         // A previous daemon of the same test may have left its socket file.
         let _ = fs::remove_file(&socket_path);
         let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
         socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         let log = dir.join("daemon.log");
-        let child = Command::new(BIN)
+        let mut command = match prelude {
+            Some(prelude) => {
+                let mut sh = Command::new("/bin/sh");
+                sh.arg("-c").arg(format!("{prelude}\nexec \"$0\" \"$@\"")).arg(BIN);
+                sh
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
             .args(["run", "--db"])
             .arg(db)
             .args(extra)
@@ -125,6 +140,16 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Whether it still runs.
+    pub fn alive(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     /// SIGTERM, then wait; returns the exit status.

@@ -188,6 +188,10 @@ pub struct Kill {
     pub container: Option<identity::Identity>,
     /// The victim's cgroup files, read right after the kill.
     pub snapshot: Option<snapshot::Snapshot>,
+    /// Sentences about what the record does not keep as given: a figure an
+    /// imported log printed that no kernel can have (stored as unknown), a
+    /// comm cut to the kernel's length.
+    pub notes: Vec<String>,
 }
 
 impl Victim {

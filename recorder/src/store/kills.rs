@@ -58,8 +58,16 @@ const TRIGGER: [&str; 6] =
 const EVENT: [&str; 7] =
     ["boot_ns", "mono_ns", "kernel_json", "nodename", "cgroup_id", "cgroup", "memory_limit_bytes"];
 /// What only the kernel's report says.
-const REPORT: [&str; 7] =
-    ["kmsg_usec", "oom_constraint", "oom_cgroup", "task_cgroup", "report_lines", "fingerprint", "cgroup"];
+const REPORT: [&str; 8] = [
+    "kmsg_usec",
+    "oom_constraint",
+    "oom_cgroup",
+    "task_cgroup",
+    "report_lines",
+    "fingerprint",
+    "cgroup",
+    "notes",
+];
 /// What the cgroup snapshot read, and who the victim was.
 const SNAPSHOT: [&str; 12] = [
     "snapshot_json",

@@ -75,6 +75,14 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
             ":snapshot_json",
             kill.snapshot.as_ref().and_then(|s| serde_json::to_value(s).ok()).map_or(Value::Null, json),
         ),
+        (
+            ":notes",
+            if kill.notes.is_empty() {
+                Value::Null
+            } else {
+                json(serde_json::Value::from(kill.notes.clone()))
+            },
+        ),
     ]
 }
 
@@ -99,6 +107,7 @@ pub(super) struct RawKill {
     kernel_json: Option<String>,
     container_json: Option<String>,
     snapshot_json: Option<String>,
+    notes: Option<String>,
 }
 
 impl RawKill {
@@ -113,6 +122,7 @@ impl RawKill {
             kernel_json: row.get("kernel_json")?,
             container_json: row.get("container_json")?,
             snapshot_json: row.get("snapshot_json")?,
+            notes: row.get("notes")?,
             kill: Kill {
                 id: Some(row.get("id")?),
                 kind: Kind::Kill,
@@ -155,6 +165,7 @@ impl RawKill {
                 container: None,
                 snapshot: None,
                 kernel: None,
+                notes: Vec::new(),
             },
         })
     }
@@ -169,6 +180,7 @@ impl RawKill {
             kernel_json,
             container_json,
             snapshot_json,
+            notes,
         } = self;
         let id = kill.id.unwrap_or_default();
         let bad = |column: &'static str, value: &str| StoreError::BadColumn {
@@ -193,6 +205,9 @@ impl RawKill {
         }
         if let Some(text) = report_lines {
             kill.kernel_report = serde_json::from_str(&text).map_err(|_| bad("report_lines", &text))?;
+        }
+        if let Some(text) = notes {
+            kill.notes = serde_json::from_str(&text).map_err(|_| bad("notes", &text))?;
         }
         Ok(kill)
     }
