@@ -24,7 +24,7 @@ fn import_bounded(db: &Path, args: &str, stdin: &str) -> (Option<i32>, String, S
     let out = Command::new("/bin/sh").args(["-c", &script]).stdin(Stdio::null()).output().unwrap();
     let secs = started.elapsed().as_secs_f64();
     let text = std::fs::read_to_string(&rss).unwrap_or_default();
-    let peak = text.lines().filter_map(|l| l.trim().parse().ok()).last().unwrap_or(u64::MAX);
+    let peak = text.lines().rev().find_map(|l| l.trim().parse().ok()).unwrap_or(u64::MAX);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

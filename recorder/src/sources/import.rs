@@ -483,8 +483,8 @@ mod tests {
         let all = found(input.as_bytes()).unwrap();
         assert_eq!(all.foreign_records, 1);
         assert_eq!(all.kills.len(), 1, "the kernel's own (facility 0) is kept");
-        assert_eq!(strip(&format!("14,1,2,-;{text}")).foreign, true);
-        assert_eq!(strip(&format!("3,1,2,-;{text}")).foreign, false);
+        assert!(strip(&format!("14,1,2,-;{text}")).foreign);
+        assert!(!strip(&format!("3,1,2,-;{text}")).foreign);
     }
 
     #[test]

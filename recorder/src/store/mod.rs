@@ -181,6 +181,9 @@ impl Store {
                     .conn
                     .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
                     .map_err(|e| store.sql(e))?;
+                if sharing.group.is_some() {
+                    store.keep_wal_files();
+                }
                 store.migrate(found)?;
             }
         }
@@ -189,6 +192,31 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Keeps the -wal and -shm files when this connection closes
+    /// (SQLITE_FCNTL_PERSIST_WAL): a reader of the group may not create
+    /// them in a directory only root writes, and reads a WAL database
+    /// through them (SQLite's read-only -shm support).
+    fn keep_wal_files(&self) {
+        let mut on: std::ffi::c_int = 1;
+        // SAFETY: the handle is this open connection's; "main" is a
+        // NUL-terminated name; SQLITE_FCNTL_PERSIST_WAL reads and writes one
+        // int through the pointer, which lives for the call.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_file_control(
+                self.conn.handle(),
+                c"main".as_ptr(),
+                rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+                (&raw mut on).cast(),
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            log::warn!(
+                "cannot keep the WAL files of {} for readers (SQLite error {rc})",
+                self.path.display()
+            );
+        }
     }
 
     /// The schema version, retried while the database is busy: a reader
