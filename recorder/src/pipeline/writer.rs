@@ -54,6 +54,10 @@ const FINAL_ATTEMPTS: u32 = 3;
 /// counts as an exiting task. The line is printed in the same function call as
 /// the tracepoint; only a stalled reader delays it.
 pub const EXITING_AFTER: Duration = Duration::from_secs(5);
+/// How often the writer checks every page of the store (`PRAGMA
+/// quick_check`, as at start): a file damaged while the daemon runs is set
+/// aside within a day, so readers do not go on reading it.
+pub const CHECK_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// At most this many messages wait for a failing store. A kill makes about
 /// four (the event, its kernel line, the snapshot, the reaper's line) of a
 /// few kB each: about a thousand kills, tens of MB at worst, so that a
@@ -162,6 +166,8 @@ pub struct Writer {
     publisher: Option<Publisher>,
     /// Kills whose record is complete, to publish after this flush.
     to_publish: Vec<i64>,
+    /// When every page is checked next.
+    next_check: Instant,
 }
 
 impl Writer {
@@ -178,6 +184,7 @@ impl Writer {
             given_up: 0,
             publisher: None,
             to_publish: Vec::new(),
+            next_check: Instant::now() + CHECK_EVERY,
         }
     }
 
@@ -277,6 +284,7 @@ impl Writer {
             if let (Some(r), None) = (self.retention.as_mut(), &self.failing) {
                 r.cap_if_grown(&mut self.store);
             }
+            self.check_if_due(Instant::now());
         }
         for _ in 0..FINAL_ATTEMPTS {
             if self.pending.is_empty() {
@@ -518,6 +526,19 @@ impl Writer {
                     self.failing = Some(Failing::now(error));
                 }
             }
+        }
+    }
+
+    /// The daily check of every page; a damaged file is set aside.
+    fn check_if_due(&mut self, now: Instant) {
+        if now < self.next_check || self.failing.is_some() {
+            return;
+        }
+        self.next_check = now + CHECK_EVERY;
+        match self.store.quick_check() {
+            Ok(()) => log::debug!("{}: every page checked, sound", self.store.path().display()),
+            Err(e) if e.is_damage() => self.set_aside(&e),
+            Err(e) => log::warn!("cannot check the store's pages ({e}); trying again tomorrow"),
         }
     }
 
@@ -810,6 +831,29 @@ mod tests {
             (counters.get(Counter::WriteFailures), counters.get(Counter::WritesPending));
         assert!(failures > 0 && pending == 0, "{failures} given up, {pending} pending");
         assert_eq!(counters.get(Counter::RecordsStored) + failures, 8, "each either stored or counted");
+    }
+
+    #[test]
+    fn a_store_found_damaged_by_the_daily_check_is_set_aside_and_writing_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oom.db");
+        crate::store::health::tests::store_of(&path, 300);
+        crate::store::health::tests::damage_page_with(&path, b"hog (x)");
+        // The cheap check at open does not see a middle page.
+        let store = Store::open(&path, Access::ReadWrite).unwrap();
+        let mut writer = Writer::new(store, Arc::new(Counters::default()), None);
+        writer.check_if_due(Instant::now());
+        assert_eq!(writer.store.kill_count().unwrap(), 300, "not due yet: started checked");
+        writer.check_if_due(Instant::now() + CHECK_EVERY);
+        assert_eq!(writer.store.kill_count().unwrap(), 0, "a new store");
+        writer.push(ToWriter::Kill(Box::new(ebpf_kill(1))));
+        writer.flush();
+        assert_eq!(ids(&writer.store), [(1, 1)]);
+        let asides = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("oom.db~corrupt-"))
+            .count();
+        assert!(asides >= 1, "the damaged file is kept aside");
     }
 
     #[test]

@@ -120,6 +120,14 @@ impl Store {
         if problems.len() == 1 && problems[0] == "ok" {
             return Ok(());
         }
+        // One line: SQLite's first row starts `*** in database main ***\n`.
+        let problems: Vec<String> = problems
+            .iter()
+            .flat_map(|p| p.lines())
+            .filter(|l| !l.starts_with("***"))
+            .take(3)
+            .map(str::to_owned)
+            .collect();
         Err(StoreError::Damaged {
             path: self.path.clone(),
             detail: format!("{pragma}: {}", problems.join("; ")),
@@ -163,12 +171,12 @@ fn set_aside(path: &Path, error: &StoreError) -> Result<SetAside, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::tests::sample_kill;
 
     /// A store of `n` kills, closed (checkpointed into the main file).
-    fn store_of(path: &Path, n: i32) {
+    pub(crate) fn store_of(path: &Path, n: i32) {
         let mut store = Store::open(path, Access::ReadWrite).unwrap();
         for pid in 1..=n {
             store.insert(&sample_kill(pid, pid as u64 * 1_000)).unwrap();
@@ -179,7 +187,7 @@ mod tests {
     /// comm) with garbage after the page header: the kind of damage the
     /// cheap check cannot see (neither edge of the table), found by reading
     /// the page or by quick_check.
-    fn damage_page_with(path: &Path, needle: &[u8]) -> usize {
+    pub(crate) fn damage_page_with(path: &Path, needle: &[u8]) -> usize {
         let mut bytes = std::fs::read(path).unwrap();
         let mut pages: Vec<usize> = bytes
             .windows(needle.len())

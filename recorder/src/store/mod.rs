@@ -14,7 +14,7 @@ use rusqlite::{config::DbConfig, types::Value, Connection, OpenFlags};
 
 mod files;
 mod filter;
-mod health;
+pub(crate) mod health;
 mod kills;
 mod migrations;
 mod rows;
