@@ -244,7 +244,10 @@ pub fn check_db(path: &Path, origin: &str, writes: bool) -> Result<(), ConfigErr
     }
     if !may_write(dir) {
         let why = io::Error::last_os_error();
-        return Err(bad(format!("cannot be written: its directory {} is not writable ({why})", dir.display())));
+        return Err(bad(format!(
+            "cannot be written: its directory {} is not writable ({why})",
+            dir.display()
+        )));
     }
     Ok(())
 }
@@ -387,7 +390,10 @@ mod tests {
     fn a_database_path_that_cannot_work_is_refused_before_anything_runs() {
         let dir = tempfile::tempdir().unwrap();
         let empty = check_db(Path::new(""), "`db` in x.toml", true).unwrap_err();
-        assert!(empty.to_string().contains("`db` in x.toml") && empty.to_string().contains("empty"), "{empty}");
+        assert!(
+            empty.to_string().contains("`db` in x.toml") && empty.to_string().contains("empty"),
+            "{empty}"
+        );
         assert!(check_db(Path::new(""), "--db", false).is_err(), "readers too");
         let is_dir = check_db(dir.path(), "--db", false).unwrap_err();
         assert!(is_dir.to_string().contains("is a directory"), "{is_dir}");

@@ -225,12 +225,13 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
             .ok(),
         _ => None,
     };
-    let mut writer = Writer::new(store, Arc::clone(&counters), retention).with_publisher(Publisher::new(
-        metrics.clone(),
-        config.metrics.textfile.clone(),
-        config.journal_entries,
-    ))
-    .with_reserve(Reserve::beside(&config.db, &config.sharing));
+    let mut writer = Writer::new(store, Arc::clone(&counters), retention)
+        .with_publisher(Publisher::new(
+            metrics.clone(),
+            config.metrics.textfile.clone(),
+            config.journal_entries,
+        ))
+        .with_reserve(Reserve::beside(&config.db, &config.sharing));
     if let Some(id) = run_id {
         writer = writer.with_run(RunTracker::new(id, run_row, "/proc".into()));
     }
