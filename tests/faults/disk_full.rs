@@ -14,7 +14,9 @@ fn a_disk_filled_during_a_storm_loses_no_kill_and_says_what_waits() {
     let disk = Tmpfs::mount("16m");
     let work = tempfile::tempdir().unwrap();
     let db = disk.path.join("oomrecorder.db");
-    let mut daemon = Daemon::start(&db, work.path());
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut daemon = Daemon::start_with(&db, work.path(), &["--metrics-listen", &listen]);
     let comm = unique_name("full-");
     let victim = victim_binary(work.path(), &comm);
     let since_ns = now_ns();
@@ -32,15 +34,23 @@ fn a_disk_filled_during_a_storm_loses_no_kill_and_says_what_waits() {
     // that is not in the store.
     let mut waiting = 0;
     let mut error = Value::Null;
+    let mut gauge = None;
     let said = wait_until(Duration::from_secs(10), || {
         let (_, json) = status(&db);
         waiting = json["pipeline"]["writes_pending"].as_u64().unwrap_or(0);
         error = json["write_error"].clone();
-        waiting > 0 && error["message"].as_str().is_some_and(|m| m.contains("full"))
+        gauge = metric(port, "oomrecorder_writes_pending");
+        waiting > 0
+            && error["message"].as_str().is_some_and(|m| m.contains("full"))
+            && gauge.is_some_and(|g| g > 0.0)
     });
     let stored_while_full = ours(&rows(&db), &victims, since_ns).len();
     no_lie_in_the_log(&daemon.log(), &rows(&db));
-    assert!(said, "status did not say writes wait: pending {waiting}, error {error}\n{}", daemon.log());
+    assert!(
+        said,
+        "status and the metrics did not say writes wait: pending {waiting}, error {error}, gauge {gauge:?}\n{}",
+        daemon.log()
+    );
     assert!(stored_while_full < BEFORE + STORM, "the disk was not full: all {stored_while_full} stored");
     let (code, _) = status(&db);
     assert_eq!(code, Some(1), "not healthy while writes wait");
@@ -83,12 +93,14 @@ fn a_disk_filled_during_a_storm_loses_no_kill_and_says_what_waits() {
     assert!(late > 0, "{json:#}");
     assert_eq!((&json["pipeline"]["writes_pending"], &json["write_error"]), (&0.into(), &Value::Null));
     assert_eq!(json["audit"]["matches"], true, "{json:#}");
+    assert!(wait_until(Duration::from_secs(10), || metric(port, "oomrecorder_writes_pending") == Some(0.0)));
+    assert_eq!(metric(port, "oomrecorder_audit_unrecorded_oom_kills"), Some(0.0));
     assert!(daemon.alive());
     assert_eq!(daemon.stop().code(), Some(0));
     println!(
         "disk full: {STORM} kills made on a full 16 MiB tmpfs ({:.1} s), {stored_while_full} of {} stored \
-         while full, {waiting} writes pending as status said then ({}); all {} stored {:.1} s after \
-         room came back, {late} messages stored late, 0 lost, audit matches",
+         while full, {waiting} writes pending as status said then ({}; the metrics gauge {gauge:?}); \
+         all {} stored {:.1} s after room came back, {late} messages stored late, 0 lost, audit matches",
         freed_at.duration_since(full_at).as_secs_f64(),
         BEFORE + STORM,
         error["message"],

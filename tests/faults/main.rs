@@ -178,6 +178,23 @@ pub fn status(db: &Path) -> (Option<i32>, Value) {
     (out.status.code(), json)
 }
 
+/// A free TCP port on 127.0.0.1, for a daemon's metrics listener.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One sample of the daemon's Prometheus metrics (`GET /metrics`), by name
+/// (without labels); `None` when absent or unreachable.
+pub fn metric(port: u16, name: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// The daemon's `recorded kill N: pid P (…)` lines: N → every P it was
 /// said for (more than one would be an id said twice).
 pub fn recorded_lines(log: &str) -> HashMap<i64, Vec<i64>> {
