@@ -787,12 +787,18 @@ mod tests {
         assert_eq!(counters.counts().lost(), 3);
     }
 
+    /// A store in `dir` with a run's row, as the daemon starts one.
+    fn store_with_run(dir: &std::path::Path) -> (Store, i64, Run) {
+        let mut store = Store::open(&dir.join("oom.db"), Access::ReadWrite).unwrap();
+        let row = Run { pid: 7, boot_id: "b".into(), started_ns: 1, last_update_ns: 1, ..Run::default() };
+        let id = store.start_run(&row).unwrap();
+        (store, id, row)
+    }
+
     #[test]
     fn the_run_row_says_what_waits_and_why_while_writes_fail() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
-        let row = Run { pid: 7, boot_id: "b".into(), started_ns: 1, last_update_ns: 1, ..Run::default() };
-        let id = store.start_run(&row).unwrap();
+        let (store, id, row) = store_with_run(dir.path());
         let counters = Arc::new(Counters::default());
         let mut writer = Writer::new(store, Arc::clone(&counters), None).with_run(RunTracker::new(
             id,
@@ -859,9 +865,7 @@ mod tests {
     #[test]
     fn the_run_row_is_brought_up_to_date_at_stop() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
-        let row = Run { pid: 7, boot_id: "b".into(), started_ns: 1, last_update_ns: 1, ..Run::default() };
-        let id = store.start_run(&row).unwrap();
+        let (store, id, row) = store_with_run(dir.path());
         let proc_root = dir.path().join("proc");
         std::fs::create_dir_all(&proc_root).unwrap();
         std::fs::write(proc_root.join("vmstat"), "pgfault 1\noom_kill 12\n").unwrap();
