@@ -1,15 +1,19 @@
-//! The recorder survives the storms it records: in a memory cgroup held at
-//! its limit by a co-tenant that the kernel keeps killing, it records every
-//! kill, those of its own cgroup and those elsewhere, and is never the
-//! victim. It runs with the unit's `OOMScoreAdjust=` where this machine
-//! lets it. Lowering oom_score_adj needs CAP_SYS_RESOURCE, which systemd
-//! has on a host but a container's root may lack: there the co-tenants get
-//! the opposite adjustment instead (raising needs no privilege), which
-//! orders the victims the same way: oom_badness() adds adj * totalpages /
-//! 1000 to each task's pages, so only the difference counts. Without
-//! either, the kernel chose the recorder in 2 of 6 runs: its mapped binary
-//! and ring buffer (file-rss 19 MB) outweigh a co-tenant that has only
-//! begun to allocate.
+//! The recorder survives the storms it records: in a memory cgroup of its
+//! own held a few MiB below its limit (by tmpfs pages charged to it, which
+//! nothing can reclaim without swap), it records every kill of a storm
+//! elsewhere, and is not killed.
+//!
+//! It runs with the unit's `OOMScoreAdjust=` where this machine lets it
+//! (lowering oom_score_adj needs CAP_SYS_RESOURCE, which systemd has on a
+//! host but this CI's root lacks). That setting is for the OOMs where the
+//! kernel has other tasks to choose from (a system-wide one, a slice's
+//! limit). It cannot help a recorder that is the only task its cgroup's OOM
+//! can kill: tried with hogs in the recorder's own cgroup, the kernel chose
+//! the recorder when its snapshot thread allocated in the few milliseconds
+//! after a hog was killed (gone from the task list, its pages still
+//! charged), even with the hogs at +900. So the unit gives the daemon a
+//! cgroup of its own, and this test checks that it records within a small
+//! margin: its memory does not grow with the storm.
 
 use std::time::{Duration, Instant};
 
@@ -24,13 +28,18 @@ fn unit_oom_score_adjust() -> i32 {
         .expect("the unit sets OOMScoreAdjust=")
 }
 
+/// What the margin leaves the daemon above its own peak once caught up.
+const HEADROOM: u64 = 8 << 20;
+
 #[test]
-fn the_daemon_keeps_recording_while_its_own_cgroup_is_at_its_limit() {
-    let _serial = serial("the_daemon_keeps_recording_while_its_own_cgroup_is_at_its_limit");
-    const OWN: usize = 10;
-    const ELSEWHERE: usize = 20;
+fn the_daemon_keeps_recording_while_its_own_cgroup_is_near_its_limit() {
+    let _serial = serial("the_daemon_keeps_recording_while_its_own_cgroup_is_near_its_limit");
+    const STORM: usize = 30;
     let adjust = unit_oom_score_adjust();
-    assert!(adjust <= -500, "the unit must keep the recorder out of the OOM killer's way: {adjust}");
+    assert!(
+        (-999..=-500).contains(&adjust),
+        "the unit keeps the recorder out of the OOM killer's way, and killable: {adjust}"
+    );
     let work = tempfile::tempdir().unwrap();
     let db = work.path().join("oomrecorder.db");
     let own = MemCgroup::create(&unique_name("rec-"), 1 << 30);
@@ -42,20 +51,15 @@ fn the_daemon_keeps_recording_while_its_own_cgroup_is_at_its_limit() {
     let pid = daemon.pid();
     let in_effect: i32 =
         std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim().parse().unwrap();
-    // Where the recorder could not be lowered, its co-tenants are raised.
-    let cotenant_adj = if in_effect == adjust { 0 } else { -adjust };
     let procs = own.read("cgroup.procs");
     assert!(procs.split_whitespace().any(|p| p == pid.to_string()), "the daemon runs in its cgroup: {procs}");
-    // Near its limit: the most the daemon used once attached (its catch-up
-    // of the kernel log included; its ring buffer is charged here too), plus
-    // room for one co-tenant's burst, which the kernel then kills. A daemon
-    // alone above its limit would be the only task to kill, whatever its
-    // oom_score_adj: the margin is what the test grants it.
+
+    // Its peak once attached and caught up with the kernel log (its log
+    // stays the same for 2 s), then a limit a few MiB above it.
     let peak_file = if own.version == 1 { "memory.max_usage_in_bytes" } else { "memory.current" };
     if own.version == 1 {
         std::fs::write(own.path.join(peak_file), "0").unwrap();
     }
-    // Caught up: its log (a line per kill recorded) stays the same for 2 s.
     let mut said = String::new();
     let caught_up = wait_until(Duration::from_secs(30), || {
         std::thread::sleep(Duration::from_millis(1_750));
@@ -63,12 +67,24 @@ fn the_daemon_keeps_recording_while_its_own_cgroup_is_at_its_limit() {
         std::mem::replace(&mut said, now.clone()) == now
     });
     assert!(caught_up, "the daemon's catch-up did not settle:\n{}", daemon.log());
-    std::thread::sleep(Duration::from_secs(1));
-    let idle = own.read(peak_file).parse::<u64>().unwrap().max(own.usage());
-    let limit = (idle + (24 << 20)) & !4095;
+    let peak = own.read(peak_file).parse::<u64>().unwrap().max(own.usage());
+    let limit = (peak + HEADROOM + (16 << 20)) & !4095;
     own.set_limit(limit);
+    // Then held near it: tmpfs pages written from inside the cgroup stay
+    // charged to it, and without swap nothing can reclaim them.
+    let filler = Tmpfs::mount("256m");
+    let fill_mib = (limit - own.usage() - HEADROOM) >> 20;
+    run(Command::new("/bin/sh").args([
+        "-c",
+        &format!(
+            "echo $$ > {} && exec dd if=/dev/zero of={} bs=1M count={fill_mib} status=none",
+            own.path.join("cgroup.procs").display(),
+            filler.path.join("ballast").display()
+        ),
+    ]));
+    let held = own.usage();
+    assert!(limit - held <= HEADROOM + (2 << 20), "usage {held} of {limit}: not near the limit");
     if own.version == 1 {
-        // The peak from here on.
         std::fs::write(own.path.join(peak_file), "0").unwrap();
     }
 
@@ -77,61 +93,47 @@ fn the_daemon_keeps_recording_while_its_own_cgroup_is_at_its_limit() {
     let elsewhere = MemCgroup::create(&comm, LIMIT);
     let since_ns = now_ns();
     let started = Instant::now();
-    let (mut cotenants, mut others) = (Vec::new(), Vec::new());
+    let victims = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        let near = scope.spawn(|| {
-            (0..OWN)
-                .map(|_| {
-                    let (pid, status) = own.run_hog_adjusted(&victim, cotenant_adj);
-                    assert_oom_killed(pid, status);
-                    pid
-                })
-                .collect::<Vec<_>>()
-        });
-        let far = scope.spawn(|| kills(&elsewhere, &victim, ELSEWHERE));
-        cotenants = near.join().unwrap();
-        others = far.join().unwrap();
+        for _ in 0..2 {
+            scope.spawn(|| {
+                let pids = kills(&elsewhere, &victim, STORM / 2);
+                victims.lock().unwrap().extend(pids);
+            });
+        }
     });
     let storm_s = started.elapsed().as_secs_f64();
+    let victims = victims.into_inner().unwrap();
+    assert!(daemon.alive(), "the recorder was killed near its limit:\n{}", daemon.log());
+    let recorded = wait_until(Duration::from_secs(30), || {
+        let mine = ours(&rows(&db), &victims, since_ns);
+        mine.len() == STORM && mine.iter().all(|r| r["sources"].as_array().is_some_and(|s| s.len() >= 2))
+    });
+    let mine = ours(&rows(&db), &victims, since_ns);
+    assert!(recorded, "{} of {STORM} kills recorded\n{}", mine.len(), daemon.log());
+    let settled = wait_until(Duration::from_secs(15), || status(&db).0 == Some(0));
+    let (_, json) = status(&db);
+    assert!(settled, "{json:#}\n{}", daemon.log());
+    let top = own.read(peak_file).parse::<u64>().unwrap_or(0);
     let events = own.read(if own.version == 1 { "memory.oom_control" } else { "memory.events" });
     let oom_kills_here: u64 = events
         .lines()
         .find_map(|l| l.strip_prefix("oom_kill "))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
-    assert!(oom_kills_here >= OWN as u64, "the recorder's cgroup was at its limit: {events}");
-    assert!(daemon.alive(), "the recorder was killed in its own storm:\n{}", daemon.log());
-    let all: Vec<u32> = cotenants.iter().chain(&others).copied().collect();
-    assert!(!all.contains(&pid));
-
-    let recorded = wait_until(Duration::from_secs(30), || {
-        let mine = ours(&rows(&db), &all, since_ns);
-        mine.len() == OWN + ELSEWHERE
-            && mine.iter().all(|r| r["sources"].as_array().is_some_and(|s| s.len() >= 2))
-    });
-    let mine = ours(&rows(&db), &all, since_ns);
-    assert!(recorded, "{} of {} kills recorded\n{}", mine.len(), OWN + ELSEWHERE, daemon.log());
-    let in_own = mine
-        .iter()
-        .filter(|r| cotenants.iter().any(|p| r["pid"] == i64::from(*p)))
-        .filter(|r| r["cgroup"].as_str().is_some_and(|c| own.path.ends_with(c.trim_start_matches('/'))))
-        .count();
-    assert_eq!(in_own, OWN, "the co-tenants' kills name the recorder's own cgroup: {mine:#?}");
-    let settled = wait_until(Duration::from_secs(15), || status(&db).0 == Some(0));
-    let (_, json) = status(&db);
-    assert!(settled, "{json:#}\n{}", daemon.log());
-    let peak = own.read(if own.version == 1 { "memory.max_usage_in_bytes" } else { "memory.peak" });
+    assert_eq!(oom_kills_here, 0, "nothing was killed in the recorder's cgroup: {events}");
     assert!(daemon.alive());
     assert_eq!(daemon.stop().code(), Some(0));
     drop(elsewhere);
     println!(
-        "pressure: recorder at oom_score_adj {in_effect}, co-tenants at {cotenant_adj} (the unit's {adjust}{}) in a cgroup of {} MiB (idle {} MiB, peak {} MiB, \
-         {oom_kills_here} OOM kills in it): {OWN} co-tenant kills in its cgroup and {ELSEWHERE} elsewhere in {storm_s:.1} s, \
-         all {} recorded, none lost, audit matches, the recorder never chosen",
+        "pressure: recorder at oom_score_adj {in_effect} (the unit's {adjust}{}) in a cgroup of {} MiB held \
+         at {} MiB ({fill_mib} MiB of tmpfs ballast; the daemon's own peak {} MiB), highest usage {} MiB \
+         during {STORM} kills elsewhere in {storm_s:.1} s: all {STORM} recorded, none lost, audit matches, \
+         no OOM kill in its cgroup",
         if in_effect == adjust { "" } else { "; this root lacks CAP_SYS_RESOURCE to lower it" },
         limit >> 20,
-        idle >> 20,
-        peak.parse::<u64>().unwrap_or(0) >> 20,
-        OWN + ELSEWHERE
+        held >> 20,
+        peak >> 20,
+        top >> 20,
     );
 }
