@@ -14,9 +14,12 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::pipeline::{
-    daemon::MetricsConfig,
-    retention::{DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_RECORDS},
+use crate::{
+    model::cmdline::CmdlinePolicy,
+    pipeline::{
+        daemon::MetricsConfig,
+        retention::{DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_RECORDS},
+    },
 };
 
 /// Where the package installs the file (a conffile, every key commented out).
@@ -49,6 +52,11 @@ pub struct Config {
     pub metrics_comm_label: Option<bool>,
     /// One structured journal entry per kill, where a journal runs.
     pub journal_entries: Option<bool>,
+    /// What a record keeps of command lines: `full`, `redacted` or `none`.
+    pub cmdline: Option<CmdlinePolicy>,
+    /// A group that may read the history (files 0640, directory 0750);
+    /// without one, only root may.
+    pub group: Option<String>,
 }
 
 /// The retention flags of `run` and `prune`, before precedence.
@@ -72,6 +80,12 @@ pub enum ConfigError {
     Read { path: PathBuf, source: io::Error },
     #[error("configuration file {path}, line {line}: {message}")]
     Invalid { path: PathBuf, line: usize, message: String },
+    #[error("the database path from {origin} is empty: nothing would reach the disk; name a file (the default is {DEFAULT_DB})")]
+    EmptyDb { origin: String },
+    #[error("the database path {path} (from {origin}) {why}")]
+    BadDb { origin: String, path: PathBuf, why: String },
+    #[error("`group = \"{name}\"` in the configuration: {why}")]
+    BadGroup { name: String, why: String },
 }
 
 /// A parse failure before it knows which file it came from.
@@ -124,6 +138,10 @@ pub struct Settings {
     /// The file's metrics settings (`run`'s flags override them).
     pub metrics: MetricsConfig,
     pub journal_entries: bool,
+    /// What records keep of command lines.
+    pub cmdline: CmdlinePolicy,
+    /// The group that may read the history, by name (resolved by [`lookup_group`]).
+    pub group: Option<String>,
 }
 
 impl Settings {
@@ -138,14 +156,110 @@ impl Settings {
             textfile: file.metrics_textfile,
             comm_label: file.metrics_comm_label.unwrap_or(false),
         };
+        // A history a group may read keeps redacted command lines unless
+        // the file asks for them in full.
+        let group = file.group.filter(|g| !g.is_empty());
+        let default_cmdline = if group.is_some() { CmdlinePolicy::Redacted } else { CmdlinePolicy::Full };
         Settings {
             db,
             retention,
             max_records: (max_records > 0).then_some(max_records),
             metrics,
             journal_entries: file.journal_entries.unwrap_or(true),
+            cmdline: file.cmdline.unwrap_or(default_cmdline),
+            group,
         }
     }
+}
+
+/// A group that may read the history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub gid: u32,
+}
+
+/// Looks a group up by name (getgrnam_r: /etc/group, or NSS).
+pub fn lookup_group(name: &str) -> Result<Group, ConfigError> {
+    let bad = |why: String| ConfigError::BadGroup { name: name.to_owned(), why };
+    let c_name = std::ffi::CString::new(name).map_err(|_| bad("the name holds a NUL byte".into()))?;
+    let mut entry = std::mem::MaybeUninit::<libc::group>::uninit();
+    let mut buffer = vec![0 as libc::c_char; 16_384];
+    let mut found: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: every pointer is to memory owned here and valid for the call:
+    // the entry, the buffer (with its true length) and the result pointer.
+    let rc = unsafe {
+        libc::getgrnam_r(c_name.as_ptr(), entry.as_mut_ptr(), buffer.as_mut_ptr(), buffer.len(), &mut found)
+    };
+    if rc != 0 {
+        return Err(bad(format!("cannot look it up: {}", io::Error::from_raw_os_error(rc))));
+    }
+    if found.is_null() {
+        return Err(bad("no such group on this machine".into()));
+    }
+    // SAFETY: getgrnam_r returned 0 with a non-NULL result: `entry` is filled.
+    let gid = unsafe { entry.assume_init() }.gr_gid;
+    Ok(Group { name: name.to_owned(), gid })
+}
+
+/// Refuses a database path that cannot work, before anything runs: empty
+/// (SQLite would open a temporary database that vanishes at exit), a
+/// directory, not a regular file, and for a command that writes (`writes`)
+/// a file or directory this process cannot write. `origin` says where the
+/// path came from, for the message.
+pub fn check_db(path: &Path, origin: &str, writes: bool) -> Result<(), ConfigError> {
+    let bad = |why: String| ConfigError::BadDb { origin: origin.to_owned(), path: path.to_path_buf(), why };
+    if path.as_os_str().is_empty() {
+        return Err(ConfigError::EmptyDb { origin: origin.to_owned() });
+    }
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => return Err(bad("is a directory: name a file in it".into())),
+        Ok(meta) if !meta.is_file() => return Err(bad("is not a regular file".into())),
+        Ok(_) if writes && !may_write(path) => {
+            return Err(bad(format!("is not writable by this process: {}", io::Error::last_os_error())))
+        }
+        _ => {}
+    }
+    if !writes {
+        return Ok(());
+    }
+    // The directory must take new files too: SQLite keeps its WAL and SHM
+    // beside the database. A missing one is created: its nearest existing
+    // ancestor must be writable.
+    let mut dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    loop {
+        match fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => break,
+            Ok(_) => {
+                return Err(bad(format!(
+                    "is out of reach: cannot create it, {} is not a directory",
+                    dir.display()
+                )))
+            }
+            Err(_) => match dir.parent().filter(|d| !d.as_os_str().is_empty()) {
+                Some(parent) => dir = parent,
+                None => break,
+            },
+        }
+    }
+    if !may_write(dir) {
+        let why = io::Error::last_os_error();
+        return Err(bad(format!(
+            "cannot be written: its directory {} is not writable ({why})",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// access(2) W_OK (and X_OK for a directory): as the kernel decides it for
+/// this process, read-only file systems included.
+fn may_write(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    let mode = if path.is_dir() { libc::W_OK | libc::X_OK } else { libc::W_OK };
+    // SAFETY: access(2) reads the NUL-terminated path, which lives for the call.
+    unsafe { libc::access(c_path.as_ptr(), mode) == 0 }
 }
 
 #[cfg(test)]
@@ -167,6 +281,8 @@ mod tests {
                 max_records: Some(100_000),
                 metrics: MetricsConfig::default(),
                 journal_entries: true,
+                cmdline: CmdlinePolicy::Full,
+                group: None,
             }
         );
     }
@@ -215,6 +331,8 @@ mod tests {
                 max_records: None,
                 metrics: MetricsConfig::default(),
                 journal_entries: true,
+                cmdline: CmdlinePolicy::Full,
+                group: None,
             }
         );
     }
@@ -253,6 +371,38 @@ mod tests {
         let err = read_config(&path, true).unwrap_err();
         let text = err.to_string();
         assert!(text.contains(&path.display().to_string()) && text.contains("line 3"), "{text}");
+    }
+
+    #[test]
+    fn cmdline_and_group_are_read_and_sharing_redacts_by_default() {
+        let file = parse("cmdline = \"none\"\n").unwrap();
+        assert_eq!(Settings::resolve(None, RetentionFlags::default(), file).cmdline, CmdlinePolicy::None);
+        let shared = Settings::resolve(None, RetentionFlags::default(), parse("group = \"adm\"\n").unwrap());
+        assert_eq!((shared.group.as_deref(), shared.cmdline), (Some("adm"), CmdlinePolicy::Redacted));
+        let asked = parse("group = \"adm\"\ncmdline = \"full\"\n").unwrap();
+        assert_eq!(Settings::resolve(None, RetentionFlags::default(), asked).cmdline, CmdlinePolicy::Full);
+        let err = parse("\ncmdline = \"some\"\n").unwrap_err();
+        assert_eq!(err.line, 2, "{err:?}");
+        assert!(err.message.contains("full") && err.message.contains("redacted"), "{err:?}");
+    }
+
+    #[test]
+    fn a_database_path_that_cannot_work_is_refused_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = check_db(Path::new(""), "`db` in x.toml", true).unwrap_err();
+        assert!(
+            empty.to_string().contains("`db` in x.toml") && empty.to_string().contains("empty"),
+            "{empty}"
+        );
+        assert!(check_db(Path::new(""), "--db", false).is_err(), "readers too");
+        let is_dir = check_db(dir.path(), "--db", false).unwrap_err();
+        assert!(is_dir.to_string().contains("is a directory"), "{is_dir}");
+        let file = dir.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let under_a_file = check_db(&file.join("oom.db"), "--db", true).unwrap_err();
+        assert!(under_a_file.to_string().contains("is not a directory"), "{under_a_file}");
+        check_db(&dir.path().join("new/dir/oom.db"), "--db", true).unwrap();
+        check_db(&dir.path().join("oom.db"), "--db", false).unwrap();
     }
 
     #[test]

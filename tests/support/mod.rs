@@ -91,13 +91,28 @@ impl Daemon {
 
     /// As [`Daemon::start`], with more arguments to `oomrecorder run`.
     pub fn start_with(db: &Path, dir: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_after(db, dir, extra, None)
+    }
+
+    /// As [`Daemon::start_with`], run by `/bin/sh` after the shell commands
+    /// `prelude` (a umask, a move into a cgroup, an oom_score_adj), which
+    /// then execs the daemon in the same process.
+    pub fn start_after(db: &Path, dir: &Path, extra: &[&str], prelude: Option<&str>) -> Daemon {
         let socket_path = dir.join("notify.sock");
         // A previous daemon of the same test may have left its socket file.
         let _ = fs::remove_file(&socket_path);
         let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
         socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         let log = dir.join("daemon.log");
-        let child = Command::new(BIN)
+        let mut command = match prelude {
+            Some(prelude) => {
+                let mut sh = Command::new("/bin/sh");
+                sh.arg("-c").arg(format!("set -e\n{prelude}\nexec \"$0\" \"$@\"")).arg(BIN);
+                sh
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
             .args(["run", "--db"])
             .arg(db)
             .args(extra)
@@ -127,6 +142,16 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Whether it still runs.
+    pub fn alive(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     /// SIGTERM, then wait; returns the exit status.
@@ -205,6 +230,36 @@ impl MemCgroup {
         cgroup
     }
 
+    /// Changes the hard limit (and, on v1, memory+swap with it).
+    pub fn set_limit(&self, limit_bytes: u64) {
+        if self.version == 1 {
+            let memsw = self.path.join("memory.memsw.limit_in_bytes").exists();
+            // memsw may never be below the limit: lower the limit first, raise memsw first.
+            let current: u64 = self.read("memory.limit_in_bytes").parse().unwrap();
+            if memsw && limit_bytes > current {
+                self.write("memory.memsw.limit_in_bytes", &limit_bytes.to_string());
+            }
+            self.write("memory.limit_in_bytes", &limit_bytes.to_string());
+            if memsw && limit_bytes <= current {
+                self.write("memory.memsw.limit_in_bytes", &limit_bytes.to_string());
+            }
+        } else {
+            self.write("memory.max", &limit_bytes.to_string());
+        }
+    }
+
+    /// Bytes charged to the cgroup now.
+    pub fn usage(&self) -> u64 {
+        let file = if self.version == 1 { "memory.usage_in_bytes" } else { "memory.current" };
+        self.read(file).parse().unwrap()
+    }
+
+    /// One of the cgroup's files, trimmed.
+    pub fn read(&self, file: &str) -> String {
+        let path = self.path.join(file);
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())).trim().to_owned()
+    }
+
     fn write(&self, file: &str, value: &str) {
         let path = self.path.join(file);
         fs::write(&path, value).unwrap_or_else(|e| panic!("write {value} to {}: {e}", path.display()));
@@ -214,8 +269,16 @@ impl MemCgroup {
     /// this cgroup, also capped by `ulimit -v`, allocating 4x the limit. Returns
     /// its pid and how it ended.
     pub fn run_hog(&self, victim: &Path) -> (u32, ExitStatus) {
+        self.run_hog_adjusted(victim, 0)
+    }
+
+    /// As [`MemCgroup::run_hog`], with the hog's oom_score_adj set to `adj`
+    /// first (raising it needs no privilege).
+    pub fn run_hog_adjusted(&self, victim: &Path, adj: i32) -> (u32, ExitStatus) {
+        let adjust =
+            if adj == 0 { String::new() } else { format!("echo {adj} > /proc/self/oom_score_adj && ") };
         let script = format!(
-            "echo $$ > {procs} && ulimit -v 1048576 && exec {victim} if=/dev/zero of=/dev/null bs=256M count=1",
+            "echo $$ > {procs} && {adjust}ulimit -v 1048576 && exec {victim} if=/dev/zero of=/dev/null bs=256M count=1",
             procs = self.path.join("cgroup.procs").display(),
             victim = victim.display()
         );

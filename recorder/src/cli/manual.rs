@@ -185,6 +185,7 @@ const SHOW: &[Key] = &[
     ("container.slice", "the innermost systemd slice"),
     ("container.image", "the container's image"),
     ("kernel_report.lines", "this kill's lines of the kernel's report, in order"),
+    ("notes", "why a figure is null or a comm was cut (import), as sentences; empty for most records"),
 ];
 
 /// `show --json`'s keys: [`SHOW`], and the memory cgroups' counters at the
@@ -235,12 +236,17 @@ pub const STATUS: &[Key] = &[
     ("pipeline.victims_seen", "victims the eBPF program saw"),
     ("pipeline.events_received", "events that reached the daemon"),
     ("pipeline.kmsg_records", "kernel log records read"),
+    ("pipeline.writes_pending", "kills held in memory while the store fails"),
+    ("pipeline.stored_late", "kills stored after a failed write"),
     ("losses.ringbuf_full", "victims lost to a full ring buffer"),
     ("losses.decode", "events that could not be decoded"),
     ("losses.kmsg_overrun", "kernel log records overwritten before they were read"),
     ("losses.without_kernel_report", "kills stored without their kernel report"),
     ("losses.snapshots_missed", "cgroup snapshots missed"),
     ("losses.write_failures", "writes given up on"),
+    ("losses.queue_full", "kills given up because too many were pending"),
+    ("write_error", "why writes fail now, {message, since}; null while they succeed"),
+    ("set_aside", "a damaged database set aside, {path, damage, time_ns}; null when none was"),
     ("audit.kernel_oom_kills", "/proc/vmstat oom_kill since the daemon started"),
     ("audit.recorded_kills", "records of kind kill stored since then on this boot"),
     ("audit.missing", "the difference"),
@@ -455,7 +461,12 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 ];
 
 const FILES: &[(&str, &str)] = &[
-    ("/etc/oomrecorder/oomrecorder.toml", "the configuration: db, max_age_days, max_records"),
+    (
+        "/etc/oomrecorder/oomrecorder.toml",
+        "the configuration: db, max_age_days, max_records, metrics_listen, metrics_textfile, \
+         metrics_comm_label, journal_entries, cmdline (full, redacted or none), group; each key is \
+         explained in the shipped file",
+    ),
     ("/var/lib/oomrecorder/oomrecorder.db", "the history (SQLite, with its -wal and -shm files)"),
     ("/dev/kmsg", "the kernel's log, read by run and by import (to know this boot's own dmesg)"),
     ("/sys/kernel/btf/vmlinux", "the kernel's BTF: which fields the raw tracepoint program reads"),
@@ -530,6 +541,7 @@ mod tests {
             database_bytes: 1,
             audit: Some(Audit::new(1, 2, 1)),
             no_audit: None,
+            set_aside: None,
         };
         let keys = set(STATUS);
         same("status", &keys, &key_paths(&status::to_json(&live), &keys));

@@ -155,6 +155,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         return doctor::run(args);
     }
     let settings = settings(&cli)?;
+    // A path that cannot work is refused before anything runs (`db = ""`
+    // once made the daemon record into a temporary database).
+    let writes = matches!(cli.command, Command::Run(_) | Command::Import(_) | Command::Prune(_));
+    config::check_db(&settings.db, &db_origin(&cli, &settings), writes)?;
     match cli.command {
         Command::Run(args) => run::run(&settings, &args),
         Command::List(args) => list::run(&settings.db, &args),
@@ -163,20 +167,43 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Stats(args) => stats::run(&settings.db, &args),
         Command::Status(args) => status::run(&settings.db, &args),
         Command::Prune(args) => prune::run(&settings, &args),
-        Command::Import(args) => import::run(&settings.db, &args),
+        Command::Import(args) => import::run(&settings, &args),
         Command::GenerateAssets(args) => assets::run(&args),
         Command::Doctor(args) => doctor::run(&args),
     }
+}
+
+/// Where the database path came from, for an error about it.
+fn db_origin(cli: &Cli, settings: &Settings) -> String {
+    if cli.db.is_some() {
+        "--db (or OOMRECORDER_DB)".to_owned()
+    } else if settings.db.as_os_str() != DEFAULT_DB {
+        format!("`db` in {}", config_path(cli).0.display())
+    } else {
+        "the default".to_owned()
+    }
+}
+
+/// The configuration file to read, and whether the user named it.
+fn config_path(cli: &Cli) -> (PathBuf, bool) {
+    match &cli.config {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    }
+}
+
+/// Who may read what `run`, `import` and `prune` write: the configured
+/// group, looked up now, so a misspelt one stops the command before it starts.
+pub fn sharing(settings: &Settings) -> anyhow::Result<crate::store::Sharing> {
+    let group = settings.group.as_deref().map(config::lookup_group).transpose()?;
+    Ok(crate::store::Sharing { group })
 }
 
 /// Reads the configuration file and applies precedence: flag (or
 /// environment) over file over default. Every command reads it, so `list`
 /// finds the database the daemon was configured to write.
 fn settings(cli: &Cli) -> anyhow::Result<Settings> {
-    let (path, explicit) = match &cli.config {
-        Some(path) => (path.clone(), true),
-        None => (PathBuf::from(DEFAULT_CONFIG), false),
-    };
+    let (path, explicit) = config_path(cli);
     let file = config::read_config(&path, explicit)?;
     let flags = match &cli.command {
         Command::Run(args) => RetentionFlags { max_age_days: args.max_age, max_records: args.max_records },

@@ -34,7 +34,7 @@ pub fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> {
         let pruned = retention::would_prune(&store, now, settings.retention, settings.max_records)?;
         (store, pruned)
     } else {
-        let mut store = Store::open(&settings.db, Access::ReadWrite)?;
+        let mut store = Store::open_with(&settings.db, Access::ReadWrite, &super::sharing(settings)?)?;
         let pruned = retention::prune(&mut store, now, settings.retention, settings.max_records)?;
         (store, pruned)
     };

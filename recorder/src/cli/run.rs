@@ -40,6 +40,8 @@ pub struct RunArgs {
 pub fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<Exit> {
     daemon::run(&DaemonConfig {
         db: settings.db.clone(),
+        sharing: super::sharing(settings)?,
+        cmdline: settings.cmdline,
         retention: settings.retention,
         max_records: settings.max_records,
         force_tracepoint: args.force_tracepoint,

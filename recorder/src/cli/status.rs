@@ -4,7 +4,8 @@
 //! Everything comes from the run's `daemon_runs` row (the daemon's writer
 //! updates it every few seconds) and from this machine now: `/proc/<pid>`
 //! for liveness, `/proc/vmstat` for the kernel's `oom_kill` count. The
-//! database is only read.
+//! database is only read; every page of it is checked first
+//! (`PRAGMA integrity_check`): a damaged file is reported as such.
 
 use std::{
     io::Write,
@@ -23,6 +24,7 @@ use crate::{
         json::rfc3339_ms,
         run::{Audit, Counter, Run},
     },
+    pipeline::daemon::SET_ASIDE_KEY,
     store::{Access, Store, StoreError},
 };
 
@@ -53,13 +55,17 @@ pub struct Status {
     pub audit: Option<Audit>,
     /// Why there is no audit, when there is none.
     pub no_audit: Option<String>,
+    /// A damaged database the daemon set aside for this one (its note).
+    pub set_aside: Option<Value>,
 }
 
 impl Status {
-    /// Running, nothing lost, and the kernel's count matched.
+    /// Running, nothing lost or waiting, and the kernel's count matched.
     pub fn healthy(&self) -> bool {
         self.running
-            && self.run.as_ref().is_some_and(|r| r.counts.lost() == 0)
+            && self.run.as_ref().is_some_and(|r| {
+                r.counts.lost() == 0 && r.counts[Counter::WritesPending] == 0 && r.write_error.is_none()
+            })
             && self.audit.as_ref().is_some_and(|a| a.matches)
     }
 }
@@ -77,6 +83,7 @@ pub struct Now {
 pub fn gather(store: &Store, database_bytes: u64, now: &Now) -> Result<Status, StoreError> {
     let run = store.latest_run()?;
     let records_total = store.kill_count()?;
+    let set_aside = store.state(SET_ASIDE_KEY)?.and_then(|note| serde_json::from_str(&note).ok());
     let Some(run) = run else {
         return Ok(Status {
             running: false,
@@ -87,6 +94,7 @@ pub fn gather(store: &Store, database_bytes: u64, now: &Now) -> Result<Status, S
             database_bytes,
             audit: None,
             no_audit: Some("the daemon has never run on this database".into()),
+            set_aside,
         });
     };
     let same_boot = now.boot_id.as_deref() == Some(run.boot_id.as_str());
@@ -119,6 +127,7 @@ pub fn gather(store: &Store, database_bytes: u64, now: &Now) -> Result<Status, S
         database_bytes,
         audit,
         no_audit,
+        set_aside,
     })
 }
 
@@ -148,6 +157,8 @@ fn now(run_pid: Option<u32>) -> Now {
 
 pub fn run(db: &Path, args: &StatusArgs) -> anyhow::Result<Exit> {
     let store = Store::open(db, Access::ReadOnly)?;
+    // The full check: every page, every index against its table.
+    store.integrity_check()?;
     let deadline = Instant::now() + SETTLE;
     let status = loop {
         let pid = store.latest_run()?.map(|r| r.pid);
@@ -208,6 +219,11 @@ pub fn to_json(status: &Status) -> Value {
         "database_bytes": status.database_bytes,
         "pipeline": group(false),
         "losses": group(true),
+        "write_error": run.and_then(|r| r.write_error.as_ref()).map(|e| json!({
+            "message": e,
+            "since": crate::model::json::rfc3339_ms(run.and_then(|r| r.write_error_ns)),
+        })),
+        "set_aside": status.set_aside,
         "audit": status.audit.as_ref().map(|a| json!({
             "kernel_oom_kills": a.kernel_oom_kills,
             "recorded_kills": a.recorded_kills,
@@ -262,7 +278,31 @@ fn write_text(out: &mut dyn Write, db: &Path, status: &Status) -> std::io::Resul
         writeln!(out, "  {:<34} {}", counter.names().label, run.counts[counter])?;
     }
     writeln!(out, "  {:<34} {}", "total lost", run.counts.lost())?;
+    if let Some(error) = &run.write_error {
+        writeln!(
+            out,
+            "writes:   failing since {}: {error}; {} message(s) wait in the daemon's memory and are retried \
+             every second",
+            format::local_time(run.write_error_ns),
+            run.counts[Counter::WritesPending]
+        )?;
+    }
+    if let Some(note) = &status.set_aside {
+        writeln!(
+            out,
+            "store:    a damaged database was set aside at {}: {} ({})",
+            format::local_time(note["time_ns"].as_i64()),
+            note["path"].as_str().unwrap_or("?"),
+            note["damage"].as_str().unwrap_or("?")
+        )?;
+    }
+    let pending = run.counts[Counter::WritesPending];
     match (&status.audit, &status.no_audit) {
+        (Some(audit), _) if audit.missing > 0 && pending > 0 => writeln!(
+            out,
+            "audit:    {} ({pending} write(s) are still pending: the missing kills may be among them)",
+            audit.words()
+        )?,
         (Some(audit), _) => writeln!(out, "audit:    {}", audit.words())?,
         (None, Some(why)) => writeln!(out, "audit:    not possible: {why}")?,
         (None, None) => {}
@@ -374,6 +414,33 @@ mod tests {
         let lossy = gather(&store, 0, &now(13, true)).unwrap();
         assert!(lossy.running && lossy.audit.as_ref().unwrap().matches);
         assert!(!lossy.healthy(), "3 events lost to a full ring buffer");
+    }
+
+    #[test]
+    fn writes_that_wait_and_a_set_aside_store_are_said_and_not_healthy() {
+        let run = Run {
+            counts: run_row().counts.with(Counter::WritesPending, 4),
+            write_error: Some("database /x is full".into()),
+            write_error_ns: Some(4_000),
+            ..run_row()
+        };
+        let (mut store, _dir) = store_with(&run);
+        store
+            .set_state(SET_ASIDE_KEY, r#"{"path":"/x.db~corrupt-T","damage":"bad page","time_ns":1}"#)
+            .unwrap();
+        let status = gather(&store, 0, &now(14, true)).unwrap();
+        assert!(!status.healthy(), "writes wait");
+        let json = to_json(&status);
+        assert_eq!(json["pipeline"]["writes_pending"], 4);
+        assert_eq!(json["write_error"]["message"], "database /x is full");
+        assert_eq!(json["set_aside"]["path"], "/x.db~corrupt-T");
+        assert_eq!(json["losses"]["queue_full"], 0);
+        let mut text = Vec::new();
+        write_text(&mut text, Path::new("x.db"), &status).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("failing since") && text.contains("4 message(s) wait"), "{text}");
+        assert!(text.contains("set aside") && text.contains("bad page"), "{text}");
+        assert!(text.contains("may be among them"), "a kill is missing and writes wait: {text}");
     }
 
     #[test]

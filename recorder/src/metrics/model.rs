@@ -146,16 +146,19 @@ pub enum LossStage {
     WithoutKernelReport,
     SnapshotsMissed,
     WriteFailures,
+    /// Given up because too many writes waited for a failing store.
+    QueueFull,
 }
 
 impl LossStage {
-    pub const ALL: [LossStage; 6] = [
+    pub const ALL: [LossStage; 7] = [
         LossStage::RingbufFull,
         LossStage::Decode,
         LossStage::KmsgOverrun,
         LossStage::WithoutKernelReport,
         LossStage::SnapshotsMissed,
         LossStage::WriteFailures,
+        LossStage::QueueFull,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -166,6 +169,7 @@ impl LossStage {
             LossStage::WithoutKernelReport => "without_kernel_report",
             LossStage::SnapshotsMissed => "snapshots_missed",
             LossStage::WriteFailures => "write_failures",
+            LossStage::QueueFull => "queue_full",
         }
     }
 }
@@ -241,8 +245,10 @@ struct State {
     dormant: HashMap<u64, u64>,
     by_scope: [u64; 7],
     kernel_oom_kills: Option<u64>,
-    lost: [u64; 6],
+    lost: [u64; LossStage::ALL.len()],
     audit_unrecorded: Option<i64>,
+    /// Writes held in memory because the store fails (disk full, locked).
+    writes_pending: Option<u64>,
     version: String,
     attach: String,
     comm_label: bool,
@@ -310,8 +316,9 @@ impl Metrics {
             dormant: HashMap::new(),
             by_scope: [0; 7],
             kernel_oom_kills: None,
-            lost: [0; 6],
+            lost: [0; LossStage::ALL.len()],
             audit_unrecorded: None,
+            writes_pending: None,
             version: options.version,
             attach: options.attach,
             comm_label: options.comm_label,
@@ -395,6 +402,12 @@ impl Metrics {
     /// negative if there are more records than kernel kills.
     pub fn set_audit_unrecorded_kills(&self, unrecorded: i64) {
         self.state().audit_unrecorded = Some(unrecorded);
+    }
+
+    /// Writes the daemon holds in memory because its store fails (`status`'
+    /// `pipeline.writes_pending`): 0 while writes succeed.
+    pub fn set_writes_pending(&self, pending: u64) {
+        self.state().writes_pending = Some(pending);
     }
 
     /// The attach point, once chosen, for `oomrecorder_build_info`.
@@ -509,6 +522,17 @@ impl Collector for KillCollector {
                 MetricType::Gauge,
             )?;
             ConstGauge::new(unrecorded).encode(family)?;
+        }
+
+        if let Some(pending) = state.writes_pending {
+            let family = encoder.encode_descriptor(
+                "oomrecorder_writes_pending",
+                "Facts the daemon holds in memory because its store fails (disk full, locked, \
+                 damaged); they are retried every second (0: every write succeeded).",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(i64::try_from(pending).unwrap_or(i64::MAX)).encode(family)?;
         }
 
         let mut family = encoder.encode_descriptor(
@@ -750,6 +774,8 @@ mod tests {
         m.set_events_lost(LossStage::WriteFailures, 2);
         m.set_events_lost(LossStage::WriteFailures, 3);
         m.set_audit_unrecorded_kills(-1);
+        m.set_events_lost(LossStage::QueueFull, 4);
+        m.set_writes_pending(12);
         m.set_attach("tracepoint");
         let f = exposition(&m);
         assert_eq!(family(&f, "oomrecorder_kernel_oom_kills_total").kind, "counter");
@@ -759,6 +785,9 @@ mod tests {
         assert_eq!(value(&f, "oomrecorder_events_lost_total", &[("stage", "decode")]), Some(0.0));
         assert_eq!(family(&f, "oomrecorder_audit_unrecorded_oom_kills").kind, "gauge");
         assert_eq!(value(&f, "oomrecorder_audit_unrecorded_oom_kills", &[]), Some(-1.0));
+        assert_eq!(value(&f, "oomrecorder_events_lost_total", &[("stage", "queue_full")]), Some(4.0));
+        assert_eq!(family(&f, "oomrecorder_writes_pending").kind, "gauge");
+        assert_eq!(value(&f, "oomrecorder_writes_pending", &[]), Some(12.0));
         let build = [("version", "1.2.3"), ("attach", "tracepoint")];
         assert_eq!(value(&f, "oomrecorder_build_info", &build), Some(1.0));
     }

@@ -95,6 +95,7 @@ pub fn from_kernel(
         container: None,
         snapshot: None,
         kernel: None,
+        notes: Vec::new(),
     }
 }
 

@@ -366,6 +366,8 @@ pub fn kill_detail(kill: &Kill) -> Value {
             "image": c.image,
         })),
         "kernel_report": { "lines": kill.kernel_report },
+        // Why a figure is unknown or cut (an imported log's impossible values).
+        "notes": kill.notes,
     })
 }
 

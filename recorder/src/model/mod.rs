@@ -3,6 +3,7 @@
 //! Every figure is an `Option`: `None` means the recorder does not know it
 //! (the kernel did not give it), and is written as `null`, never as 0.
 
+pub mod cmdline;
 pub mod diagnosis;
 pub mod figures;
 pub mod from_event;
@@ -189,6 +190,10 @@ pub struct Kill {
     pub container: Option<identity::Identity>,
     /// The victim's cgroup files, read right after the kill.
     pub snapshot: Option<snapshot::Snapshot>,
+    /// Sentences about what the record does not keep as given: a figure an
+    /// imported log printed that no kernel can have (stored as unknown), a
+    /// comm cut to the kernel's length.
+    pub notes: Vec<String>,
 }
 
 impl Victim {

@@ -29,8 +29,14 @@ pub enum Counter {
     WithoutKernelReport,
     /// Cgroup snapshots that found the cgroup gone or unreadable.
     SnapshotsMissed,
-    /// Writes given up on.
+    /// Writes given up on at stop (the store still failed).
     WriteFailures,
+    /// Messages held in memory now because the store fails (a gauge).
+    WritesPending,
+    /// Messages stored after they waited on a failed write.
+    StoredLate,
+    /// Messages given up because [`MAX_PENDING`](crate::pipeline::writer::MAX_PENDING) already waited.
+    QueueFull,
 }
 
 /// How each counter is named where it shows.
@@ -47,7 +53,7 @@ pub struct Names {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 10] = [
+    pub const ALL: [Counter; 13] = [
         Counter::VictimsSeen,
         Counter::EventsReceived,
         Counter::RecordsStored,
@@ -58,6 +64,9 @@ impl Counter {
         Counter::WithoutKernelReport,
         Counter::SnapshotsMissed,
         Counter::WriteFailures,
+        Counter::WritesPending,
+        Counter::StoredLate,
+        Counter::QueueFull,
     ];
 
     pub const fn names(self) -> Names {
@@ -77,7 +86,14 @@ impl Counter {
             Counter::SnapshotsMissed => {
                 ("snapshots_missed", "snapshots_missed", "cgroup snapshots missed", true)
             }
-            Counter::WriteFailures => ("write_failures", "write_failures", "lost: writes that failed", true),
+            Counter::WriteFailures => {
+                ("write_failures", "write_failures", "lost: writes given up at stop", true)
+            }
+            Counter::WritesPending => {
+                ("writes_pending", "writes_pending", "writes pending (store failing)", false)
+            }
+            Counter::StoredLate => ("stored_late", "stored_late", "stored late, after a failed write", false),
+            Counter::QueueFull => ("queue_full", "queue_full", "lost: too many writes pending", true),
         };
         Names { column, key, label, loss }
     }
@@ -132,6 +148,9 @@ pub struct Run {
     pub counts: Counts,
     pub vmstat_oom_kill_start: Option<u64>,
     pub vmstat_oom_kill_now: Option<u64>,
+    /// Why writes fail now (`None` while they succeed), and since when.
+    pub write_error: Option<String>,
+    pub write_error_ns: Option<i64>,
 }
 
 /// The kernel's kill count since the run started against the kills recorded.
@@ -227,6 +246,15 @@ mod tests {
             .with(Counter::WriteFailures, 6)
             .with(Counter::KmsgRecords, 100);
         assert_eq!(counts.lost(), 21);
+    }
+
+    #[test]
+    fn what_waits_is_not_lost_and_what_the_queue_gave_up_is() {
+        let counts = Counts::default()
+            .with(Counter::WritesPending, 7)
+            .with(Counter::StoredLate, 30)
+            .with(Counter::QueueFull, 2);
+        assert_eq!(counts.lost(), 2);
     }
 
     #[test]

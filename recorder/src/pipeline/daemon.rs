@@ -29,13 +29,17 @@ use crate::{
     clock,
     kernel::{self, caps, memcg, tracefs, vmstat, AttachPoint},
     metrics::{Metrics, MetricsOptions, MetricsServer},
+    model::cmdline::CmdlinePolicy,
     model::run::{Counter, Run},
     sources::{
         ebpf::{self as loader, LoadError, Probe},
         kmsg::Kmsg,
     },
-    store::{Access, Store, StoreError},
+    store::{Access, Reserve, SetAside, Sharing, Store, StoreError},
 };
+
+/// The state key under which the last store set aside is named (for `status`).
+pub const SET_ASIDE_KEY: &str = "set_aside";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -59,6 +63,10 @@ pub enum DaemonError {
 
 pub struct DaemonConfig {
     pub db: PathBuf,
+    /// Who besides root may read the history.
+    pub sharing: Sharing,
+    /// What records keep of command lines.
+    pub cmdline: CmdlinePolicy,
     /// Delete kills older than this (at start, then daily); `None` keeps all.
     pub retention: Option<Duration>,
     /// Keep at most this many kills; `None`: no cap.
@@ -94,7 +102,13 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
     if !missing.is_empty() {
         return Err(DaemonError::MissingCapabilities { missing: missing.join(" and ") });
     }
-    let mut store = Store::open(&config.db, Access::ReadWrite)?;
+    // Every page is checked first; a damaged store is renamed aside, never
+    // written into, and the catch-up below recovers from the kernel log what
+    // the kernel still holds.
+    let (mut store, set_aside) = Store::open_for_daemon(&config.db, &config.sharing)?;
+    if let Some(aside) = &set_aside {
+        say_set_aside(&mut store, aside);
+    }
     let boot_id = clock::read_boot_id(Path::new("/proc")).map_err(DaemonError::BootId)?;
     // The kernel's kill count before the program is attached: a kill between
     // this read and the attach is counted here and found by the kernel-log
@@ -150,7 +164,7 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
         }
         Err(e) => return Err(e.into()),
     };
-    log::info!("recording to {}", store.path().display());
+    log::info!("recording to {} (command lines: {})", store.path().display(), config.cmdline.as_str());
     loader::release_startup_memory();
 
     let cursor = store.kmsg_cursor(&boot_id)?;
@@ -214,11 +228,13 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
     if let Some(metrics) = &metrics {
         seed_metrics(metrics.clone(), &store);
     }
-    let mut writer = Writer::new(store, Arc::clone(&counters), retention).with_publisher(Publisher::new(
-        metrics.clone(),
-        config.metrics.textfile.clone(),
-        config.journal_entries,
-    ));
+    let mut writer = Writer::new(store, Arc::clone(&counters), retention)
+        .with_publisher(Publisher::new(
+            metrics.clone(),
+            config.metrics.textfile.clone(),
+            config.journal_entries,
+        ))
+        .with_reserve(Reserve::beside(&config.db, &config.sharing));
     if let Some(id) = run_id {
         writer = writer.with_run(RunTracker::new(id, run_row, "/proc".into()));
     }
@@ -243,6 +259,7 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
     }
     let (snapshots, snapshot_thread) = Snapshotter::new(hierarchy, Path::new("/proc"), Path::new("/"))
         .counting_misses_in(Arc::clone(&counters))
+        .keeping_cmdlines(config.cmdline)
         .spawn(tx.clone())
         .map_err(DaemonError::Runtime)?;
     let kernel_log = kmsg
@@ -304,6 +321,26 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
         Counter::ALL.iter().map(|c| format!("{} {}", c.names().key, counts[*c])).collect();
     log::info!("stopped: {}", said.join(", "));
     Ok(())
+}
+
+/// Says, in the log and in the new store (for `status`), that a damaged
+/// store was set aside.
+pub(crate) fn say_set_aside(store: &mut Store, aside: &SetAside) {
+    log::error!(
+        "database {} is damaged ({}): moved it aside, untouched, to {} (with its -wal and -shm); \
+         recording into a new database; kills the kernel log still holds are recovered now",
+        store.path().display(),
+        aside.damage,
+        aside.path.display()
+    );
+    let note = serde_json::json!({
+        "path": aside.path.display().to_string(),
+        "damage": aside.damage,
+        "time_ns": clock::wall_ns_now(),
+    });
+    if let Err(e) = store.set_state(SET_ASIDE_KEY, &note.to_string()) {
+        log::warn!("cannot note the set-aside database in the new one: {e}");
+    }
 }
 
 /// An error and its sources on one line.

@@ -31,13 +31,14 @@ pub const MESSAGE_ID: &str = "51782f71224d41b4983f0f2dbe35cff0";
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 
 /// The metrics' own loss stages, from the run's counters.
-const STAGES: [(LossStage, Counter); 6] = [
+const STAGES: [(LossStage, Counter); 7] = [
     (LossStage::RingbufFull, Counter::RingbufFull),
     (LossStage::Decode, Counter::Undecodable),
     (LossStage::KmsgOverrun, Counter::KmsgLost),
     (LossStage::WithoutKernelReport, Counter::WithoutKernelReport),
     (LossStage::SnapshotsMissed, Counter::SnapshotsMissed),
     (LossStage::WriteFailures, Counter::WriteFailures),
+    (LossStage::QueueFull, Counter::QueueFull),
 ];
 
 /// Counts the kills already in the store at start into `metrics`, so that
@@ -110,6 +111,7 @@ impl Publisher {
         for (stage, counter) in STAGES {
             metrics.set_events_lost(stage, counts[counter]);
         }
+        metrics.set_writes_pending(counts[Counter::WritesPending]);
         if let Some(total) = kernel_oom_kills {
             metrics.set_kernel_oom_kills(total);
         }

@@ -14,7 +14,7 @@ use super::{counters::Counters, writer::ToWriter};
 use crate::{
     clock,
     kernel::memcg::Hierarchy,
-    model::{identity, run::Counter, Kill, Source, Victim},
+    model::{cmdline::CmdlinePolicy, identity, run::Counter, Kill, Source, Victim},
     sources::cgroup::{files, runtimes},
 };
 
@@ -35,6 +35,8 @@ pub struct Snapshotter {
     proc_root: PathBuf,
     node_root: PathBuf,
     misses: Option<std::sync::Arc<Counters>>,
+    /// What the record keeps of command lines, applied as they are read.
+    cmdline: CmdlinePolicy,
 }
 
 impl Snapshotter {
@@ -44,7 +46,15 @@ impl Snapshotter {
             proc_root: proc_root.to_path_buf(),
             node_root: node_root.to_path_buf(),
             misses: None,
+            cmdline: CmdlinePolicy::Full,
         }
+    }
+
+    /// Keeps of each command line only what `policy` allows (the
+    /// configuration's `cmdline`): nothing else ever sees it.
+    pub fn keeping_cmdlines(mut self, policy: CmdlinePolicy) -> Snapshotter {
+        self.cmdline = policy;
+        self
     }
 
     /// Counts each snapshot that could not read the victim's cgroup.
@@ -82,14 +92,14 @@ impl Snapshotter {
         let started_boot_ns = clock::boot_ns_now();
         let proc_dir = self.proc_root.join(request.pid.to_string());
         // Best effort: a victim already reaped has no /proc entry.
-        let cmdline = files::process(&self.proc_root, request.pid).cmdline;
+        let cmdline = files::process_keeping(&self.proc_root, request.pid, self.cmdline).cmdline;
         let exe = std::fs::read_link(proc_dir.join("exe")).ok().map(|p| p.to_string_lossy().into_owned());
         let snapshot = self.hierarchy.as_ref().and_then(|h| {
             let path = request.cgroup_path.clone().or_else(|| {
                 let text = std::fs::read_to_string(proc_dir.join("cgroup")).ok()?;
                 files::path_from_proc_cgroup(&text, h.version)
             })?;
-            let mut s = files::snapshot(h, &path, &self.proc_root);
+            let mut s = files::snapshot_keeping(h, &path, &self.proc_root, self.cmdline);
             s.delay_us = Some(started_boot_ns.saturating_sub(request.boot_ns) / 1_000);
             Some(s)
         });
@@ -114,5 +124,60 @@ impl Snapshotter {
             snapshot,
             ..Kill::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::memcg::MemcgVersion;
+
+    /// A fake /proc with one victim in a v2 cgroup whose other process
+    /// carries a token on its command line.
+    fn machine(dir: &Path) -> (Hierarchy, PathBuf) {
+        let proc_root = dir.join("proc");
+        for (pid, argv) in
+            [(10, &b"app\0--password\0hunter2\0--port\080\0"[..]), (11, b"sidecar\0TOKEN=abc\0")]
+        {
+            std::fs::create_dir_all(proc_root.join(pid.to_string())).unwrap();
+            std::fs::write(proc_root.join(format!("{pid}/cmdline")), argv).unwrap();
+        }
+        let cgroup = dir.join("cgroup/job");
+        std::fs::create_dir_all(&cgroup).unwrap();
+        std::fs::write(cgroup.join("cgroup.procs"), "10\n11\n").unwrap();
+        std::fs::write(cgroup.join("memory.stat"), "anon 1\n").unwrap();
+        (Hierarchy { version: MemcgVersion::V2, root: dir.join("cgroup") }, proc_root)
+    }
+
+    fn cmdlines(policy: CmdlinePolicy) -> (Option<String>, Vec<Option<String>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (hierarchy, proc_root) = machine(dir.path());
+        let request = Request { pid: 10, boot_id: "b".into(), boot_ns: 0, cgroup_path: Some("/job".into()) };
+        let kill =
+            Snapshotter::new(Some(hierarchy), &proc_root, dir.path()).keeping_cmdlines(policy).take(&request);
+        let processes = kill.snapshot.map(|s| s.processes.into_iter().map(|p| p.cmdline).collect());
+        (kill.victim.cmdline, processes.unwrap_or_default())
+    }
+
+    #[test]
+    fn command_lines_are_kept_as_the_configuration_says_when_they_are_read() {
+        assert_eq!(
+            cmdlines(CmdlinePolicy::Full),
+            (
+                Some("app --password hunter2 --port 80".into()),
+                vec![Some("app --password hunter2 --port 80".into()), Some("sidecar TOKEN=abc".into())]
+            )
+        );
+        assert_eq!(
+            cmdlines(CmdlinePolicy::Redacted),
+            (
+                Some("app --password <redacted> --port 80".into()),
+                vec![
+                    Some("app --password <redacted> --port 80".into()),
+                    Some("sidecar TOKEN=<redacted>".into())
+                ]
+            )
+        );
+        assert_eq!(cmdlines(CmdlinePolicy::None), (None, vec![None, None]));
     }
 }

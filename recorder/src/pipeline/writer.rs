@@ -1,8 +1,17 @@
 //! The store writer: the one thread that owns the SQLite connection.
 //!
-//! It keeps what it could not write (locked database, full disk) in order and
-//! retries; it gives up only at shutdown, and then logs each unstored message
-//! in full, so nothing disappears silently.
+//! Each message is written in a transaction of its own and counts as
+//! stored only once that commits: only then does the log say `recorded`
+//! (one INFO line per kill; joins and the rest at DEBUG), does the record's
+//! id exist, and do the counters move. What could not be written (locked
+//! database, full disk, damaged file) stays queued in order and is retried
+//! every second. The queue is bounded ([`MAX_PENDING`]): beyond it each
+//! message is logged in full and counted as lost (`queue_full`), and at
+//! stop whatever is still queued is logged in full and counted
+//! (`write_failures`). While writes fail, the run's row says how many wait
+//! and why (`writes_pending`, `write_error`): a reserve of free space
+//! ([`Reserve`]) is given up the moment the disk fills, so that row can still
+//! be written. A file found damaged while writing is set aside like at start.
 //!
 //! It also decides which eBPF victims were only *marked*: a task already
 //! exiting is marked as victim (`task_will_free_mem()` in mm/oom_kill.c) but
@@ -31,7 +40,7 @@ use crate::{
         run::{Counter, Run},
         Kill, Source,
     },
-    store::{Loss, Store},
+    store::{Loss, Reserve, Store, StoreError},
 };
 
 /// How often the writer brings the run's row up to date while the daemon runs.
@@ -45,6 +54,15 @@ const FINAL_ATTEMPTS: u32 = 3;
 /// counts as an exiting task. The line is printed in the same function call as
 /// the tracepoint; only a stalled reader delays it.
 pub const EXITING_AFTER: Duration = Duration::from_secs(5);
+/// How often the writer checks every page of the store (`PRAGMA
+/// quick_check`, as at start): a file damaged while the daemon runs is set
+/// aside within a day, so readers do not go on reading it.
+pub const CHECK_EVERY: Duration = Duration::from_secs(24 * 3600);
+/// At most this many messages wait for a failing store. A kill makes about
+/// four (the event, its kernel line, the snapshot, the reaper's line) of a
+/// few kB each: about a thousand kills, tens of MB at worst, so that a
+/// store that never recovers cannot make the recorder the next OOM victim.
+pub const MAX_PENDING: usize = 4_096;
 
 /// What the sources hand the writer.
 pub enum ToWriter {
@@ -66,6 +84,18 @@ pub enum ToWriter {
     },
 }
 
+impl ToWriter {
+    /// Whether `newer` makes this message pointless (the same cursor or
+    /// state, further on): only the newest of those waits in the queue.
+    fn superseded_by(&self, newer: &ToWriter) -> bool {
+        match (self, newer) {
+            (ToWriter::KmsgCursor { boot_id: a, .. }, ToWriter::KmsgCursor { boot_id: b, .. }) => a == b,
+            (ToWriter::State { key: a, .. }, ToWriter::State { key: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
 /// This run's `daemon_runs` row, kept up to date by the writer (the only
 /// connection that may write it).
 pub struct RunTracker {
@@ -74,11 +104,13 @@ pub struct RunTracker {
     /// Where `vmstat` is read (`/proc`; a temp dir in tests).
     pub proc_root: std::path::PathBuf,
     next: Instant,
+    /// The last update failed (said once, not every 5 s).
+    failing: bool,
 }
 
 impl RunTracker {
     pub fn new(id: i64, row: Run, proc_root: std::path::PathBuf) -> RunTracker {
-        RunTracker { id, row, proc_root, next: Instant::now() + UPDATE_EVERY }
+        RunTracker { id, row, proc_root, next: Instant::now() + UPDATE_EVERY, failing: false }
     }
 }
 
@@ -89,15 +121,53 @@ struct Awaiting {
     lost_then: u64,
 }
 
+/// A message in the queue.
+struct Pending {
+    message: ToWriter,
+    /// When it reached the writer.
+    since: Instant,
+    /// It waited on a failed write.
+    delayed: bool,
+}
+
+/// Writes are failing: since when, and why.
+struct Failing {
+    since: Instant,
+    since_ns: i64,
+    error: String,
+    /// The next attempt: every [`RETRY_EVERY`], not at every message that
+    /// joins the queue meanwhile.
+    next_try: Instant,
+}
+
+impl Failing {
+    fn now(error: &StoreError) -> Failing {
+        let since = Instant::now();
+        Failing {
+            since,
+            since_ns: clock::wall_ns_now(),
+            error: error.to_string(),
+            next_try: since + RETRY_EVERY,
+        }
+    }
+}
+
 pub struct Writer {
     store: Store,
     counters: Arc<Counters>,
     retention: Option<Retention>,
-    pending: VecDeque<ToWriter>,
+    pending: VecDeque<Pending>,
     awaiting: Vec<Awaiting>,
-    failing: bool,
+    failing: Option<Failing>,
     run: Option<RunTracker>,
+    reserve: Option<Reserve>,
+    /// Messages given up to the queue's bound since the last loss row.
+    given_up: u64,
     publisher: Option<Publisher>,
+    /// Kills whose record is complete, to publish after this flush.
+    to_publish: Vec<i64>,
+    /// When every page is checked next.
+    next_check: Instant,
 }
 
 impl Writer {
@@ -108,9 +178,13 @@ impl Writer {
             retention,
             pending: VecDeque::new(),
             awaiting: Vec::new(),
-            failing: false,
+            failing: None,
             run: None,
+            reserve: None,
+            given_up: 0,
             publisher: None,
+            to_publish: Vec::new(),
+            next_check: Instant::now() + CHECK_EVERY,
         }
     }
 
@@ -126,18 +200,27 @@ impl Writer {
         self
     }
 
-    /// Brings the run row up to date when due (or at once when `stopping`);
+    /// Keeps `reserve` free for the moment the disk fills.
+    pub fn with_reserve(mut self, mut reserve: Reserve) -> Writer {
+        reserve.take();
+        self.reserve = Some(reserve);
+        self
+    }
+
+    /// Brings the run row up to date when due (or at once when `now`);
     /// returns how long until it is due again.
-    fn update_run(&mut self, stopping: bool) -> Duration {
+    fn update_run(&mut self, now: bool, stopping: bool) -> Duration {
         let Some(run) = self.run.as_mut() else {
             return Duration::from_secs(3600);
         };
-        let now = Instant::now();
-        if !stopping && now < run.next {
-            return run.next - now;
+        let instant = Instant::now();
+        if !now && !stopping && instant < run.next {
+            return run.next - instant;
         }
         run.row.counts = self.counters.counts();
         run.row.last_update_ns = clock::wall_ns_now();
+        run.row.write_error = self.failing.as_ref().map(|f| f.error.clone());
+        run.row.write_error_ns = self.failing.as_ref().map(|f| f.since_ns);
         if stopping {
             run.row.stopped_ns = Some(run.row.last_update_ns);
         }
@@ -145,8 +228,12 @@ impl Writer {
             Ok(n) => run.row.vmstat_oom_kill_now = Some(n),
             Err(e) => log::debug!("{e}"),
         }
-        if let Err(e) = self.store.update_run(run.id, &run.row) {
-            log::warn!("cannot update this run's counters in the store ({e}); trying again later");
+        match self.store.update_run(run.id, &run.row) {
+            Ok(()) => run.failing = false,
+            Err(e) if !std::mem::replace(&mut run.failing, true) => {
+                log::warn!("cannot update this run's counters in the store ({e}); trying again every 5 s")
+            }
+            Err(_) => {}
         }
         if let Some(publisher) = self.publisher.as_mut() {
             let unrecorded = match (run.row.vmstat_oom_kill_start, run.row.vmstat_oom_kill_now) {
@@ -159,7 +246,7 @@ impl Writer {
             };
             publisher.counters(&run.row.counts, run.row.vmstat_oom_kill_now, unrecorded);
         }
-        run.next = now + UPDATE_EVERY;
+        run.next = instant + UPDATE_EVERY;
         UPDATE_EVERY
     }
 
@@ -172,23 +259,32 @@ impl Writer {
                 RETRY_EVERY
             };
             let wait = match self.retention.as_mut() {
-                Some(r) => wait.min(r.prune_if_due(&mut self.store, clock::wall_ns_now())),
+                Some(r) if self.failing.is_none() => {
+                    wait.min(r.prune_if_due(&mut self.store, clock::wall_ns_now()))
+                }
+                _ => wait,
+            };
+            let wait = wait.min(self.update_run(false, false));
+            let wait = match &self.failing {
+                Some(f) => wait.min(f.next_try.saturating_duration_since(Instant::now())),
                 None => wait,
             };
-            let wait = wait.min(self.update_run(false));
             match rx.recv_timeout(wait) {
-                Ok(message) => self.pending.push_back(message),
+                Ok(message) => self.push(message),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
             while let Ok(message) = rx.try_recv() {
-                self.pending.push_back(message);
+                self.push(message);
             }
-            self.flush();
+            if self.failing.as_ref().is_none_or(|f| Instant::now() >= f.next_try) {
+                self.flush();
+            }
             self.label_exiting(Instant::now());
-            if let Some(r) = self.retention.as_mut() {
+            if let (Some(r), None) = (self.retention.as_mut(), &self.failing) {
                 r.cap_if_grown(&mut self.store);
             }
+            self.check_if_due(Instant::now());
         }
         for _ in 0..FINAL_ATTEMPTS {
             if self.pending.is_empty() {
@@ -197,21 +293,73 @@ impl Writer {
             thread::sleep(RETRY_EVERY);
             self.flush();
         }
-        for message in self.pending.drain(..) {
+        let left = self.pending.len();
+        for pending in self.pending.drain(..) {
             self.counters.add(Counter::WriteFailures, 1);
-            log::error!("could not store before exit, kept here instead: {}", describe(&message));
+            log::error!("could not store before exit, kept here instead: {}", describe(&pending.message));
         }
+        self.counters.set(Counter::WritesPending, 0);
         // Victims still waiting for their kernel line are stored: publish
         // them as they are rather than not at all.
         let waiting: Vec<i64> = self.awaiting.drain(..).map(|a| a.id).collect();
         self.publish(&waiting);
-        self.update_run(true);
+        if left > 0 {
+            let why = self.failing.as_ref().map_or("", |f| f.error.as_str());
+            log::error!("{left} message(s) were not stored ({why}); each is in the log above");
+        }
+        self.update_run(true, true);
     }
 
+    /// Queues a message, within the bound.
+    fn push(&mut self, message: ToWriter) {
+        self.pending.retain(|p| !p.message.superseded_by(&message));
+        if self.pending.len() >= MAX_PENDING {
+            self.counters.add(Counter::QueueFull, 1);
+            self.given_up += 1;
+            let why = self.failing.as_ref().map_or("", |f| f.error.as_str());
+            log::error!(
+                "{MAX_PENDING} messages already wait for the store ({why}): this one is given up and kept \
+                 here instead: {}",
+                describe(&message)
+            );
+            return;
+        }
+        let delayed = self.failing.is_some();
+        self.pending.push_back(Pending { message, since: Instant::now(), delayed });
+        self.counters.set(Counter::WritesPending, self.pending.len() as u64);
+    }
+
+    /// Writes what is queued, in order, each in its own transaction, until
+    /// the queue is empty or a write fails.
     fn flush(&mut self) {
-        let mut publish = Vec::new();
-        self.flush_into(&mut publish);
-        self.publish(&publish);
+        let mut recovered = false;
+        while let Some(mut pending) = self.pending.pop_front() {
+            match self.write(&mut pending.message) {
+                Ok(()) => {
+                    if pending.delayed {
+                        self.counters.add(Counter::StoredLate, 1);
+                    }
+                    self.stored(&pending);
+                    if let Some(failing) = self.failing.take() {
+                        self.recovered(&failing);
+                        recovered = true;
+                    }
+                }
+                Err(e) => {
+                    self.pending.push_front(pending);
+                    self.counters.set(Counter::WritesPending, self.pending.len() as u64);
+                    self.failed(e);
+                    break;
+                }
+            }
+        }
+        self.counters.set(Counter::WritesPending, self.pending.len() as u64);
+        let complete = std::mem::take(&mut self.to_publish);
+        self.publish(&complete);
+        if recovered {
+            // The row stops saying that writes wait.
+            self.update_run(true, false);
+        }
     }
 
     /// Publishes stored kills, read back whole (every source's facts).
@@ -229,108 +377,236 @@ impl Writer {
         }
     }
 
-    fn flush_into(&mut self, publish: &mut Vec<i64>) {
-        while let Some(message) = self.pending.front_mut() {
-            let result = match message {
-                ToWriter::Kill(kill) => {
-                    kill.recorded_ns = clock::wall_ns_now();
-                    join::record(&mut self.store, kill).map(|recorded| {
-                        note_recorded(kill, recorded);
-                        if let Recorded::Inserted(id) = recorded {
-                            self.counters.add(Counter::RecordsStored, 1);
-                            if let Some(r) = self.retention.as_mut() {
-                                r.note_inserted();
-                            }
-                            if kill.sources == [Source::Ebpf] {
-                                self.awaiting.push(Awaiting {
-                                    id,
-                                    since: Instant::now(),
-                                    lost_then: self.counters.get(Counter::KmsgLost),
-                                });
-                            } else {
-                                publish.push(id);
-                            }
-                        } else if kill.kmsg_usec.is_some() {
-                            let before = self.awaiting.len();
-                            self.awaiting.retain(|a| a.id != recorded.id());
-                            if self.awaiting.len() < before {
-                                publish.push(recorded.id());
-                            }
-                        }
-                    })
+    /// One message, committed (or not at all).
+    fn write(&mut self, message: &mut ToWriter) -> Result<(), StoreError> {
+        match message {
+            ToWriter::Kill(kill) => {
+                kill.recorded_ns = clock::wall_ns_now();
+                let recorded = self.store.in_transaction(|store| join::record(store, kill))?;
+                self.recorded(kill, recorded);
+                Ok(())
+            }
+            ToWriter::Annotate(kill) => {
+                if self.store.in_transaction(|store| join::annotate(store, kill))?.is_none() {
+                    log::debug!(
+                        "no record for reaped pid {}: its kill is older than this log",
+                        kill.victim.pid
+                    );
                 }
-                ToWriter::Annotate(kill) => join::annotate(&mut self.store, kill).map(|id| {
-                    if id.is_none() {
-                        log::debug!(
-                            "no record for reaped pid {}: its kill is older than this log",
-                            kill.victim.pid
-                        );
-                    }
-                }),
-                ToWriter::Loss(loss) => self.store.record_loss(loss),
-                ToWriter::KmsgCursor { boot_id, seq } => self.store.set_kmsg_cursor(boot_id, *seq),
-                ToWriter::State { key, value } => self.store.set_state(key, value),
+                Ok(())
+            }
+            ToWriter::Loss(loss) => self.store.in_transaction(|store| store.record_loss(loss)),
+            ToWriter::KmsgCursor { boot_id, seq } => {
+                self.store.in_transaction(|store| store.set_kmsg_cursor(boot_id, *seq))
+            }
+            ToWriter::State { key, value } => self.store.in_transaction(|store| store.set_state(key, value)),
+        }
+    }
+
+    /// After a kill's transaction committed: its one INFO line, its counters.
+    fn recorded(&mut self, kill: &Kill, recorded: Recorded) {
+        note_recorded(kill, recorded);
+        if let Recorded::Inserted(id) = recorded {
+            self.counters.add(Counter::RecordsStored, 1);
+            if let Some(r) = self.retention.as_mut() {
+                r.note_inserted();
+            }
+            if kill.sources == [Source::Ebpf] {
+                self.awaiting.push(Awaiting {
+                    id,
+                    since: Instant::now(),
+                    lost_then: self.counters.get(Counter::KmsgLost),
+                });
+            } else {
+                self.to_publish.push(id);
+            }
+        } else if kill.kmsg_usec.is_some() {
+            let before = self.awaiting.len();
+            self.awaiting.retain(|a| a.id != recorded.id());
+            if self.awaiting.len() < before {
+                self.to_publish.push(recorded.id());
+            }
+        }
+    }
+
+    /// A message that waited is stored: say how late, at DEBUG.
+    fn stored(&self, pending: &Pending) {
+        if pending.delayed {
+            log::debug!(
+                "stored {:.1} s after it came (the store was failing): {}",
+                pending.since.elapsed().as_secs_f64(),
+                short(&pending.message)
+            );
+        }
+    }
+
+    /// Writes failed: keep everything, say so once, and make room to say it
+    /// in the run's row too.
+    fn failed(&mut self, error: StoreError) {
+        for pending in &mut self.pending {
+            pending.delayed = true;
+        }
+        if error.is_damage() {
+            self.set_aside(&error);
+            return;
+        }
+        if let Some(failing) = self.failing.as_mut() {
+            failing.next_try = Instant::now() + RETRY_EVERY;
+            return;
+        }
+        log::error!(
+            "{error}; keeping {} message(s) in memory and retrying every {} s (at most {MAX_PENDING}; \
+             beyond that each is logged in full and counted as lost)",
+            self.pending.len(),
+            RETRY_EVERY.as_secs()
+        );
+        self.failing = Some(Failing::now(&error));
+        if error.is_disk_full() {
+            if let Some(reserve) = self.reserve.as_mut().and_then(|r| r.release().then_some(r)) {
+                log::warn!(
+                    "disk full: freed the {} kB kept in {} so that this run's row can say what waits",
+                    Reserve::BYTES / 1024,
+                    reserve.path().display()
+                );
+            }
+        }
+        self.update_run(true, false);
+    }
+
+    /// Writes succeed again.
+    fn recovered(&mut self, failing: &Failing) {
+        log::info!(
+            "the store accepts writes again after {:.1} s ({}): storing the {} message(s) that waited",
+            failing.since.elapsed().as_secs_f64(),
+            failing.error,
+            self.pending.len()
+        );
+        if self.given_up > 0 {
+            let loss = Loss {
+                time_ns: clock::wall_ns_now(),
+                boot_id: self.run.as_ref().map(|r| r.row.boot_id.clone()).unwrap_or_default(),
+                reason: "queue_full",
+                count: std::mem::take(&mut self.given_up),
+                detail: Some(format!(
+                    "{MAX_PENDING} messages waited while the store failed: {}",
+                    failing.error
+                )),
             };
-            match result {
-                Ok(()) => {
-                    if std::mem::take(&mut self.failing) {
-                        log::info!("the store accepts writes again");
+            self.pending.push_back(Pending {
+                message: ToWriter::Loss(loss),
+                since: Instant::now(),
+                delayed: false,
+            });
+        }
+        if let Some(reserve) = self.reserve.as_mut() {
+            reserve.take();
+        }
+    }
+
+    /// The file is damaged: set it aside and go on in a new one, with a row
+    /// for this run there; the queue is written into the new file.
+    fn set_aside(&mut self, error: &StoreError) {
+        match self.store.set_aside_and_start_again(error) {
+            Ok(aside) => {
+                super::daemon::say_set_aside(&mut self.store, &aside);
+                // Their records are in the file set aside.
+                self.awaiting.clear();
+                if let Some(run) = self.run.as_mut() {
+                    match self.store.start_run(&run.row) {
+                        Ok(id) => run.id = id,
+                        Err(e) => log::error!("cannot record this run in the new store ({e})"),
                     }
-                    self.pending.pop_front();
                 }
-                Err(e) => {
-                    if !self.failing {
-                        log::error!("{e}; keeping {} message(s) in memory and retrying", self.pending.len());
-                        self.failing = true;
-                    }
-                    return;
+            }
+            Err(e) => {
+                if let Some(failing) = self.failing.as_mut() {
+                    failing.next_try = Instant::now() + RETRY_EVERY;
+                } else {
+                    log::error!("{error}; and it cannot be set aside ({e}): keeping what comes in memory");
+                    self.failing = Some(Failing::now(error));
                 }
             }
         }
     }
 
+    /// The daily check of every page; a damaged file is set aside.
+    fn check_if_due(&mut self, now: Instant) {
+        if now < self.next_check || self.failing.is_some() {
+            return;
+        }
+        self.next_check = now + CHECK_EVERY;
+        match self.store.quick_check() {
+            Ok(()) => log::debug!("{}: every page checked, sound", self.store.path().display()),
+            Err(e) if e.is_damage() => self.set_aside(&e),
+            Err(e) => log::warn!("cannot check the store's pages ({e}); trying again tomorrow"),
+        }
+    }
+
     fn label_exiting(&mut self, now: Instant) {
+        // A kill line may be among what waits: decide once it is written.
+        if !self.pending.is_empty() {
+            return;
+        }
         let live = self.counters.kmsg_live();
         let lost = self.counters.get(Counter::KmsgLost);
         let (due, waiting): (Vec<_>, Vec<_>) =
             self.awaiting.drain(..).partition(|a| now.duration_since(a.since) >= EXITING_AFTER);
         self.awaiting = waiting;
-        let ids: Vec<i64> = due.iter().map(|a| a.id).collect();
+        let mut complete = Vec::new();
         for entry in due {
             if !live || lost != entry.lost_then {
                 // The line may have been lost with the log: do not guess,
                 // but count a record stored without its kernel report.
                 self.counters.add(Counter::WithoutKernelReport, 1);
+                complete.push(entry.id);
                 continue;
             }
             match self.store.mark_exiting(entry.id) {
-                Ok(()) => log::info!(
-                    "kill {}: no Killed process line came; the victim was already exiting (marked, not killed)",
-                    entry.id
-                ),
-                Err(e) => log::warn!("cannot label kill {} as exiting: {e}", entry.id),
+                Ok(()) => {
+                    log::debug!(
+                        "kill {}: no Killed process line came; the victim was already exiting (marked, not killed)",
+                        entry.id
+                    );
+                    complete.push(entry.id);
+                }
+                Err(e) => {
+                    log::warn!("cannot label kill {} as exiting ({e}); trying again", entry.id);
+                    self.awaiting.push(entry);
+                }
             }
         }
         // Nothing more will come for these: published as they are.
-        self.publish(&ids);
+        self.publish(&complete);
     }
 }
 
+/// The one INFO line of a kill, when its first fact is committed; what
+/// joins it later is said at DEBUG.
 fn note_recorded(kill: &Kill, recorded: Recorded) {
     let sources: Vec<&str> = kill.sources.iter().map(|s| s.as_str()).collect();
-    let what = match recorded {
-        Recorded::Inserted(_) => "recorded",
-        Recorded::Merged(_) => "joined",
-        Recorded::Duplicate(_) => return,
-    };
-    log::info!(
-        "{what} kill {}: pid {} ({}) from {}, anon-rss {} kB",
+    let line = format!(
+        "kill {}: pid {} ({}) from {}, anon-rss {} kB",
         recorded.id(),
         kill.victim.pid,
         kill.victim.comm.as_deref().unwrap_or("?"),
         sources.join("+"),
         kill.victim.figures.anon_rss_kb.map_or("?".to_owned(), |v| v.to_string())
     );
+    match recorded {
+        Recorded::Inserted(_) => log::info!("recorded {line}"),
+        Recorded::Merged(_) => log::debug!("joined {line}"),
+        Recorded::Duplicate(_) => {}
+    }
+}
+
+/// A few words naming a message, for DEBUG lines.
+fn short(message: &ToWriter) -> String {
+    match message {
+        ToWriter::Kill(kill) | ToWriter::Annotate(kill) => format!("facts about pid {}", kill.victim.pid),
+        ToWriter::Loss(loss) => format!("a loss of {} ({})", loss.count, loss.reason),
+        ToWriter::KmsgCursor { seq, .. } => format!("the kernel log cursor at {seq}"),
+        ToWriter::State { key, .. } => format!("state {key}"),
+    }
 }
 
 /// One line with everything a message holds, for the log when it cannot be stored.
@@ -383,8 +659,8 @@ mod tests {
         let counters = Arc::new(Counters::default());
         counters.set_kmsg_live(true);
         let (mut writer, _dir) = writer_with(Arc::clone(&counters));
-        writer.pending.push_back(ToWriter::Kill(Box::new(ebpf_kill(10))));
-        writer.pending.push_back(ToWriter::Kill(Box::new(ebpf_kill(11))));
+        writer.push(ToWriter::Kill(Box::new(ebpf_kill(10))));
+        writer.push(ToWriter::Kill(Box::new(ebpf_kill(11))));
         writer.flush();
         // pid 11's line arrives; pid 10's never does.
         let line = Kill {
@@ -394,7 +670,7 @@ mod tests {
             victim: Victim { pid: 11, ..Victim::default() },
             ..Kill::default()
         };
-        writer.pending.push_back(ToWriter::Kill(Box::new(line)));
+        writer.push(ToWriter::Kill(Box::new(line)));
         writer.flush();
         writer.label_exiting(Instant::now());
         let kinds = |writer: &Writer| -> Vec<(i32, Kind)> {
@@ -418,7 +694,7 @@ mod tests {
         let counters = Arc::new(Counters::default());
         counters.set_kmsg_live(true);
         let (mut writer, _dir) = writer_with(Arc::clone(&counters));
-        writer.pending.push_back(ToWriter::Kill(Box::new(ebpf_kill(10))));
+        writer.push(ToWriter::Kill(Box::new(ebpf_kill(10))));
         writer.flush();
         // The kernel log wrapped: the line may have been among the lost.
         counters.add(Counter::KmsgLost, 3);
@@ -428,12 +704,168 @@ mod tests {
         assert!(writer.awaiting.is_empty(), "decided once, not retried forever");
     }
 
+    /// An eBPF record with a report big enough that a few need a new page.
+    fn big_kill(pid: i32) -> Kill {
+        Kill { kernel_report: vec!["x".repeat(3_000)], ..ebpf_kill(pid) }
+    }
+
+    fn ids(store: &Store) -> Vec<(i64, i32)> {
+        let mut all: Vec<_> = store
+            .list(&crate::store::Filter::default())
+            .unwrap()
+            .iter()
+            .map(|k| (k.id.unwrap(), k.victim.pid))
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
+    #[test]
+    fn a_full_store_loses_nothing_reuses_no_id_and_says_what_waits() {
+        let counters = Arc::new(Counters::default());
+        let (mut writer, _dir) = writer_with(Arc::clone(&counters));
+        writer.push(ToWriter::Kill(Box::new(big_kill(1))));
+        writer.flush();
+        writer.store.fill(true);
+        for pid in 2..=20 {
+            writer.push(ToWriter::Kill(Box::new(big_kill(pid))));
+        }
+        writer.flush();
+        assert!(writer.failing.as_ref().is_some_and(|f| f.error.contains("full")), "the failure is kept");
+        let stored_while_full = ids(&writer.store).len();
+        assert!(stored_while_full < 20, "the file filled up: {stored_while_full} stored");
+        assert_eq!(counters.get(Counter::WritesPending), 20 - stored_while_full as u64);
+        assert_eq!(
+            counters.get(Counter::RecordsStored),
+            stored_while_full as u64,
+            "counted only when committed"
+        );
+        // Retried, not at once, but after RETRY_EVERY.
+        writer.failing.as_mut().unwrap().next_try = Instant::now();
+        writer.store.fill(false);
+        writer.flush();
+        assert!(writer.failing.is_none());
+        let all = ids(&writer.store);
+        assert_eq!(
+            all,
+            (1..=20).map(|i| (i64::from(i), i)).collect::<Vec<_>>(),
+            "every kill, its own id, in order"
+        );
+        assert_eq!(counters.get(Counter::WritesPending), 0);
+        assert_eq!(counters.get(Counter::StoredLate), 20 - stored_while_full as u64);
+        assert_eq!(counters.counts().lost(), 0);
+    }
+
+    #[test]
+    fn beyond_the_bound_each_message_is_counted_as_lost_and_the_loss_recorded() {
+        let counters = Arc::new(Counters::default());
+        let (mut writer, _dir) = writer_with(Arc::clone(&counters));
+        writer.store.fill(true);
+        let mut pid = 0;
+        while writer.failing.is_none() {
+            pid += 1;
+            writer.push(ToWriter::Kill(Box::new(big_kill(pid))));
+            writer.flush();
+        }
+        let stored = ids(&writer.store);
+        // Cursors replace each other: one waits, whatever the number.
+        for seq in 0..10 {
+            writer.push(ToWriter::KmsgCursor { boot_id: "b".into(), seq });
+        }
+        assert_eq!(writer.pending.len(), 2);
+        for pid in 100_000..(100_000 + MAX_PENDING as i32 + 1) {
+            writer.push(ToWriter::Annotate(Box::new(ebpf_kill(pid))));
+        }
+        assert_eq!(writer.pending.len(), MAX_PENDING);
+        assert_eq!(counters.get(Counter::QueueFull), 3, "given up, counted as lost");
+        writer.store.fill(false);
+        writer.failing.as_mut().unwrap().next_try = Instant::now();
+        writer.flush();
+        assert_eq!(ids(&writer.store).len(), stored.len() + 1, "the kill that waited, stored");
+        assert_eq!(writer.store.loss_count("queue_full").unwrap(), 3, "the loss is in the store, with why");
+        assert_eq!(writer.store.kmsg_cursor("b").unwrap(), Some(9));
+        assert_eq!(counters.counts().lost(), 3);
+    }
+
+    /// A store in `dir` with a run's row, as the daemon starts one.
+    fn store_with_run(dir: &std::path::Path) -> (Store, i64, Run) {
+        let mut store = Store::open(&dir.join("oom.db"), Access::ReadWrite).unwrap();
+        let row = Run { pid: 7, boot_id: "b".into(), started_ns: 1, last_update_ns: 1, ..Run::default() };
+        let id = store.start_run(&row).unwrap();
+        (store, id, row)
+    }
+
+    #[test]
+    fn the_run_row_says_what_waits_and_why_while_writes_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, id, row) = store_with_run(dir.path());
+        let counters = Arc::new(Counters::default());
+        let mut writer = Writer::new(store, Arc::clone(&counters), None).with_run(RunTracker::new(
+            id,
+            row,
+            dir.path().into(),
+        ));
+        writer.store.fill(true);
+        for pid in 1..=5 {
+            writer.push(ToWriter::Kill(Box::new(big_kill(pid))));
+        }
+        writer.flush();
+        let reader = Store::open(&dir.path().join("oom.db"), Access::ReadOnly).unwrap();
+        let run = reader.latest_run().unwrap().unwrap();
+        assert!(run.counts[Counter::WritesPending] > 0, "{run:?}");
+        assert!(run.write_error.as_deref().is_some_and(|e| e.contains("full")), "{run:?}");
+        assert!(run.write_error_ns.is_some());
+        writer.store.fill(false);
+        writer.failing.as_mut().unwrap().next_try = Instant::now();
+        writer.flush();
+        let run = reader.latest_run().unwrap().unwrap();
+        assert_eq!((run.counts[Counter::WritesPending], run.write_error), (0, None), "cleared once stored");
+    }
+
+    #[test]
+    fn what_is_still_queued_at_stop_is_counted_as_given_up() {
+        let counters = Arc::new(Counters::default());
+        let (writer, _dir) = writer_with(Arc::clone(&counters));
+        writer.store.fill(true);
+        let (tx, rx) = mpsc::channel();
+        for pid in 1..=8 {
+            tx.send(ToWriter::Kill(Box::new(big_kill(pid)))).unwrap();
+        }
+        drop(tx);
+        writer.run(rx);
+        let (failures, pending) =
+            (counters.get(Counter::WriteFailures), counters.get(Counter::WritesPending));
+        assert!(failures > 0 && pending == 0, "{failures} given up, {pending} pending");
+        assert_eq!(counters.get(Counter::RecordsStored) + failures, 8, "each either stored or counted");
+    }
+
+    #[test]
+    fn a_store_found_damaged_by_the_daily_check_is_set_aside_and_writing_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oom.db");
+        crate::store::health::tests::store_of(&path, 300);
+        crate::store::health::tests::damage_page_with(&path, b"hog (x)");
+        // The cheap check at open does not see a middle page.
+        let store = Store::open(&path, Access::ReadWrite).unwrap();
+        let mut writer = Writer::new(store, Arc::new(Counters::default()), None);
+        writer.check_if_due(Instant::now());
+        assert_eq!(writer.store.kill_count().unwrap(), 300, "not due yet: started checked");
+        writer.check_if_due(Instant::now() + CHECK_EVERY);
+        assert_eq!(writer.store.kill_count().unwrap(), 0, "a new store");
+        writer.push(ToWriter::Kill(Box::new(ebpf_kill(1))));
+        writer.flush();
+        assert_eq!(ids(&writer.store), [(1, 1)]);
+        let asides = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("oom.db~corrupt-"))
+            .count();
+        assert!(asides >= 1, "the damaged file is kept aside");
+    }
+
     #[test]
     fn the_run_row_is_brought_up_to_date_at_stop() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
-        let row = Run { pid: 7, boot_id: "b".into(), started_ns: 1, last_update_ns: 1, ..Run::default() };
-        let id = store.start_run(&row).unwrap();
+        let (store, id, row) = store_with_run(dir.path());
         let proc_root = dir.path().join("proc");
         std::fs::create_dir_all(&proc_root).unwrap();
         std::fs::write(proc_root.join("vmstat"), "pgfault 1\noom_kill 12\n").unwrap();

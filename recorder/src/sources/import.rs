@@ -8,10 +8,19 @@
 //! `-o short-iso`, `-o short-precise`, `-o short-monotonic`), `grep -n`
 //! output, or the bare text. The text then goes through the same report
 //! parser as the live kernel log.
+//!
+//! The input is not trusted ([`read_kills`]): it is read line by line, each
+//! line at most [`MAX_LINE`] bytes (the kernel's own record limit; a longer
+//! one cannot be the kernel's and is passed over, counted); an input with
+//! [`MAX_WITHOUT_NEWLINE`] bytes and no line break is no log at all and is
+//! refused; `/dev/kmsg` records of another facility than the kernel's
+//! (written by programs into /dev/kmsg) are passed over; and a figure its
+//! kernel cannot have printed is stored as unknown, with a note saying why
+//! ([`check_possible`]).
 
 use std::{
     collections::{HashMap, HashSet},
-    io::BufRead,
+    io::{self, BufRead},
 };
 
 use jiff::{civil::DateTime, tz::TimeZone, Timestamp};
@@ -37,7 +46,38 @@ pub enum Stamp {
 pub struct Stripped<'a> {
     pub stamp: Stamp,
     pub text: &'a str,
+    /// A `/dev/kmsg` record of another facility than the kernel's (0): a
+    /// program's own line written into /dev/kmsg, never an OOM report.
+    pub foreign: bool,
 }
+
+/// The longest line read, in bytes: CONSOLE_EXT_LOG_MAX (8 KiB), the most
+/// the kernel writes for one `/dev/kmsg` record, header and `\xNN` escapes
+/// included (include/linux/printk.h, later kernel/printk/internal.h; newer
+/// kernels format at most PRINTK_MESSAGE_MAX, 2 KiB). A record's text is at
+/// most 1024 bytes (CONSOLE_LOG_MAX, now PRINTKRB_RECORD_MAX), so a dmesg,
+/// syslog or journal line with its prefix fits too. A longer line is not
+/// the kernel's: it is passed over and counted.
+pub const MAX_LINE: usize = 8 * 1024;
+
+/// This many bytes without a line break is not a log (`/dev/zero` through a
+/// pipe, a binary file): the import stops with an error, having held at
+/// most [`MAX_LINE`] of it in memory.
+pub const MAX_WITHOUT_NEWLINE: u64 = 64 << 20;
+
+/// The kernel's limits on what a kill line can say: a figure beyond them
+/// was not printed by a kernel and is not stored.
+/// include/uapi/linux/oom.h `OOM_SCORE_ADJ_MIN` / `OOM_SCORE_ADJ_MAX`.
+pub const OOM_SCORE_ADJ: std::ops::RangeInclusive<i32> = -1000..=1000;
+/// include/linux/sched.h `TASK_COMM_LEN` (16, with its NUL).
+pub const COMM_MAX: usize = 15;
+/// include/linux/threads.h `PID_MAX_LIMIT` on 64-bit kernels (4M).
+pub const PID_MAX: i32 = 4 * 1024 * 1024;
+/// The most memory any Linux machine can address, in kB: 2^56 bytes
+/// (MAX_PHYSMEM_BITS, 56 on riscv64, 52 on x86-64 with 5-level paging and
+/// arm64; user address spaces are no larger), so no RSS, page-table or
+/// virtual-memory figure of one task can exceed it.
+pub const MAX_MEMORY_KB: u64 = 1 << 46;
 
 /// `[ 123.456789]` → µs. The kernel prints `[%5lu.%06lu]` (printk.c
 /// `print_time`); some tools print fewer decimals.
@@ -60,11 +100,12 @@ fn kmsg_record(line: &str) -> Option<Stripped<'_>> {
     fn numeric(field: Option<&str>) -> Option<&str> {
         field.filter(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
     }
-    numeric(fields.next())?;
+    // `prio` is facility << 3 | level (Documentation/ABI/testing/dev-kmsg).
+    let prio: u64 = numeric(fields.next())?.parse().ok()?;
     numeric(fields.next())?;
     let usec = numeric(fields.next())?.parse().ok()?;
     fields.next()?;
-    Some(Stripped { stamp: Stamp::SinceBoot(usec), text })
+    Some(Stripped { stamp: Stamp::SinceBoot(usec), text, foreign: prio >> 3 != 0 })
 }
 
 /// The first `[…] ` in the line's first 120 bytes, as (contents, rest).
@@ -96,26 +137,30 @@ pub fn strip(line: &str) -> Stripped<'_> {
         if let Some((inner, rest)) =
             bracket(text).filter(|(b, _)| text.starts_with('[') && since_boot(b).is_some())
         {
-            return Stripped { stamp: Stamp::SinceBoot(since_boot(inner).unwrap_or(0)), text: rest };
+            return Stripped {
+                stamp: Stamp::SinceBoot(since_boot(inner).unwrap_or(0)),
+                text: rest,
+                foreign: false,
+            };
         }
         // short-monotonic puts `[ 123.456789] host` before `kernel:`.
         if let Some(usec) = bracket(prefix).and_then(|(b, _)| since_boot(b)) {
-            return Stripped { stamp: Stamp::SinceBoot(usec), text };
+            return Stripped { stamp: Stamp::SinceBoot(usec), text, foreign: false };
         }
         let stamp = prefix.rsplit_once(' ').map_or(prefix, |(stamp, _host)| stamp).trim();
-        return Stripped { stamp: Stamp::Wall(stamp.to_owned()), text };
+        return Stripped { stamp: Stamp::Wall(stamp.to_owned()), text, foreign: false };
     }
     if let Some((inner, rest)) = bracket(line) {
         if let Some(usec) = since_boot(inner) {
-            return Stripped { stamp: Stamp::SinceBoot(usec), text: rest };
+            return Stripped { stamp: Stamp::SinceBoot(usec), text: rest, foreign: false };
         }
         // `dmesg -T`: a wall-clock stamp in brackets, in the dumping
         // machine's locale; only a bracket at the very start counts.
         if line.starts_with('[') {
-            return Stripped { stamp: Stamp::Wall(inner.trim().to_owned()), text: rest };
+            return Stripped { stamp: Stamp::Wall(inner.trim().to_owned()), text: rest, foreign: false };
         }
     }
-    Stripped { stamp: Stamp::None, text: line }
+    Stripped { stamp: Stamp::None, text: line, foreign: false }
 }
 
 /// Wall-clock text in the forms that carry a year: RFC 3339 / short-iso
@@ -156,12 +201,120 @@ const REPEAT_WITHIN_KILLS: usize = 64;
 pub struct Found {
     pub lines: u64,
     pub kills: Vec<Kill>,
+    /// Lines longer than [`MAX_LINE`], passed over.
+    pub long_lines: u64,
+    /// `/dev/kmsg` records of another facility, passed over.
+    pub foreign_records: u64,
+    /// Kill lines naming a pid no kernel gives, passed over.
+    pub impossible_kills: u64,
+    /// Figures not stored because the kernel cannot have printed them
+    /// (each record says which, in its notes).
+    pub figures_refused: u64,
+}
+
+impl Found {
+    /// Adds another input's findings.
+    pub fn add(&mut self, other: Found) {
+        self.lines += other.lines;
+        self.kills.extend(other.kills);
+        self.long_lines += other.long_lines;
+        self.foreign_records += other.foreign_records;
+        self.impossible_kills += other.impossible_kills;
+        self.figures_refused += other.figures_refused;
+    }
+}
+
+/// Makes `kill` hold only what a kernel can have printed: a figure beyond
+/// the kernel's limits becomes unknown (`None`) and a comm longer than a
+/// task's is cut, each with a note in the record. Returns how many figures
+/// were refused.
+pub fn check_possible(kill: &mut Kill) -> u64 {
+    let mut refused = 0;
+    let mut notes = Vec::new();
+    let f = &mut kill.victim.figures;
+    for (name, figure) in [
+        ("total-vm", &mut f.total_vm_kb),
+        ("anon-rss", &mut f.anon_rss_kb),
+        ("file-rss", &mut f.file_rss_kb),
+        ("shmem-rss", &mut f.shmem_rss_kb),
+        ("pgtables", &mut f.pgtables_kb),
+    ] {
+        if let Some(kb) = figure.filter(|kb| *kb > MAX_MEMORY_KB) {
+            notes.push(format!(
+                "{name}:{kb}kB is more than any Linux machine can address ({} kB): not stored",
+                MAX_MEMORY_KB
+            ));
+            *figure = None;
+            refused += 1;
+        }
+    }
+    if let Some(adj) = f.oom_score_adj.filter(|adj| !OOM_SCORE_ADJ.contains(adj)) {
+        notes.push(format!("oom_score_adj:{adj} is outside the kernel's -1000..1000: not stored"));
+        f.oom_score_adj = None;
+        refused += 1;
+    }
+    for (name, comm) in [("comm", &mut kill.victim.comm), ("trigger comm", &mut kill.trigger.comm)] {
+        if let Some(text) = comm.as_mut().filter(|c| c.len() > COMM_MAX) {
+            let len = text.len();
+            let mut end = COMM_MAX;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            notes.push(format!(
+                "the {name} was {len} bytes; a task's is at most {COMM_MAX} (TASK_COMM_LEN - 1): cut"
+            ));
+            refused += 1;
+        }
+    }
+    kill.notes.extend(notes);
+    refused
+}
+
+/// Reads one line of at most [`MAX_LINE`] bytes into `line`, without its
+/// newline. `Ok(None)` at the end; `Ok(Some(n))` with the `n` bytes of a
+/// longer line that were passed over; an error after
+/// [`MAX_WITHOUT_NEWLINE`] bytes without a line break.
+fn next_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<Option<u64>> {
+    line.clear();
+    let (mut over, mut any) = (0u64, false);
+    loop {
+        let available = match input.fill_buf() {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(any.then_some(over));
+        }
+        any = true;
+        let newline = available.iter().position(|b| *b == b'\n');
+        let chunk = &available[..newline.unwrap_or(available.len())];
+        let room = MAX_LINE.saturating_sub(line.len()).min(chunk.len());
+        line.extend_from_slice(&chunk[..room]);
+        over += (chunk.len() - room) as u64;
+        let used = newline.map_or(available.len(), |at| at + 1);
+        input.consume(used);
+        if newline.is_some() {
+            return Ok(Some(over));
+        }
+        if over + line.len() as u64 > MAX_WITHOUT_NEWLINE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} MiB without a line break: this is not a text log (a device, or a binary file?)",
+                    MAX_WITHOUT_NEWLINE >> 20
+                ),
+            ));
+        }
+    }
 }
 
 /// Reads a kernel log and returns each kill it reports as a record with
 /// `sources: ["import"]`. Lines of other programs, broken lines and binary
-/// garbage are passed over (the parser keeps what it cannot read raw).
-pub fn read_kills(input: impl BufRead) -> std::io::Result<Found> {
+/// garbage are passed over (the parser keeps what it cannot read raw); see
+/// the module documentation for the bounds.
+pub fn read_kills(input: impl BufRead) -> io::Result<Found> {
     let mut parser = Parser::new();
     let mut found = Found::default();
     let mut last_stamp = Stamp::None;
@@ -201,22 +354,31 @@ pub fn read_kills(input: impl BufRead) -> std::io::Result<Found> {
                 Stamp::Wall(text) => parse_wall(text),
                 _ => None,
             };
+            if kk.pid <= 0 || kk.pid > PID_MAX {
+                found.impossible_kills += 1;
+                continue;
+            }
             let mut kill = from_report::from_kernel(&kk, Source::Import, None, time_ns, recorded_ns);
             let kill_line = kk.lines.last().map(String::as_str).unwrap_or_default();
             kill.fingerprint = Some(format!("{:016x}", fnv1a(&[&stamp_text, kill_line])));
+            found.figures_refused += check_possible(&mut kill);
             found.kills.push(kill);
         }
     };
-    let mut buffer = Vec::new();
+    let mut buffer = Vec::with_capacity(MAX_LINE);
     let mut input = input;
-    loop {
-        buffer.clear();
-        if input.read_until(b'\n', &mut buffer)? == 0 {
-            break;
-        }
+    while let Some(over) = next_line(&mut input, &mut buffer)? {
         found.lines += 1;
+        if over > 0 {
+            found.long_lines += 1;
+            continue;
+        }
         let line = String::from_utf8_lossy(&buffer);
         let stripped = strip(&line);
+        if stripped.foreign {
+            found.foreign_records += 1;
+            continue;
+        }
         let usec = match stripped.stamp {
             Stamp::SinceBoot(usec) => Some(usec),
             _ => None,
@@ -408,6 +570,126 @@ mod tests {
         let want =
             (558_908_182, "Memory cgroup out of memory: Killed process 7558 (dd) total-vm:1kB".to_owned());
         assert_eq!(lines, HashSet::from([want]), "the kernel's line, not user space's");
+    }
+
+    fn killed(pid: &str, comm: &str, anon: &str, adj: &str) -> String {
+        format!(
+            "[  558.908182] Memory cgroup out of memory: Killed process {pid} ({comm}) total-vm:207776kB, \
+             anon-rss:{anon}kB, file-rss:1676kB, shmem-rss:0kB, UID:0 pgtables:172kB oom_score_adj:{adj}\n"
+        )
+    }
+
+    fn found(input: impl io::Read) -> io::Result<Found> {
+        read_kills(io::BufReader::new(input))
+    }
+    use std::io::Read as _;
+
+    #[test]
+    fn a_line_longer_than_the_kernels_is_passed_over_and_the_next_one_read() {
+        // The issue's 50 MB line, streamed: never held in memory.
+        let long = io::Cursor::new("[  1.000000] Out of memory: Killed process 1 (")
+            .chain(io::repeat(b'a').take(50 << 20))
+            .chain(io::Cursor::new(") total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB\n"))
+            .chain(io::Cursor::new(killed("7558", "dd", "65280", "0")));
+        let all = found(long).unwrap();
+        assert_eq!((all.lines, all.long_lines), (2, 1));
+        assert_eq!(all.kills.len(), 1);
+        assert_eq!(all.kills[0].victim.comm.as_deref(), Some("dd"));
+    }
+
+    #[test]
+    fn an_input_without_line_breaks_is_refused_within_its_bound() {
+        // `cat /dev/zero | oomrecorder import -`
+        let err = found(io::repeat(0)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("without a line break"), "{err}");
+    }
+
+    #[test]
+    fn kmsg_records_of_other_facilities_are_not_the_kernels() {
+        let line = killed("4242", "oomrecorder", "1", "0");
+        let text = line.split_once("] ").unwrap().1;
+        // prio 14 = facility user (1) << 3 | info: `echo ... > /dev/kmsg`.
+        let input = format!("14,900,558908182,-;{text}6,901,558908183,-;{text}");
+        let all = found(input.as_bytes()).unwrap();
+        assert_eq!(all.foreign_records, 1);
+        assert_eq!(all.kills.len(), 1, "the kernel's own (facility 0) is kept");
+        assert!(strip(&format!("14,1,2,-;{text}")).foreign);
+        assert!(!strip(&format!("3,1,2,-;{text}")).foreign);
+    }
+
+    #[test]
+    fn figures_no_kernel_prints_are_unknown_with_a_note() {
+        let input = killed("7558", &"x".repeat(40), "9223372036854775807", "-99999");
+        let all = found(input.as_bytes()).unwrap();
+        let kill = &all.kills[0];
+        assert_eq!(kill.victim.figures.anon_rss_kb, None);
+        assert_eq!(kill.victim.figures.oom_score_adj, None);
+        assert_eq!(kill.victim.figures.total_vm_kb, Some(207_776), "possible figures stay");
+        assert_eq!(kill.victim.comm.as_deref(), Some("xxxxxxxxxxxxxxx"));
+        assert_eq!(all.figures_refused, 3);
+        assert_eq!(kill.notes.len(), 3, "{:?}", kill.notes);
+        assert!(kill.notes.iter().any(|n| n.contains("anon-rss:9223372036854775807kB")), "{:?}", kill.notes);
+        assert!(kill.notes.iter().any(|n| n.contains("oom_score_adj:-99999")), "{:?}", kill.notes);
+        let beyond = found(killed("99999999", "dd", "1", "0").as_bytes()).unwrap();
+        assert_eq!((beyond.kills.len(), beyond.impossible_kills), (0, 1), "no kernel gives pid 99999999");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Lines of any length: those within the bound come back whole, in
+        /// order; each longer one is passed over and counted; none is cut.
+        #[test]
+        fn lines_are_read_whole_or_passed_over(lengths in proptest::collection::vec(0usize..20_000, 0..12)) {
+            let input: Vec<u8> = lengths
+                .iter()
+                .enumerate()
+                .flat_map(|(i, n)| std::iter::repeat_n(b'a' + (i % 26) as u8, *n).chain([b'\n']))
+                .collect();
+            let mut reader = io::BufReader::with_capacity(1024, &input[..]);
+            let mut line = Vec::new();
+            let mut got = Vec::new();
+            while let Some(over) = next_line(&mut reader, &mut line).unwrap() {
+                got.push((line.len(), over));
+            }
+            let want: Vec<(usize, u64)> = lengths
+                .iter()
+                .map(|n| if *n > MAX_LINE { (MAX_LINE, (*n - MAX_LINE) as u64) } else { (*n, 0) })
+                .collect();
+            proptest::prop_assert_eq!(got, want);
+        }
+
+        /// Whatever figures a kill line carries, what is stored is within
+        /// the kernel's limits, and a figure within them is stored as printed.
+        #[test]
+        fn only_figures_a_kernel_can_print_are_stored(
+            anon in proptest::prelude::any::<u64>(),
+            adj in proptest::prelude::any::<i32>(),
+            comm in "[a-z ]{1,40}",
+        ) {
+            let all = found(killed("7558", &comm, &anon.to_string(), &adj.to_string()).as_bytes()).unwrap();
+            proptest::prop_assert_eq!(all.kills.len(), 1);
+            let kill = &all.kills[0];
+            let f = kill.victim.figures;
+            proptest::prop_assert_eq!(f.anon_rss_kb, Some(anon).filter(|a| *a <= MAX_MEMORY_KB));
+            proptest::prop_assert_eq!(f.oom_score_adj, Some(adj).filter(|a| OOM_SCORE_ADJ.contains(a)));
+            let stored = kill.victim.comm.as_deref().unwrap_or_default();
+            proptest::prop_assert!(stored.len() <= COMM_MAX && comm.starts_with(stored));
+            let refused = usize::from(anon > MAX_MEMORY_KB)
+                + usize::from(!OOM_SCORE_ADJ.contains(&adj))
+                + usize::from(comm.len() > COMM_MAX);
+            proptest::prop_assert_eq!(kill.notes.len(), refused);
+        }
+
+        /// A kmsg record of any facility but the kernel's never becomes a kill.
+        #[test]
+        fn no_program_can_write_a_kill_into_a_kmsg_dump(facility in 1u64..24, level in 0u64..8) {
+            let line = killed("7558", "dd", "1", "0");
+            let text = line.split_once("] ").unwrap().1;
+            let input = format!("{},1,2,-;{text}", facility << 3 | level);
+            let all = found(input.as_bytes()).unwrap();
+            proptest::prop_assert_eq!((all.kills.len(), all.foreign_records), (0, 1));
+        }
     }
 
     #[test]

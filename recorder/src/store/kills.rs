@@ -84,8 +84,16 @@ const EVENT: [&str; 8] = [
     "oom_scope",
 ];
 /// What only the kernel's report says.
-const REPORT: [&str; 7] =
-    ["kmsg_usec", "oom_constraint", "oom_cgroup", "task_cgroup", "report_lines", "fingerprint", "cgroup"];
+const REPORT: [&str; 8] = [
+    "kmsg_usec",
+    "oom_constraint",
+    "oom_cgroup",
+    "task_cgroup",
+    "report_lines",
+    "fingerprint",
+    "cgroup",
+    "notes",
+];
 /// What the cgroup snapshot read, and who the victim was.
 const SNAPSHOT: [&str; 12] = [
     "snapshot_json",
@@ -104,16 +112,21 @@ const SNAPSHOT: [&str; 12] = [
 
 impl Store {
     /// A new row for the first fact about a kill; returns its id.
+    ///
+    /// Run to completion with `execute`, not read with `RETURNING`: a
+    /// statement whose row was read is finished by a reset, whose error
+    /// rusqlite drops, and in autocommit mode that reset is the commit. A
+    /// full disk then went unnoticed, and the next kill got the same id.
     pub fn insert(&mut self, kill: &Kill) -> Result<i64, StoreError> {
         let columns = columns(kill);
         let names: Vec<&str> = columns.iter().map(|(n, _)| &n[1..]).collect();
         let params: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-        let sql =
-            format!("INSERT INTO kills ({}) VALUES ({}) RETURNING id", names.join(", "), params.join(", "));
+        let sql = format!("INSERT INTO kills ({}) VALUES ({})", names.join(", "), params.join(", "));
         let params = named(&columns);
         // Cached: an import stores thousands of kills with the same statement.
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
-        stmt.query_row(&params[..], |row| row.get(0)).map_err(|e| self.sql(e))
+        stmt.execute(&params[..]).map_err(|e| self.sql(e))?;
+        Ok(self.conn.last_insert_rowid())
     }
 
     /// The record an imported kill with this fingerprint became, if any.
@@ -273,8 +286,16 @@ impl Store {
             .map_err(|e| self.sql(e))
     }
 
+    /// Record `id`. When there is none though the id is within the ids
+    /// recorded, every page is checked first: a damaged page can hide a
+    /// row without any read failing, and "no kill with that id" would then
+    /// be a lie.
     pub fn get(&self, id: i64) -> Result<Option<Kill>, StoreError> {
-        Ok(self.query("SELECT * FROM kills WHERE id = ?1", [id])?.into_iter().next())
+        let kill = self.query("SELECT * FROM kills WHERE id = ?1", [id])?.into_iter().next();
+        if kill.is_none() && id > 0 && id <= self.last_id()? {
+            self.quick_check()?;
+        }
+        Ok(kill)
     }
 
     /// The records that may be victims of the same memory.oom.group kill

@@ -10,9 +10,11 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{types::Value, Connection, OpenFlags};
+use rusqlite::{config::DbConfig, types::Value, Connection, OpenFlags};
 
+mod files;
 mod filter;
+pub(crate) mod health;
 mod kills;
 mod migrations;
 mod rows;
@@ -22,7 +24,9 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
+pub use files::{who_may_read, Reserve, Sharing};
 pub use filter::{Filter, Order};
+pub use health::SetAside;
 pub use kills::{Rows, Stored};
 pub use migrations::{MIGRATIONS, SCHEMA_VERSION};
 pub use state::Loss;
@@ -34,6 +38,14 @@ const BUSY_TIMEOUT_MS: u32 = 5_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("the database path is empty: set `db` in the configuration file or --db to a file path")]
+    EmptyPath,
+    #[error(
+        "the database path {path} is a directory: name a file in it (for example {path}/oomrecorder.db)"
+    )]
+    IsDirectory { path: PathBuf },
+    #[error("cannot read the OOM history {path}: it is readable by {who}; run this command as root (sudo), or let a group read it with `group = \"adm\"` in /etc/oomrecorder/oomrecorder.toml")]
+    NoAccess { path: PathBuf, who: String },
     #[error("no database at {path}: nothing has been recorded there (is `oomrecorder run` writing to this path? see --db)")]
     Missing { path: PathBuf },
     #[error("cannot create the database directory {path}: {source}")]
@@ -50,10 +62,24 @@ pub enum StoreError {
     Migrate { path: PathBuf, name: &'static str, source: rusqlite::Error },
     #[error("database {path}: {source}")]
     Sql { path: PathBuf, source: rusqlite::Error },
-    #[error("database {path} is corrupt ({source}): check it with `sqlite3 {path} 'PRAGMA integrity_check'`; oomrecorder's queries never modify it (restore a backup, or move it aside and let the daemon start a new one)")]
+    #[error("database {path} is corrupt ({source}): check it with `sqlite3 {path} 'PRAGMA integrity_check'`; oomrecorder's queries never modify it (`oomrecorder run` sets a corrupt database aside and starts a new one)")]
     Corrupt { path: PathBuf, source: rusqlite::Error },
+    /// Damage found by a check rather than by a failing statement.
+    #[error("database {path} is corrupt ({detail}): check it with `sqlite3 {path} 'PRAGMA integrity_check'`; oomrecorder's queries never modify it (`oomrecorder run` sets a corrupt database aside and starts a new one)")]
+    Damaged { path: PathBuf, detail: String },
+    #[error("cannot move the damaged database {path} aside: {source}")]
+    SetAside { path: PathBuf, source: std::io::Error },
     #[error("database {path}: row {id} has a malformed `{column}` value {value:?}")]
     BadColumn { path: PathBuf, id: i64, column: &'static str, value: String },
+}
+
+/// How much of the file is checked for damage when it is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Check {
+    /// The header and both edges of every table: a few page reads.
+    Cheap,
+    /// Every page (`PRAGMA quick_check`): what the daemon does at start.
+    Full,
 }
 
 /// Whether the caller writes (the daemon) or only reads (the CLI).
@@ -66,30 +92,50 @@ pub enum Access {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Who may read the files (kept to start a new store with the same).
+    sharing: Sharing,
 }
 
 impl Store {
-    /// Opens (and for `ReadWrite`, creates and migrates) the database at `path`.
+    /// Opens (and for `ReadWrite`, creates and migrates) the database at
+    /// `path`, owner-only. A damaged file is refused before anything writes
+    /// to it (the cheap check, [`Store::cheap_check`]).
     pub fn open(path: &Path, access: Access) -> Result<Store, StoreError> {
+        Store::open_with(path, access, &Sharing::default())
+    }
+
+    /// As [`Store::open`]; a file the store creates gets `sharing`'s mode.
+    pub fn open_with(path: &Path, access: Access, sharing: &Sharing) -> Result<Store, StoreError> {
+        Store::open_checked(path, access, sharing, Check::Cheap)
+    }
+
+    fn open_checked(
+        path: &Path,
+        access: Access,
+        sharing: &Sharing,
+        check: Check,
+    ) -> Result<Store, StoreError> {
+        files::check_path(path)?;
         let path_buf = path.to_path_buf();
         let flags = match access {
             Access::ReadOnly => {
-                if !path.exists() {
-                    return Err(StoreError::Missing { path: path_buf });
-                }
+                files::check_readable(path)?;
                 OpenFlags::SQLITE_OPEN_READ_ONLY
             }
             Access::ReadWrite => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
-                }
+                files::prepare(path, sharing)?;
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
             }
         } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|source| StoreError::Open { path: path_buf.clone(), source })?;
-        let mut store = Store { conn, path: path_buf };
+        let conn = Connection::open_with_flags(path, flags).map_err(|source| {
+            if source.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen)
+                && files::check_readable(path).is_err()
+            {
+                return files::no_access(path);
+            }
+            StoreError::Open { path: path_buf.clone(), source }
+        })?;
+        let mut store = Store { conn, path: path_buf, sharing: sharing.clone() };
         store
             .conn
             .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()))
@@ -98,10 +144,26 @@ impl Store {
         // Read the version before any PRAGMA that writes (journal_mode=WAL
         // rewrites the header): a refused file must stay byte-for-byte as it was.
         // This read is also the first that fails on a file that is not SQLite.
-        let found: u32 = store.read_user_version()?;
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::TooNew { path: store.path, found, known: SCHEMA_VERSION });
-        }
+        let checked = store.read_user_version().and_then(|found| {
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::TooNew { path: store.path.clone(), found, known: SCHEMA_VERSION });
+            }
+            // Damage is looked for before anything is written, too.
+            store.cheap_check()?;
+            if check == Check::Full {
+                store.quick_check()?;
+            }
+            Ok(found)
+        });
+        let found = match checked {
+            Ok(found) => found,
+            Err(e) => {
+                // Closing the last connection would checkpoint the WAL into
+                // the file: a refused file is left exactly as it was.
+                let _ = store.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+                return Err(e);
+            }
+        };
         match access {
             Access::ReadOnly => {
                 if found < SCHEMA_VERSION {
@@ -119,6 +181,9 @@ impl Store {
                     .conn
                     .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
                     .map_err(|e| store.sql(e))?;
+                if sharing.group.is_some() {
+                    store.keep_wal_files();
+                }
                 store.migrate(found)?;
             }
         }
@@ -127,6 +192,31 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Keeps the -wal and -shm files when this connection closes
+    /// (SQLITE_FCNTL_PERSIST_WAL): a reader of the group may not create
+    /// them in a directory only root writes, and reads a WAL database
+    /// through them (SQLite's read-only -shm support).
+    fn keep_wal_files(&self) {
+        let mut on: std::ffi::c_int = 1;
+        // SAFETY: the handle is this open connection's; "main" is a
+        // NUL-terminated name; SQLITE_FCNTL_PERSIST_WAL reads and writes one
+        // int through the pointer, which lives for the call.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_file_control(
+                self.conn.handle(),
+                c"main".as_ptr(),
+                rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+                (&raw mut on).cast(),
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            log::warn!(
+                "cannot keep the WAL files of {} for readers (SQLite error {rc})",
+                self.path.display()
+            );
+        }
     }
 
     /// The schema version, retried while the database is busy: a reader
@@ -163,16 +253,27 @@ impl Store {
         work: impl FnOnce(&mut Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.sql(e))?;
-        match work(self) {
-            Ok(value) => {
-                self.conn.execute_batch("COMMIT").map_err(|e| self.sql(e))?;
-                Ok(value)
-            }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
+        let result = work(self).and_then(|value| {
+            // A full disk often shows only here, when the WAL is written:
+            // the caller must learn that nothing was stored.
+            self.conn.execute_batch("COMMIT").map(|()| value).map_err(|e| self.sql(e))
+        });
+        // SQLite rolls some failures back itself (SQLITE_FULL may); roll
+        // back the rest, so the next transaction starts clean.
+        if result.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
         }
+        result
+    }
+
+    /// Tests: makes the file "full" (`PRAGMA max_page_count` at its size, so
+    /// the next page it needs fails with SQLITE_FULL), or lifts that again.
+    #[cfg(test)]
+    pub(crate) fn fill(&self, full: bool) {
+        let pages: i64 = self.conn.pragma_query_value(None, "page_count", |row| row.get(0)).unwrap();
+        let limit = if full { pages } else { 1 << 30 };
+        let _: i64 =
+            self.conn.query_row(&format!("PRAGMA max_page_count = {limit}"), [], |row| row.get(0)).unwrap();
     }
 
     /// `EXPLAIN QUERY PLAN` of `sql`: one line per step (tests and the bench

@@ -76,6 +76,14 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
             ":snapshot_json",
             kill.snapshot.as_ref().and_then(|s| serde_json::to_value(s).ok()).map_or(Value::Null, json),
         ),
+        (
+            ":notes",
+            if kill.notes.is_empty() {
+                Value::Null
+            } else {
+                json(serde_json::Value::from(kill.notes.clone()))
+            },
+        ),
     ]
 }
 
@@ -125,6 +133,7 @@ pub(super) struct RawKill {
     kernel_json: Option<String>,
     container_json: Option<String>,
     snapshot_json: Option<String>,
+    notes: Option<String>,
 }
 
 impl RawKill {
@@ -139,6 +148,7 @@ impl RawKill {
             kernel_json: row.get("kernel_json")?,
             container_json: row.get("container_json")?,
             snapshot_json: row.get("snapshot_json")?,
+            notes: row.get("notes")?,
             kill: Kill {
                 id: Some(row.get("id")?),
                 kind: Kind::Kill,
@@ -181,6 +191,7 @@ impl RawKill {
                 container: None,
                 snapshot: None,
                 kernel: None,
+                notes: Vec::new(),
             },
         })
     }
@@ -195,6 +206,7 @@ impl RawKill {
             kernel_json,
             container_json,
             snapshot_json,
+            notes,
         } = self;
         let id = kill.id.unwrap_or_default();
         let bad = |column: &'static str, value: &str| StoreError::BadColumn {
@@ -219,6 +231,9 @@ impl RawKill {
         }
         if let Some(text) = report_lines {
             kill.kernel_report = serde_json::from_str(&text).map_err(|_| bad("report_lines", &text))?;
+        }
+        if let Some(text) = notes {
+            kill.notes = serde_json::from_str(&text).map_err(|_| bad("notes", &text))?;
         }
         Ok(kill)
     }

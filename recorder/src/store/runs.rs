@@ -31,6 +31,8 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
         counts,
         vmstat_oom_kill_start: opt_u("vmstat_oom_kill_start")?,
         vmstat_oom_kill_now: opt_u("vmstat_oom_kill_now")?,
+        write_error: row.get("write_error")?,
+        write_error_ns: row.get("write_error_ns")?,
     })
 }
 
@@ -40,13 +42,14 @@ fn i(v: u64) -> i64 {
 }
 
 impl Store {
-    /// Inserts the row of a run that is starting; returns its id.
+    /// Inserts the row of a run that is starting; returns its id. Run to
+    /// completion, not read back with `RETURNING` (see `Store::insert`).
     pub fn start_run(&mut self, run: &Run) -> Result<i64, StoreError> {
         self.conn
-            .query_row(
+            .execute(
                 "INSERT INTO daemon_runs (pid, boot_id, started_ns, last_update_ns, attach_point, version,
                      vmstat_oom_kill_start, vmstat_oom_kill_now)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 (
                     i64::from(run.pid),
                     &run.boot_id,
@@ -57,9 +60,9 @@ impl Store {
                     run.vmstat_oom_kill_start.map(i),
                     run.vmstat_oom_kill_now.map(i),
                 ),
-                |row| row.get(0),
             )
-            .map_err(|e| self.sql(e))
+            .map_err(|e| self.sql(e))?;
+        Ok(self.conn.last_insert_rowid())
     }
 
     /// Writes a run's counters, stop time and latest vmstat reading.
@@ -68,7 +71,8 @@ impl Store {
             Counter::ALL.iter().map(|c| format!("{0} = :{0}", c.names().column)).collect();
         let sql = format!(
             "UPDATE daemon_runs SET last_update_ns = :last_update_ns, stopped_ns = :stopped_ns,
-                 vmstat_oom_kill_now = :vmstat_oom_kill_now, {} WHERE id = :id",
+                 vmstat_oom_kill_now = :vmstat_oom_kill_now, write_error = :write_error,
+                 write_error_ns = :write_error_ns, {} WHERE id = :id",
             sets.join(", ")
         );
         let names: Vec<String> = Counter::ALL.iter().map(|c| format!(":{}", c.names().column)).collect();
@@ -79,6 +83,8 @@ impl Store {
             (":last_update_ns", &run.last_update_ns),
             (":stopped_ns", &run.stopped_ns),
             (":vmstat_oom_kill_now", &vmstat_now),
+            (":write_error", &run.write_error),
+            (":write_error_ns", &run.write_error_ns),
         ];
         params.extend(names.iter().map(String::as_str).zip(values.iter().map(|v| v as &dyn rusqlite::ToSql)));
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
@@ -170,8 +176,12 @@ mod tests {
                 .with(Counter::EventsReceived, 7)
                 .with(Counter::SnapshotsMissed, 1)
                 .with(Counter::RecordsStored, 7)
-                .with(Counter::WithoutKernelReport, 2),
+                .with(Counter::WithoutKernelReport, 2)
+                .with(Counter::WritesPending, 4)
+                .with(Counter::QueueFull, 1),
             vmstat_oom_kill_now: Some(12),
+            write_error: Some("database or disk is full".into()),
+            write_error_ns: Some(2_500),
             ..second.clone()
         };
         store.update_run(id2, &updated).unwrap();

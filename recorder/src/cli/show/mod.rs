@@ -388,6 +388,7 @@ mod tests {
                 reaped: Some(Reaped { anon_rss_kb: 0, file_rss_kb: 0, shmem_rss_kb: 0 }),
             },
             kernel_report: vec!["Killed process 42 (hog)".into()],
+            notes: vec!["a figure no kernel prints".into()],
             fingerprint: None,
             kernel: Some(KernelState {
                 page_size: 4096,

@@ -18,6 +18,7 @@ use std::{fs, io, path::Path};
 use crate::{
     kernel::memcg::{Hierarchy, MemcgVersion},
     model::{
+        cmdline::CmdlinePolicy,
         figures::limit_bytes,
         snapshot::{Process, Snapshot},
     },
@@ -77,8 +78,18 @@ fn read_text(dir: &Path, file: &str, problems: &mut Vec<String>) -> Option<Strin
 }
 
 /// Reads the snapshot of the cgroup at `path` in `hierarchy`; processes'
-/// details come from `proc_root` (normally /proc).
+/// details come from `proc_root` (normally /proc), command lines in full.
 pub fn snapshot(hierarchy: &Hierarchy, path: &str, proc_root: &Path) -> Snapshot {
+    snapshot_keeping(hierarchy, path, proc_root, CmdlinePolicy::Full)
+}
+
+/// As [`snapshot`], keeping of each process's command line what `cmdline` allows.
+pub fn snapshot_keeping(
+    hierarchy: &Hierarchy,
+    path: &str,
+    proc_root: &Path,
+    cmdline: CmdlinePolicy,
+) -> Snapshot {
     let dir = hierarchy.root.join(path.trim_start_matches('/'));
     let mut s =
         Snapshot { version: Some(hierarchy.version), path: Some(path.to_owned()), ..Snapshot::default() };
@@ -135,7 +146,7 @@ pub fn snapshot(hierarchy: &Hierarchy, path: &str, proc_root: &Path) -> Snapshot
         s.processes = procs
             .split_whitespace()
             .filter_map(|p| p.parse().ok())
-            .map(|pid| process(proc_root, pid))
+            .map(|pid| process_keeping(proc_root, pid, cmdline))
             .collect();
     }
     if !dir.exists() {
@@ -147,11 +158,17 @@ pub fn snapshot(hierarchy: &Hierarchy, path: &str, proc_root: &Path) -> Snapshot
 
 /// One process's name, command line and RSS, best effort (it may be gone).
 pub fn process(proc_root: &Path, pid: i32) -> Process {
+    process_keeping(proc_root, pid, CmdlinePolicy::Full)
+}
+
+/// As [`process`], keeping of the command line what `cmdline` allows.
+pub fn process_keeping(proc_root: &Path, pid: i32, cmdline: CmdlinePolicy) -> Process {
     let dir = proc_root.join(pid.to_string());
     let comm = fs::read_to_string(dir.join("comm")).ok().map(|c| c.trim_end().to_owned());
-    let cmdline = fs::read(dir.join("cmdline")).ok().filter(|c| !c.is_empty()).map(|raw| {
+    let cmdline = fs::read(dir.join("cmdline")).ok().filter(|c| !c.is_empty()).and_then(|raw| {
         // NUL-separated argv (fs/proc/base.c `proc_pid_cmdline_read`).
-        String::from_utf8_lossy(raw.strip_suffix(&[0]).unwrap_or(&raw)).replace('\0', " ")
+        let text = String::from_utf8_lossy(raw.strip_suffix(&[0]).unwrap_or(&raw)).into_owned();
+        cmdline.apply(&text.split('\0').collect::<Vec<_>>())
     });
     let rss_kb = fs::read_to_string(dir.join("status")).ok().and_then(|status| {
         status
