@@ -16,7 +16,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_oomrecorder");
 
 /// The keys every `list --json` row carries: a contract scripts rely on
 /// (only ever added to, never renamed or dropped).
-pub const LIST_ROW_KEYS: [&str; 15] = [
+pub const LIST_ROW_KEYS: [&str; 17] = [
     "id",
     "time",
     "kind",
@@ -32,6 +32,8 @@ pub const LIST_ROW_KEYS: [&str; 15] = [
     "pod_name",
     "container_name",
     "unit",
+    "runtime",
+    "image",
 ];
 
 /// Real-kernel tests need root. They do not skip: CI runs as root, and a run

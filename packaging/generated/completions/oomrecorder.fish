@@ -53,6 +53,7 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l comm -d
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l pid -d 'Only victims with this PID' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l cgroup -d 'Only kills whose victim, task or OOM cgroup path contains TEXT' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l container -d 'Only kills in this container: a prefix of its id, or its name' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l image -d 'Only kills in containers of this image: as the runtime names it (nginx:1.25), or without its tag (nginx)' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l pod -d 'Only kills in the Kubernetes pod of this name' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l namespace -d 'Only kills in pods of this Kubernetes namespace' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l unit -d 'Only kills in this systemd unit (service or scope)' -r

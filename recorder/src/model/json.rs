@@ -41,6 +41,8 @@ pub fn kill_summary(kill: &Kill) -> Value {
         "pod_name": container(kill, |c| c.pod_name.clone()),
         "container_name": container(kill, |c| c.container_name.clone()),
         "unit": container(kill, |c| c.unit.clone()),
+        "runtime": container(kill, |c| c.runtime.clone()),
+        "image": container(kill, |c| c.image.clone()),
     })
 }
 
