@@ -54,6 +54,7 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l comm -d
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l pid -d 'Only victims with this PID' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l cgroup -d 'Only kills whose victim, task or OOM cgroup path contains TEXT' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l container -d 'Only kills in this container: a prefix of its id, or its name' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l image -d 'Only kills in containers of this image: as the runtime names it (nginx:1.25), or without its tag (nginx)' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l pod -d 'Only kills in the Kubernetes pod of this name' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l namespace -d 'Only kills in pods of this Kubernetes namespace' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand list" -l unit -d 'Only kills in this systemd unit (service or scope)' -r
@@ -75,6 +76,7 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l comm -d
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l pid -d 'Only victims with this PID' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l cgroup -d 'Only kills whose victim, task or OOM cgroup path contains TEXT' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l container -d 'Only kills in this container: a prefix of its id, or its name' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l image -d 'Only kills in containers of this image: as the runtime names it (nginx:1.25), or without its tag (nginx)' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l pod -d 'Only kills in the Kubernetes pod of this name' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l namespace -d 'Only kills in pods of this Kubernetes namespace' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand show" -l unit -d 'Only kills in this systemd unit (service or scope)' -r
@@ -93,6 +95,7 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l comm -
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l pid -d 'Only victims with this PID' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l cgroup -d 'Only kills whose victim, task or OOM cgroup path contains TEXT' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l container -d 'Only kills in this container: a prefix of its id, or its name' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l image -d 'Only kills in containers of this image: as the runtime names it (nginx:1.25), or without its tag (nginx)' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l pod -d 'Only kills in the Kubernetes pod of this name' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l namespace -d 'Only kills in pods of this Kubernetes namespace' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand watch" -l unit -d 'Only kills in this systemd unit (service or scope)' -r
@@ -110,6 +113,7 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l comm -
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l pid -d 'Only victims with this PID' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l cgroup -d 'Only kills whose victim, task or OOM cgroup path contains TEXT' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l container -d 'Only kills in this container: a prefix of its id, or its name' -r
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l image -d 'Only kills in containers of this image: as the runtime names it (nginx:1.25), or without its tag (nginx)' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l pod -d 'Only kills in the Kubernetes pod of this name' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l namespace -d 'Only kills in pods of this Kubernetes namespace' -r
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -l unit -d 'Only kills in this systemd unit (service or scope)' -r

@@ -43,6 +43,10 @@ pub struct FilterArgs {
     /// Only kills in this container: a prefix of its id, or its name
     #[arg(long, value_name = "ID|NAME")]
     pub container: Option<String>,
+    /// Only kills in containers of this image: as the runtime names it
+    /// (nginx:1.25), or without its tag (nginx)
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
     /// Only kills in the Kubernetes pod of this name
     #[arg(long, value_name = "NAME")]
     pub pod: Option<String>,
@@ -164,6 +168,7 @@ impl FilterArgs {
             pid: self.pid,
             cgroup: self.cgroup.clone(),
             container: self.container.clone(),
+            image: self.image.clone(),
             pod: self.pod.clone(),
             namespace: self.namespace.clone(),
             unit: self.unit.clone(),

@@ -184,6 +184,8 @@ const SHOW: &[Key] = &[
     ("container.unit", "the innermost systemd service or scope"),
     ("container.slice", "the innermost systemd slice"),
     ("container.image", "the container's image"),
+    ("container.runtime_namespace", "the runtime's own namespace (containerd's default, k8s.io, moby)"),
+    ("container.notes", "why a name is unknown: the runtime's file that was missing or damaged"),
     ("kernel_report.lines", "this kill's lines of the kernel's report, in order"),
     ("notes", "why a figure is null or a comm was cut (import), as sentences; empty for most records"),
 ];

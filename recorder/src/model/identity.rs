@@ -1,17 +1,29 @@
 //! Who the victim was, in the names SREs use, from its cgroup path alone (no
 //! API server): Kubernetes pod and container, QoS class, Docker, podman,
-//! LXC, and systemd units, slices and sessions. The names a path does not
-//! carry (pod namespace and name, container name, Docker name and image) come
-//! from files the node keeps (`sources::cgroup::runtimes`).
+//! CRI-O, LXC, and systemd units, slices and sessions. The names a path does
+//! not carry (pod namespace and name, container name, image, and for
+//! containerd the runtime itself) come from files the node keeps
+//! (`sources::cgroup::runtimes`).
 //!
-//! Path shapes (cgroup v1 and v2 alike):
+//! Path shapes (cgroup v1 and v2 alike; docs/runtimes.md cites the source
+//! of each):
 //! - kubelet, systemd driver: `/kubepods.slice/kubepods-<qos>.slice/
 //!   kubepods-<qos>-pod<uid with _>.slice/<runtime>-<id>.scope` (guaranteed
 //!   pods lack the `<qos>` level and part), runtime `cri-containerd`, `crio`
 //!   or `docker`;
-//! - kubelet, cgroupfs driver: `/kubepods/<qos>/pod<uid>/<id>`;
+//! - kubelet, cgroupfs driver: `/kubepods/<qos>/pod<uid>/<id>` (containerd,
+//!   cri-dockerd) or `…/pod<uid>/crio-<id>` (CRI-O: no `.scope`);
 //! - Docker: `/docker/<id>`, `/system.slice/docker-<id>.scope`;
-//! - podman: `…/libpod-<id>.scope` (`libpod-conmon-<id>.scope` is its monitor);
+//! - podman: `/libpod_parent/libpod-<id>` (cgroupfs),
+//!   `/machine.slice/libpod-<id>.scope` (systemd); `libpod-conmon-<id>.scope`
+//!   and `conmon` are its monitor, not the container;
+//! - CRI-O: `crio-<id>` (cgroupfs), `crio-<id>.scope` (systemd);
+//!   `crio-conmon-<id>[.scope]` is its monitor;
+//! - containerd without CRI (`ctr`, nerdctl): `/<namespace>/<id>`, or under
+//!   systemd whatever `slice:prefix:name` was asked for
+//!   (`/system.slice/<prefix>-<name>.scope`). Neither shape says
+//!   "containerd": [`containerd_candidates`] lists what the path could be,
+//!   and containerd's own files decide;
 //! - LXC: `/lxc/<name>`, `/lxc.payload.<name>` (LXC 4+);
 //! - systemd: `….service`, `….scope` (`session-N.scope`), `….slice`.
 
@@ -27,12 +39,30 @@ pub struct Identity {
     pub pod_namespace: Option<String>,
     pub pod_name: Option<String>,
     pub container_name: Option<String>,
-    /// Docker image, from the container's config.
+    /// The image as the runtime names it (`nginx:1.25`,
+    /// `docker.io/library/nginx:1.25`), from its files at the kill.
     pub image: Option<String>,
     /// The innermost systemd service or scope.
     pub unit: Option<String>,
     /// The innermost systemd slice.
     pub slice: Option<String>,
+    /// The runtime's own namespace the container lives in: containerd's
+    /// (`default`, `k8s.io`, `moby`, …). Not the pod's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_namespace: Option<String>,
+    /// Why a name is unknown: a runtime's file that was missing, unreadable
+    /// or damaged at the kill (`podman: …/containers.json: no entry for …`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl Identity {
+    /// Adds a note once.
+    pub fn note(&mut self, note: String) {
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
+    }
 }
 
 pub(crate) fn is_container_id(s: &str) -> bool {
@@ -42,6 +72,15 @@ pub(crate) fn is_container_id(s: &str) -> bool {
 /// `<prefix>-<id>.scope` → id, for 64-hex ids.
 fn scope_id<'a>(segment: &'a str, prefix: &str) -> Option<&'a str> {
     segment.strip_prefix(prefix)?.strip_prefix('-')?.strip_suffix(".scope").filter(|id| is_container_id(id))
+}
+
+/// `<prefix>-<id>` → id, for 64-hex ids: the cgroupfs leaves of podman
+/// (`libpod-<id>`, podman `libpod/container_internal_linux.go`,
+/// `getOCICgroupPath`) and CRI-O (`crio-<id>`, cri-o
+/// `internal/config/cgmgr/cgmgr_linux.go`, `containerCgroupPath`). Their
+/// monitors' `…-conmon-<id>` never match: `conmon-<id>` is not an id.
+fn cgroupfs_id<'a>(segment: &'a str, prefix: &str) -> Option<&'a str> {
+    segment.strip_prefix(prefix)?.strip_prefix('-').filter(|id| is_container_id(id))
 }
 
 /// `pod<uid>` (cgroupfs) or `kubepods[-<qos>]-pod<uid with _>.slice`
@@ -88,6 +127,12 @@ pub fn from_path(path: &str) -> Identity {
                 id.id = Some(cid.to_owned());
             }
         }
+        for (prefix, runtime) in [("crio", "cri-o"), ("libpod", "podman")] {
+            if let Some(cid) = cgroupfs_id(segment, prefix) {
+                id.runtime = Some(runtime.into());
+                id.id = Some(cid.to_owned());
+            }
+        }
         // cgroupfs drivers: the container id is a bare segment.
         if is_container_id(segment) && i > 0 {
             let parent = segments[i - 1];
@@ -107,6 +152,77 @@ pub fn from_path(path: &str) -> Identity {
         }
     }
     id
+}
+
+/// A containerd container a cgroup path may be, before containerd's own
+/// files say whether it is one: the namespace when the shape names it, and
+/// the container id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub namespace: Option<String>,
+    pub id: String,
+}
+
+/// containerd's identifiers (namespaces and container ids alike):
+/// `[A-Za-z0-9]+([._-][A-Za-z0-9]+)*`, at most 76 characters (containerd
+/// `identifiers/validate.go`). Also what keeps a path segment from naming
+/// anything but one directory.
+pub fn is_containerd_identifier(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 76
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        && !b.windows(2).any(|w| !w[0].is_ascii_alphanumeric() && !w[1].is_ascii_alphanumeric())
+}
+
+/// systemd unit suffixes: a segment with one is a unit, not a containerd name.
+fn is_unit(segment: &str) -> bool {
+    [".slice", ".scope", ".service", ".mount", ".socket", ".swap"].iter().any(|s| segment.ends_with(s))
+}
+
+/// The containerd containers the victim's cgroup may be, given what
+/// [`from_path`] made of it (none when the path names another runtime):
+/// - CRI under a kubelet (a bare id or `cri-containerd-<id>.scope` under a
+///   pod): namespace `k8s.io`, the CRI plugin's only one (containerd
+///   `pkg/cri/constants/constants.go`, `K8sContainerdNamespace`);
+/// - `ctr`'s and nerdctl's default `/<namespace>/<id>`, exactly two segments
+///   (containerd `oci/spec.go`, `populateDefaultUnixSpec`);
+/// - under systemd, a `<prefix>-<name>.scope` leaf, which runc makes from a
+///   `slice:prefix:name` cgroupsPath (runc
+///   `libcontainer/cgroups/systemd/common.go`, `getUnitName`): each split of
+///   the scope's name at a `-` gives a candidate id in any namespace
+///   (`ctr --cgroup system.slice:default:<id>`, nerdctl's
+///   `system.slice:nerdctl:<id>`).
+///
+/// Only candidates: the caller keeps one whose recorded cgroupsPath is this
+/// path, so a `session-4.scope` never becomes container `4`.
+pub fn containerd_candidates(path: &str, identity: &Identity) -> Vec<Candidate> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let k8s = |id: &str| vec![Candidate { namespace: Some("k8s.io".into()), id: id.to_owned() }];
+    match (identity.runtime.as_deref(), identity.id.as_deref()) {
+        (Some("containerd"), Some(id)) => return k8s(id),
+        (Some(_), _) => return Vec::new(),
+        (None, Some(id)) if identity.pod_uid.is_some() => return k8s(id),
+        (None, _) => {}
+    }
+    if let [namespace, id] = segments[..] {
+        if !is_unit(namespace)
+            && !is_unit(id)
+            && is_containerd_identifier(namespace)
+            && is_containerd_identifier(id)
+        {
+            return vec![Candidate { namespace: Some(namespace.to_owned()), id: id.to_owned() }];
+        }
+    }
+    let Some(stem) = segments.last().and_then(|s| s.strip_suffix(".scope")) else { return Vec::new() };
+    stem.match_indices('-')
+        .map(|(at, _)| &stem[at + 1..])
+        .filter(|id| is_containerd_identifier(id))
+        .take(8)
+        .map(|id| Candidate { namespace: None, id: id.to_owned() })
+        .collect()
 }
 
 #[cfg(test)]
@@ -177,6 +293,73 @@ mod tests {
         assert_eq!((lxc.runtime.as_deref(), lxc.id.as_deref()), (Some("lxc"), Some("web01")));
         let lxc4 = from_path("/lxc.payload.db01/init.scope");
         assert_eq!((lxc4.runtime.as_deref(), lxc4.id.as_deref()), (Some("lxc"), Some("db01")));
+    }
+
+    #[test]
+    fn podman_and_cri_o_under_the_cgroupfs_driver() {
+        // podman's cgroupfs leaf has no .scope (libpod_parent/libpod-<id>),
+        // nor does CRI-O's (<pod cgroup>/crio-<id>).
+        let podman = from_path(&format!("/libpod_parent/libpod-{CID}"));
+        assert_eq!((podman.runtime.as_deref(), podman.id.as_deref()), (Some("podman"), Some(CID)));
+        let podman_pod = from_path(&format!("/libpod_parent/{}/libpod-{CID}", "b".repeat(64)));
+        assert_eq!(podman_pod.id.as_deref(), Some(CID), "the container, not its pod");
+        let crio = from_path(&format!("/kubepods/burstable/pod{UID}/crio-{CID}"));
+        assert_eq!(
+            (crio.runtime.as_deref(), crio.id.as_deref(), crio.pod_uid.as_deref(), crio.unit),
+            (Some("cri-o"), Some(CID), Some(UID), None)
+        );
+        let crio_default = from_path(&format!("/crio/crio-{CID}"));
+        assert_eq!(crio_default.runtime.as_deref(), Some("cri-o"));
+        // Their monitors are not containers.
+        for conmon in [
+            format!("/kubepods/burstable/pod{UID}/crio-conmon-{CID}"),
+            format!("/system.slice/crio-conmon-{CID}.scope"),
+            format!("/libpod_parent/libpod-conmon-{CID}"),
+            "/libpod_parent/conmon".to_owned(),
+        ] {
+            let id = from_path(&conmon);
+            assert_eq!((id.runtime, id.id), (None, None), "{conmon}");
+        }
+    }
+
+    fn candidates(path: &str) -> Vec<(Option<String>, String)> {
+        containerd_candidates(path, &from_path(path)).into_iter().map(|c| (c.namespace, c.id)).collect()
+    }
+
+    #[test]
+    fn what_a_path_could_be_in_containerd() {
+        let k8s = |id: &str| vec![(Some("k8s.io".to_owned()), id.to_owned())];
+        assert_eq!(candidates(&format!("/kubepods/burstable/pod{UID}/{CID}")), k8s(CID));
+        assert_eq!(
+            candidates(&format!(
+                "/kubepods.slice/kubepods-pod{}.slice/cri-containerd-{CID}.scope",
+                uid_underscored()
+            )),
+            k8s(CID)
+        );
+        assert_eq!(candidates("/default/web-1"), [(Some("default".to_owned()), "web-1".to_owned())]);
+        assert_eq!(
+            candidates("/system.slice/default-web-1.scope"),
+            [(None, "web-1".to_owned()), (None, "1".to_owned())]
+        );
+        // Other runtimes' shapes, units and odd names are nobody's here.
+        for none in [
+            format!("/docker/{CID}"),
+            format!("/machine.slice/libpod-{CID}.scope"),
+            format!("/kubepods/pod{UID}/crio-{CID}"),
+            "/system.slice/cron.service".into(),
+            "/user.slice/user-1000.slice".into(),
+            "/a/b/c".into(),
+            "/default/..".into(),
+            "/default/-x".into(),
+            "/".into(),
+        ] {
+            assert_eq!(candidates(&none), [], "{none}");
+        }
+        assert!(is_containerd_identifier("k8s.io") && is_containerd_identifier("a_b-c.d"));
+        for bad in ["", "-a", "a-", "a..b", "a/b", "..", &"a".repeat(77)] {
+            assert!(!is_containerd_identifier(bad), "{bad}");
+        }
     }
 
     #[test]

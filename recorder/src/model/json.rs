@@ -364,6 +364,9 @@ pub fn kill_detail(kill: &Kill) -> Value {
             "unit": c.unit,
             "slice": c.slice,
             "image": c.image,
+            // containerd's namespace; why a name is unknown.
+            "runtime_namespace": c.runtime_namespace,
+            "notes": c.notes,
         })),
         "kernel_report": { "lines": kill.kernel_report },
         // Why a figure is unknown or cut (an imported log's impossible values).

@@ -33,7 +33,9 @@ pub struct Request {
 pub struct Snapshotter {
     hierarchy: Option<Hierarchy>,
     proc_root: PathBuf,
-    node_root: PathBuf,
+    /// Names the victim from the runtimes' files, at the kill: several go
+    /// with the container (a CRI bundle within a second of PID 1's death).
+    runtimes: runtimes::Runtimes,
     misses: Option<std::sync::Arc<Counters>>,
     /// What the record keeps of command lines, applied as they are read.
     cmdline: CmdlinePolicy,
@@ -44,7 +46,7 @@ impl Snapshotter {
         Snapshotter {
             hierarchy,
             proc_root: proc_root.to_path_buf(),
-            node_root: node_root.to_path_buf(),
+            runtimes: runtimes::Runtimes::new(node_root),
             misses: None,
             cmdline: CmdlinePolicy::Full,
         }
@@ -65,7 +67,7 @@ impl Snapshotter {
 
     /// Starts the thread; it ends when every request sender is dropped.
     pub fn spawn(
-        self,
+        mut self,
         tx: mpsc::Sender<ToWriter>,
     ) -> std::io::Result<(mpsc::Sender<Request>, thread::JoinHandle<()>)> {
         let (requests, rx) = mpsc::channel::<Request>();
@@ -88,7 +90,7 @@ impl Snapshotter {
     }
 
     /// The facts of one snapshot, as a partial record of the same kill.
-    pub fn take(&self, request: &Request) -> Kill {
+    pub fn take(&mut self, request: &Request) -> Kill {
         let started_boot_ns = clock::boot_ns_now();
         let proc_dir = self.proc_root.join(request.pid.to_string());
         // Best effort: a victim already reaped has no /proc entry.
@@ -105,7 +107,7 @@ impl Snapshotter {
         });
         let container = snapshot.as_ref().and_then(|s| s.path.as_deref()).map(|path| {
             let mut id = identity::from_path(path);
-            runtimes::enrich(&mut id, &self.node_root);
+            self.runtimes.enrich(&mut id, path);
             id
         });
         let mut sources = Vec::new();

@@ -22,6 +22,9 @@ pub struct Filter {
     pub cgroup: Option<String>,
     /// A prefix of the container id (as `docker ps` shortens it), or the container's name.
     pub container: Option<String>,
+    /// The container's image as its runtime names it (`nginx:1.25`), or that
+    /// name without its tag or digest (`nginx` matches every `nginx:<tag>`).
+    pub image: Option<String>,
     pub pod: Option<String>,
     pub namespace: Option<String>,
     pub unit: Option<String>,
@@ -80,6 +83,19 @@ impl Filter {
             clauses.push("(substr(container_id, 1, length(?)) = ? OR container_name = ?)");
             params.extend([text(container), text(container), text(container)]);
         }
+        if let Some(image) = &self.image {
+            // The image is kept only in the identity object (no column of
+            // its own): SQLite's json_extract reads it. A tag never holds a
+            // `/` (distribution's reference grammar: `[\w][\w.-]{0,127}`),
+            // so `registry:5000/app` is not the image `registry` tagged `5000/app`.
+            clauses.push(
+                "(json_extract(container_json, '$.image') = ? \
+                 OR (substr(json_extract(container_json, '$.image'), 1, length(?) + 1) = ? || ':' \
+                     AND instr(substr(json_extract(container_json, '$.image'), length(?) + 2), '/') = 0) \
+                 OR substr(json_extract(container_json, '$.image'), 1, length(?) + 1) = ? || '@')",
+            );
+            params.extend(std::iter::repeat_n(text(image), 6));
+        }
         if let Some(pod) = &self.pod {
             clauses.push("pod_name = ?");
             params.push(text(pod));
@@ -135,5 +151,52 @@ impl Filter {
         // SQLite reads a negative LIMIT as "no limit".
         params.push(Value::Integer(self.limit.map_or(-1, i64::from)));
         (format!("SELECT {columns} FROM kills{where_clause} ORDER BY {order} LIMIT ?"), params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Filter;
+    use crate::{
+        model::{identity::Identity, Kill},
+        store::{tests::sample_kill, Access, Store},
+    };
+
+    /// `--image` takes the image as the runtime names it, or its name
+    /// without tag or digest; never a part of the name, and never a
+    /// registry's host taken for an image name.
+    #[test]
+    fn an_image_filter_matches_the_whole_name_or_the_name_without_its_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        let images = [
+            Some("nginx:1.25"),
+            Some("nginx@sha256:0123"),
+            Some("nginx-extra:2"),
+            Some("localhost:5000/app:1"),
+            Some("docker.io/oomrecorder/bookworm:0a1b2c"),
+            None,
+        ];
+        for (pid, image) in (1..).zip(images) {
+            let container = Identity { image: image.map(str::to_owned), ..Identity::default() };
+            store
+                .insert(&Kill { container: Some(container), ..sample_kill(pid, pid as u64 * 1000) })
+                .unwrap();
+        }
+        store.insert(&sample_kill(99, 99_000)).unwrap();
+        let pids = |image: &str| -> Vec<i32> {
+            let filter = Filter { image: Some(image.into()), ..Filter::default() };
+            let mut pids: Vec<i32> = store.list(&filter).unwrap().iter().map(|k| k.victim.pid).collect();
+            pids.sort_unstable();
+            pids
+        };
+        assert_eq!(pids("nginx:1.25"), [1]);
+        assert_eq!(pids("nginx"), [1, 2], "every tag and digest of nginx");
+        assert_eq!(pids("nginx:1"), Vec::<i32>::new(), "a tag is matched whole");
+        assert_eq!(pids("ngin"), Vec::<i32>::new());
+        assert_eq!(pids("localhost"), Vec::<i32>::new(), "a registry host is not an image");
+        assert_eq!(pids("localhost:5000/app"), [4]);
+        assert_eq!(pids("docker.io/oomrecorder/bookworm"), [5]);
+        assert_eq!(pids("x' OR '1'='1"), Vec::<i32>::new(), "a bound value, never SQL");
     }
 }

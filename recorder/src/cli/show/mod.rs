@@ -423,6 +423,8 @@ mod tests {
                 image: Some("nginx".into()),
                 unit: Some("docker-c.scope".into()),
                 slice: Some("system.slice".into()),
+                runtime_namespace: Some("moby".into()),
+                notes: vec!["docker: no config.v2.json".into()],
             }),
             snapshot: Some(Snapshot {
                 path: Some("/a/b".into()),
