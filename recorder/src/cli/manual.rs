@@ -250,6 +250,11 @@ pub const STATUS: &[Key] = &[
     ("write_error", "why writes fail now, {message, since}; null while they succeed"),
     ("set_aside", "a damaged database set aside, {path, damage, time_ns}; null when none was"),
     ("audit.kernel_oom_kills", "/proc/vmstat oom_kill since the daemon started"),
+    (
+        "audit.counted_twice",
+        "of those, victims the kernel counted twice (a memory.oom.group kill's chosen one)",
+    ),
+    ("pipeline.kernel_counted_twice", "kernel log lines that repeat a group kill's chosen victim"),
     ("audit.recorded_kills", "records of kind kill stored since then on this boot"),
     ("audit.missing", "the difference"),
     ("audit.matches", "whether they match"),
@@ -541,7 +546,7 @@ mod tests {
             counters_age_s: Some(1),
             records_total: 1,
             database_bytes: 1,
-            audit: Some(Audit::new(1, 2, 1)),
+            audit: Some(Audit::new(1, 2, 0, 1)),
             no_audit: None,
             set_aside: None,
         };

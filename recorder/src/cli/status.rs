@@ -113,7 +113,8 @@ pub fn gather(store: &Store, database_bytes: u64, now: &Now) -> Result<Status, S
     let (audit, no_audit) = match (run.vmstat_oom_kill_start, kernel_now) {
         (Some(start), Some(kernel_now)) => {
             let recorded = store.kills_between(&run.boot_id, run.started_ns, until_ns)?;
-            (Some(Audit::new(start, kernel_now, recorded)), None)
+            let twice = run.counts[Counter::KernelCountedTwice];
+            (Some(Audit::new(start, kernel_now, twice, recorded)), None)
         }
         _ if running => (None, Some("/proc/vmstat has no oom_kill counter".into())),
         _ => (None, Some("the run did not read /proc/vmstat".into())),
@@ -226,6 +227,7 @@ pub fn to_json(status: &Status) -> Value {
         "set_aside": status.set_aside,
         "audit": status.audit.as_ref().map(|a| json!({
             "kernel_oom_kills": a.kernel_oom_kills,
+            "counted_twice": a.counted_twice,
             "recorded_kills": a.recorded_kills,
             "missing": a.missing,
             "matches": a.matches,
@@ -373,7 +375,7 @@ mod tests {
         assert_eq!(status.uptime_s, Some(61));
         assert_eq!(status.records_total, 5);
         // Kills since start on this boot, not the exiting mark: 2, 3 and 5.
-        assert_eq!(status.audit, Some(Audit::new(10, 14, 3)));
+        assert_eq!(status.audit, Some(Audit::new(10, 14, 0, 3)));
         assert!(!status.healthy(), "one kill the kernel counted is missing");
         let healthy = gather(&store, 4096, &now(13, true)).unwrap();
         assert!(healthy.healthy(), "{healthy:?}");
@@ -398,7 +400,7 @@ mod tests {
         let status = gather(&store, 0, &now(99, true)).unwrap();
         assert!(!status.running, "stopped, whatever the pid is now");
         // The count it read at stop (12 - 10) against kills 2 and 3.
-        assert_eq!(status.audit, Some(Audit::new(10, 12, 2)));
+        assert_eq!(status.audit, Some(Audit::new(10, 12, 0, 2)));
         assert!(status.audit.as_ref().unwrap().matches);
         assert!(!status.healthy(), "not running is not healthy");
         assert_eq!(to_json(&status)["pid"], Value::Null);

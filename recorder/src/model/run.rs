@@ -37,6 +37,14 @@ pub enum Counter {
     StoredLate,
     /// Messages given up because [`MAX_PENDING`](crate::pipeline::writer::MAX_PENDING) already waited.
     QueueFull,
+    /// Kills the kernel counted twice: a memory.oom.group kill's chosen
+    /// victim. mm/oom_kill.c `oom_kill_process()` kills it with
+    /// `__oom_kill_process()`, then `mem_cgroup_scan_tasks(oom_group,
+    /// oom_kill_memcg_member)` walks the group, that victim included, and
+    /// calls `__oom_kill_process()` on it again: `count_vm_event(OOM_KILL)`
+    /// and its `Killed process` line twice, `mark_oom_victim()` (and the
+    /// tracepoint) once. Counted by its second line; the audit takes it off.
+    KernelCountedTwice,
 }
 
 /// How each counter is named where it shows.
@@ -53,7 +61,7 @@ pub struct Names {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 13] = [
+    pub const ALL: [Counter; 14] = [
         Counter::VictimsSeen,
         Counter::EventsReceived,
         Counter::RecordsStored,
@@ -67,6 +75,7 @@ impl Counter {
         Counter::WritesPending,
         Counter::StoredLate,
         Counter::QueueFull,
+        Counter::KernelCountedTwice,
     ];
 
     pub const fn names(self) -> Names {
@@ -94,6 +103,12 @@ impl Counter {
             }
             Counter::StoredLate => ("stored_late", "stored_late", "stored late, after a failed write", false),
             Counter::QueueFull => ("queue_full", "queue_full", "lost: too many writes pending", true),
+            Counter::KernelCountedTwice => (
+                "kernel_counted_twice",
+                "kernel_counted_twice",
+                "kills the kernel counted twice (a group kill's chosen victim)",
+                false,
+            ),
         };
         Names { column, key, label, loss }
     }
@@ -157,6 +172,8 @@ pub struct Run {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Audit {
     pub kernel_oom_kills: u64,
+    /// Of those, kills the kernel counted twice ([`Counter::KernelCountedTwice`]).
+    pub counted_twice: u64,
     pub recorded_kills: u64,
     /// Kills the kernel counted that have no record (never negative).
     pub missing: u64,
@@ -166,23 +183,32 @@ pub struct Audit {
 impl Audit {
     /// `start`/`now`: the kernel's `oom_kill` then and now. A counter that
     /// went backwards means another boot; the caller checks the boot id, so
-    /// this only saturates.
-    pub fn new(start: u64, now: u64, recorded: u64) -> Audit {
+    /// this only saturates. `counted_twice`: the run's
+    /// [`Counter::KernelCountedTwice`], victims in `now - start` twice.
+    pub fn new(start: u64, now: u64, counted_twice: u64, recorded: u64) -> Audit {
         let kernel_oom_kills = now.saturating_sub(start);
+        let victims = kernel_oom_kills.saturating_sub(counted_twice);
         Audit {
             kernel_oom_kills,
+            counted_twice,
             recorded_kills: recorded,
-            missing: kernel_oom_kills.saturating_sub(recorded),
-            matches: kernel_oom_kills == recorded,
+            missing: victims.saturating_sub(recorded),
+            matches: victims == recorded,
         }
     }
 
     /// The audit in one sentence.
     pub fn words(&self) -> String {
-        let counted = format!(
+        let mut counted = format!(
             "the kernel counted {} since the daemon started",
             plural(self.kernel_oom_kills, "kill", "kills")
         );
+        if self.counted_twice > 0 {
+            counted += &format!(
+                " ({} of them twice: a memory.oom.group kill counts its chosen victim again)",
+                self.counted_twice
+            );
+        }
         if self.matches {
             return format!("{counted}; {} recorded", plural_are(self.recorded_kills));
         }
@@ -195,7 +221,7 @@ impl Audit {
                 self.recorded_kills
             );
         }
-        let extra = self.recorded_kills - self.kernel_oom_kills;
+        let extra = self.recorded_kills - self.kernel_oom_kills.saturating_sub(self.counted_twice);
         format!(
             "{counted}, but {} recorded: {extra} more than counted (victims marked while already \
              exiting, not yet labelled so, or a kill whose time the daemon misjudged)",
@@ -218,21 +244,35 @@ mod tests {
 
     #[test]
     fn the_audit_counts_kills_since_start_and_names_the_difference() {
-        let ok = Audit::new(100, 153, 53);
-        assert_eq!(ok, Audit { kernel_oom_kills: 53, recorded_kills: 53, missing: 0, matches: true });
+        let ok = Audit::new(100, 153, 0, 53);
+        assert_eq!(
+            ok,
+            Audit { kernel_oom_kills: 53, counted_twice: 0, recorded_kills: 53, missing: 0, matches: true }
+        );
         assert_eq!(ok.words(), "the kernel counted 53 kills since the daemon started; 53 are recorded");
 
-        let short = Audit::new(100, 153, 51);
+        let short = Audit::new(100, 153, 0, 51);
         assert_eq!((short.missing, short.matches), (2, false));
         assert!(short.words().starts_with("2 kills the kernel counted are missing"), "{}", short.words());
 
-        let extra = Audit::new(7, 8, 2);
+        let extra = Audit::new(7, 8, 0, 2);
         assert_eq!((extra.missing, extra.matches), (0, false));
         assert!(extra.words().contains("1 more than counted"), "{}", extra.words());
 
         // A counter read on another boot (smaller) does not wrap.
-        assert_eq!(Audit::new(10, 3, 0).kernel_oom_kills, 0);
-        assert!(Audit::new(0, 1, 1).words().contains("1 kill since"));
+        assert_eq!(Audit::new(10, 3, 0, 0).kernel_oom_kills, 0);
+        assert!(Audit::new(0, 1, 0, 1).words().contains("1 kill since"));
+
+        // A group kill of 50: 51 counted, 50 victims, all recorded.
+        let group = Audit::new(0, 51, 1, 50);
+        assert_eq!((group.missing, group.matches), (0, true));
+        assert!(
+            group.words().contains("51 kills since the daemon started (1 of them twice"),
+            "{}",
+            group.words()
+        );
+        let group_short = Audit::new(0, 51, 1, 49);
+        assert_eq!((group_short.missing, group_short.matches), (1, false));
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub struct KernelLogReader {
     counters: Arc<Counters>,
     last_seq: Option<u64>,
     sent_seq: Option<u64>,
+    repeats_after_usec: u64,
 }
 
 impl KernelLogReader {
@@ -56,7 +57,16 @@ impl KernelLogReader {
             counters,
             last_seq: None,
             sent_seq: cursor,
+            repeats_after_usec: 0,
         }
+    }
+
+    /// Counts [`Counter::KernelCountedTwice`] only for kills logged at or
+    /// after `usec` (the kernel log's clock): the run's audit starts at the
+    /// daemon's start, and the catch-up reads the earlier log too.
+    pub fn counting_repeats_after(mut self, usec: u64) -> KernelLogReader {
+        self.repeats_after_usec = usec;
+        self
     }
 
     /// Reads every record available now. Returns false when /dev/kmsg failed
@@ -137,6 +147,12 @@ impl KernelLogReader {
             let boot_id = Some(self.boot_id.as_str());
             let message = match &item {
                 Item::Kill(kk) => {
+                    // Still sent: the join merges it into its victim's
+                    // record, which learns from it the group's cgroup (the
+                    // chosen victim's first line comes before `Tasks in`).
+                    if kk.repeat && kk.usec.is_some_and(|u| u >= self.repeats_after_usec) {
+                        self.counters.add(Counter::KernelCountedTwice, 1);
+                    }
                     let time_ns = kk.usec.map(|usec| clock::mono_to_wall_ns(usec * 1_000));
                     ToWriter::Kill(Box::new(from_report::from_kernel(
                         kk,

@@ -294,6 +294,7 @@ fn a_group_kills_report_is_stored_once_with_the_chosen_victim() {
     let kills = store.list(&Filter::default()).unwrap();
     let group: Vec<_> = kills.iter().filter(|k| k.oom.group_cgroup.as_deref() == Some("/group")).collect();
     assert_eq!(group.len(), 50, "49 sleepers and the hog, the hog's repeated line joined");
+    assert_eq!(counters.get(Counter::KernelCountedTwice), 1, "the hog's second line, counted");
     let with_table: Vec<_> = group.iter().filter(|k| k.oom.tasks.is_some()).collect();
     assert_eq!(with_table.len(), 1, "one copy of the task table");
     let chosen = with_table[0];

@@ -237,11 +237,14 @@ impl Writer {
         }
         if let Some(publisher) = self.publisher.as_mut() {
             let unrecorded = match (run.row.vmstat_oom_kill_start, run.row.vmstat_oom_kill_now) {
-                (Some(start), Some(now)) => self
-                    .store
-                    .kills_between(&run.row.boot_id, run.row.started_ns, None)
-                    .ok()
-                    .map(|recorded| now.saturating_sub(start) as i64 - recorded as i64),
+                (Some(start), Some(now)) => {
+                    self.store.kills_between(&run.row.boot_id, run.row.started_ns, None).ok().map(
+                        |recorded| {
+                            let twice = run.row.counts[Counter::KernelCountedTwice];
+                            now.saturating_sub(start).saturating_sub(twice) as i64 - recorded as i64
+                        },
+                    )
+                }
                 _ => None,
             };
             publisher.counters(&run.row.counts, run.row.vmstat_oom_kill_now, unrecorded);

@@ -83,6 +83,10 @@ pub struct KernelKill {
     pub group_member: bool,
     /// The path named by `Tasks in <path> are going to be killed`.
     pub group_cgroup: Option<String>,
+    /// The chosen victim's second line, as a member of its own group
+    /// (mm/oom_kill.c `oom_kill_memcg_member` walks it too): no new victim,
+    /// but a second count in /proc/vmstat `oom_kill`.
+    pub repeat: bool,
     /// `None` when the kernel rate-limited the header (or it was lost).
     pub header: Option<Arc<Header>>,
     /// This kill's own raw lines: the `Kill process … sacrifice child` line

@@ -57,23 +57,26 @@ struct Group {
 }
 
 impl Group {
-    fn admits(&mut self, reason: Option<&str>, pid: i32) -> bool {
+    /// Whether a kill line of `pid` is a member of this group: `Some(true)`
+    /// for the chosen victim's one repeat, `Some(false)` for any other
+    /// member, `None` for no member.
+    fn admits(&mut self, reason: Option<&str>, pid: i32) -> Option<bool> {
         if let (Some(a), Some(b)) = (self.reason.as_deref(), reason) {
             if a != b {
-                return false;
+                return None;
             }
         }
         if self.table.as_ref().is_some_and(|t| !t.contains(&pid)) {
-            return false;
+            return None;
         }
         if self.seen.insert(pid) {
-            return true;
+            return Some(false);
         }
         // mm/oom_kill.c `oom_kill_memcg_member` walks every task of the
         // group, the already killed chosen victim included: one repeat.
         let repeat = self.chosen_pid == Some(pid) && !self.chosen_repeated;
         self.chosen_repeated |= repeat;
-        repeat
+        repeat.then_some(true)
     }
 }
 
@@ -493,9 +496,10 @@ impl Parser {
             self.stats.stale_headers += 1;
         }
         if let Some(group) = self.group.as_mut() {
-            if group.admits(kill.reason.as_deref(), kill.pid) {
+            if let Some(repeat) = group.admits(kill.reason.as_deref(), kill.pid) {
                 self.stats.group_members += 1;
                 kill.group_member = true;
+                kill.repeat = repeat;
                 kill.group_cgroup = Some(group.cgroup.clone());
                 kill.header = group.header.clone();
                 if kill.header.is_none() {

@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("006_daemon_status.sql", include_str!("../../../migrations/006_daemon_status.sql")),
     ("007_oom_scope.sql", include_str!("../../../migrations/007_oom_scope.sql")),
     ("008_write_failures.sql", include_str!("../../../migrations/008_write_failures.sql")),
+    ("009_kernel_counted_twice.sql", include_str!("../../../migrations/009_kernel_counted_twice.sql")),
 ];
 
 /// The schema version this binary writes.
