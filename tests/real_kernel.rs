@@ -464,7 +464,10 @@ fn status_accounts_for_every_kill_the_kernel_counted() {
         let status: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!("status --json ({e}): {}{}", String::from_utf8_lossy(&out.stdout), daemon.log())
         });
+        // The records are visible as each commits; the counters only with
+        // the run row's next update: wait for both.
         let done = status["records_this_run"].as_u64().is_some_and(|n| n >= KILLS_HERE as u64)
+            && status["pipeline"]["events_received"].as_u64().is_some_and(|n| n >= KILLS_HERE as u64)
             && status["audit"]["matches"] == true;
         if done || Instant::now() > deadline {
             break (out.status.code(), status);
@@ -484,7 +487,7 @@ fn status_accounts_for_every_kill_the_kernel_counted() {
     assert!(status["audit"]["kernel_oom_kills"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}");
     assert!(status["records_this_run"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}");
     let pipeline = &status["pipeline"];
-    assert!(pipeline["events_received"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}");
+    assert!(pipeline["events_received"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}\n{}", daemon.log());
     assert_eq!(pipeline["victims_seen"], pipeline["events_received"], "{status:#}");
     assert!(status["records_total"].as_u64() >= Some(KILLS_HERE as u64), "{status:#}");
     assert_eq!(code, Some(0), "{status:#}");
