@@ -7,13 +7,17 @@
 
 use std::{
     fs, io,
+    net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use serde::Deserialize;
 
-use crate::pipeline::retention::{DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_RECORDS};
+use crate::pipeline::{
+    daemon::MetricsConfig,
+    retention::{DEFAULT_MAX_AGE_DAYS, DEFAULT_MAX_RECORDS},
+};
 
 /// Where the package installs the file (a conffile, every key commented out).
 pub const DEFAULT_CONFIG: &str = "/etc/oomrecorder/oomrecorder.toml";
@@ -36,6 +40,15 @@ pub struct Config {
     pub max_age_days: Option<u32>,
     /// At most this many kills are kept (the oldest go); 0: no cap.
     pub max_records: Option<u64>,
+    /// `run` serves Prometheus metrics on this address (`127.0.0.1:9977`).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `run` writes the metrics to this file for node_exporter's textfile
+    /// collector.
+    pub metrics_textfile: Option<PathBuf>,
+    /// The victim's command name as a metrics label (one series per name).
+    pub metrics_comm_label: Option<bool>,
+    /// One structured journal entry per kill, where a journal runs.
+    pub journal_entries: Option<bool>,
 }
 
 /// The retention flags of `run` and `prune`, before precedence.
@@ -108,6 +121,9 @@ pub struct Settings {
     pub retention: Option<Duration>,
     /// At most this many kills are kept; `None`: no cap.
     pub max_records: Option<u64>,
+    /// The file's metrics settings (`run`'s flags override them).
+    pub metrics: MetricsConfig,
+    pub journal_entries: bool,
 }
 
 impl Settings {
@@ -117,7 +133,18 @@ impl Settings {
         let days = flags.max_age_days.or(file.max_age_days).unwrap_or(DEFAULT_MAX_AGE_DAYS);
         let retention = (days > 0).then(|| Duration::from_secs(u64::from(days) * 86_400));
         let max_records = flags.max_records.or(file.max_records).unwrap_or(DEFAULT_MAX_RECORDS);
-        Settings { db, retention, max_records: (max_records > 0).then_some(max_records) }
+        let metrics = MetricsConfig {
+            listen: file.metrics_listen,
+            textfile: file.metrics_textfile,
+            comm_label: file.metrics_comm_label.unwrap_or(false),
+        };
+        Settings {
+            db,
+            retention,
+            max_records: (max_records > 0).then_some(max_records),
+            metrics,
+            journal_entries: file.journal_entries.unwrap_or(true),
+        }
     }
 }
 
@@ -138,6 +165,8 @@ mod tests {
                 db: PathBuf::from(DEFAULT_DB),
                 retention: Some(Duration::from_secs(180 * 86_400)),
                 max_records: Some(100_000),
+                metrics: MetricsConfig::default(),
+                journal_entries: true,
             }
         );
     }
@@ -156,6 +185,16 @@ mod tests {
         assert_eq!(config.db.as_deref(), Some(Path::new(DEFAULT_DB)));
         assert_eq!(config.max_age_days, Some(DEFAULT_MAX_AGE_DAYS));
         assert_eq!(config.max_records, Some(DEFAULT_MAX_RECORDS));
+        assert_eq!(config.metrics_listen, Some("127.0.0.1:9977".parse().unwrap()));
+        assert!(config.metrics_textfile.is_some());
+        assert_eq!((config.metrics_comm_label, config.journal_entries), (Some(false), Some(true)));
+    }
+
+    #[test]
+    fn a_listen_address_that_is_not_one_names_its_line() {
+        let err = parse("db = \"/x.db\"\nmetrics_listen = \"localhost\"\n").unwrap_err();
+        assert_eq!(err.line, 2, "{err:?}");
+        assert!(err.message.contains("socket address"), "{err:?}");
     }
 
     #[test]
@@ -168,7 +207,16 @@ mod tests {
 
         let flags = RetentionFlags { max_age_days: Some(0), max_records: Some(0) };
         let flagged = Settings::resolve(Some(Path::new("/tmp/x.db")), flags, file);
-        assert_eq!(flagged, Settings { db: PathBuf::from("/tmp/x.db"), retention: None, max_records: None });
+        assert_eq!(
+            flagged,
+            Settings {
+                db: PathBuf::from("/tmp/x.db"),
+                retention: None,
+                max_records: None,
+                metrics: MetricsConfig::default(),
+                journal_entries: true,
+            }
+        );
     }
 
     #[test]

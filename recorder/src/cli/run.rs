@@ -1,11 +1,13 @@
 //! `oomrecorder run`.
 
+use std::{net::SocketAddr, path::PathBuf};
+
 use clap::Args;
 
 use super::exit::Exit;
 use crate::{
     config::{parse_max_age, Settings},
-    pipeline::daemon::{self, DaemonConfig},
+    pipeline::daemon::{self, DaemonConfig, MetricsConfig},
 };
 
 #[derive(Debug, Args)]
@@ -19,6 +21,16 @@ pub struct RunArgs {
     /// [default: `max_records` in the configuration file, else 100000]
     #[arg(long, value_name = "N")]
     pub max_records: Option<u64>,
+    /// Serve Prometheus metrics on ADDR (`127.0.0.1:9977`; `[::]:9977` for
+    /// every address) [default: `metrics_listen` in the configuration file,
+    /// else off]
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Write the metrics to PATH for node_exporter's textfile collector
+    /// (its directory, a name ending in .prom), after each kill and every
+    /// minute [default: `metrics_textfile` in the configuration file, else off]
+    #[arg(long, value_name = "PATH")]
+    pub metrics_textfile: Option<PathBuf>,
     /// Attach the oom:mark_victim tracepoint program even where the raw
     /// tracepoint is usable (tests keep the fallback path exercised).
     #[arg(long, hide = true)]
@@ -31,6 +43,12 @@ pub fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<Exit> {
         retention: settings.retention,
         max_records: settings.max_records,
         force_tracepoint: args.force_tracepoint,
+        metrics: MetricsConfig {
+            listen: args.metrics_listen.or(settings.metrics.listen),
+            textfile: args.metrics_textfile.clone().or_else(|| settings.metrics.textfile.clone()),
+            comm_label: settings.metrics.comm_label,
+        },
+        journal_entries: settings.journal_entries,
     })?;
     Ok(Exit::Ok)
 }

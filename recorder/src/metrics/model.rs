@@ -40,7 +40,8 @@ pub const RSS_BUCKETS_BYTES: [f64; 17] = {
 /// The level whose memory limit fired.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
-    /// A Kubernetes container's own limit.
+    /// A container's own limit (its cgroup names a container id: any runtime,
+    /// in Kubernetes or not).
     Container,
     /// A Kubernetes pod's limit (the pod cgroup above its containers).
     Pod,
@@ -48,7 +49,7 @@ pub enum Scope {
     Unit,
     /// A systemd slice's.
     Slice,
-    /// Any other memory cgroup (Docker without Kubernetes, a hand-made one).
+    /// Any other memory cgroup (a hand-made one, a runtime's parent cgroup).
     Cgroup,
     /// No cgroup limit: the whole machine ran out (`CONSTRAINT_NONE`, and
     /// the cpuset and mempolicy constraints, which are node-level too).

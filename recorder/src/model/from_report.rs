@@ -42,8 +42,19 @@ pub fn from_kernel(
             oom.memsw_usage_kb = Some(s.usage_kb);
             oom.memsw_limit_kb = Some(s.limit_kb);
         }
-        oom.memory_stat = Some(h.memory_stat.clone()).filter(|s| !s.is_empty());
-        oom.tasks = Some(h.tasks.clone()).filter(|t| !t.is_empty());
+        // The header's bulk (its lines, memory.stat, the task table: one row
+        // per task of the cgroup, 5,000 rows for a group of 5,000) is kept
+        // once per OOM, with the victim the kernel chose: every member of a
+        // memory.oom.group kill is reported after it under the same header
+        // (`oom_kill_process()` kills the chosen victim, then
+        // `mem_cgroup_scan_tasks(oom_group, oom_kill_memcg_member)`), so a
+        // copy per member would grow with the square of the group. Members
+        // keep the header's scalar facts; `show` finds the report through
+        // the group's chosen victim.
+        if !kk.group_member {
+            oom.memory_stat = Some(h.memory_stat.clone()).filter(|s| !s.is_empty());
+            oom.tasks = Some(h.tasks.clone()).filter(|t| !t.is_empty());
+        }
         trigger = Trigger {
             pid: h.trigger_pid,
             tgid: None,
@@ -52,7 +63,9 @@ pub fn from_kernel(
             gfp_mask: h.gfp_mask.clone(),
             order: h.order,
         };
-        kernel_report.extend(h.lines.iter().cloned());
+        if !kk.group_member {
+            kernel_report.extend(h.lines.iter().cloned());
+        }
     }
     kernel_report.extend(kk.lines.iter().cloned());
     Kill {

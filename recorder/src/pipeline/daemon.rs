@@ -3,6 +3,7 @@
 //! [`super::events`].
 
 use std::{
+    net::SocketAddr,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -19,6 +20,7 @@ use super::{
     events::read_loop,
     journal,
     kernel_log::KernelLogReader,
+    publish::Publisher,
     retention::Retention,
     snapshotter::Snapshotter,
     writer::{RunTracker, Writer},
@@ -26,6 +28,7 @@ use super::{
 use crate::{
     clock,
     kernel::{self, caps, memcg, tracefs, vmstat, AttachPoint},
+    metrics::{Metrics, MetricsOptions, MetricsServer},
     model::run::{Counter, Run},
     sources::{
         ebpf::{self as loader, LoadError, Probe},
@@ -62,7 +65,26 @@ pub struct DaemonConfig {
     pub max_records: Option<u64>,
     /// Use the tracepoint program whatever the kernel offers (tests).
     pub force_tracepoint: bool,
+    pub metrics: MetricsConfig,
+    /// One structured journal entry per kill, where a journal runs.
+    pub journal_entries: bool,
 }
+
+/// Where the metrics go; both `None`: no metrics at all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Serve `GET /metrics` here.
+    pub listen: Option<SocketAddr>,
+    /// Write node_exporter's textfile here.
+    pub textfile: Option<PathBuf>,
+    /// The victim's command name as a label.
+    pub comm_label: bool,
+}
+
+/// How often the textfile is rewritten with nothing new (besides after each
+/// kill): node_exporter's `node_textfile_mtime_seconds` then tells a dead
+/// daemon's file from a quiet one.
+const TEXTFILE_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs the daemon until SIGTERM or SIGINT. Every check that can fail for a
 /// reason the operator must fix happens before the program is attached.
@@ -171,7 +193,29 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
             log::error!("cannot record this run in the store ({e}): `oomrecorder status` will not see it")
         })
         .ok();
-    let mut writer = Writer::new(store, Arc::clone(&counters), retention);
+    let metrics = (config.metrics.listen.is_some() || config.metrics.textfile.is_some()).then(|| {
+        Metrics::new(MetricsOptions {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            attach: run_row.attach_point.clone(),
+            comm_label: config.metrics.comm_label,
+        })
+    });
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DaemonError::Runtime)?;
+    // Bound before READY=1, so a scrape right after start finds it. A port
+    // in use costs the metrics, not the recording: said, and carried on.
+    let server = match (&metrics, config.metrics.listen) {
+        (Some(_), Some(addr)) => runtime
+            .block_on(MetricsServer::bind(addr))
+            .map_err(|e| log::error!("{e}: recording without the metrics listener"))
+            .ok(),
+        _ => None,
+    };
+    let mut writer = Writer::new(store, Arc::clone(&counters), retention).with_publisher(Publisher::new(
+        metrics.clone(),
+        config.metrics.textfile.clone(),
+        config.journal_entries,
+    ));
     if let Some(id) = run_id {
         writer = writer.with_run(RunTracker::new(id, run_row, "/proc".into()));
     }
@@ -200,8 +244,26 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
         .map_err(DaemonError::Runtime)?;
     let kernel_log = kmsg
         .map(|kmsg| (kmsg, KernelLogReader::new(boot_id.clone(), cursor, tx.clone(), Arc::clone(&counters))));
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DaemonError::Runtime)?;
+    let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = metrics_stopped.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let mut exporters = Vec::new();
+    if let (Some(metrics), Some(server)) = (&metrics, server) {
+        exporters.push(runtime.spawn(server.serve(metrics.clone(), stopped())));
+    }
+    if let (Some(metrics), Some(path)) = (&metrics, &config.metrics.textfile) {
+        let every = TEXTFILE_EVERY;
+        exporters.push(runtime.spawn(crate::metrics::textfile_loop(
+            metrics.clone(),
+            path.clone(),
+            every,
+            stopped(),
+        )));
+    }
     let reader_result = runtime.block_on(read_loop(
         probe,
         kernel_log,
@@ -211,6 +273,15 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
         machine,
         Arc::clone(&counters),
     ));
+    // The listener stops (and the textfile is removed) with the reader: a
+    // stopped daemon's numbers must not be served as current.
+    let _ = stop_metrics.send(true);
+    runtime.block_on(async {
+        for exporter in exporters {
+            let _ = exporter.await;
+        }
+    });
+    drop(runtime);
     stop.store(true, Ordering::Relaxed);
     if journal_thread.join().is_err() {
         log::error!("the journal reader panicked");

@@ -18,7 +18,7 @@ use tokio::{
 use super::{
     counters::Counters,
     daemon::DaemonError,
-    kernel_log::KernelLogReader,
+    kernel_log::{Drained, KernelLogReader},
     snapshotter,
     writer::{describe, ToWriter},
 };
@@ -34,6 +34,12 @@ use crate::{
 
 /// How often the reader polls the program's loss counters.
 const COUNTER_POLL: Duration = Duration::from_secs(5);
+/// Ring-buffer events read before the kernel log gets a turn: a 296-byte
+/// event takes microseconds, so a batch is a few milliseconds of work.
+const RING_BATCH: usize = 1024;
+/// Kernel-log records read before the ring buffer gets a turn (each is one
+/// line of a report, parsed and perhaps a record for the writer).
+const KMSG_BATCH: usize = 256;
 
 /// Waits until the kernel log is readable; never, when it is not read.
 async fn kmsg_readable(
@@ -83,21 +89,30 @@ pub(super) async fn read_loop(
     let mut poll = tokio::time::interval(COUNTER_POLL);
     loop {
         tokio::select! {
+            // Each source is read a bounded batch at a time and stays ready
+            // while it has more (the readiness is cleared only once it is
+            // empty), so select! takes turns between them: a kernel log that
+            // is never empty during a large group kill cannot keep the ring
+            // buffer from being read, nor the other way round.
             guard = ring.readable_mut() => {
                 let mut guard = guard.map_err(DaemonError::Runtime)?;
-                reader.drain(guard.get_inner_mut());
-                guard.clear_ready();
+                if reader.drain_some(guard.get_inner_mut(), RING_BATCH) {
+                    guard.clear_ready();
+                }
                 // Current counts for the run row (status compares victims
                 // seen with events received): one map read per wake-up.
                 reader.check_counters(&counters);
             }
             guard = kmsg_readable(&mut kmsg_fd) => {
                 let mut guard = guard.map_err(DaemonError::Runtime)?;
-                let healthy = log_reader.as_mut().is_some_and(|r| r.drain(guard.get_inner_mut()));
-                guard.clear_ready();
-                if !healthy {
-                    kmsg_fd = None;
+                match log_reader.as_mut().map(|r| r.drain_some(guard.get_inner_mut(), KMSG_BATCH)) {
+                    Some(Drained::More) => {}
+                    Some(Drained::Empty) => guard.clear_ready(),
+                    Some(Drained::Failed) | None => kmsg_fd = None,
                 }
+                // The ring buffer's losses are noticed while the log is
+                // busy too, not only when the ring delivers.
+                reader.check_counters(&counters);
             }
             _ = poll.tick() => reader.check_counters(&counters),
             _ = sigterm.recv() => { log::info!("SIGTERM: draining and stopping"); break; }
@@ -167,9 +182,18 @@ impl EventReader {
     }
 
     fn drain(&mut self, ring: &mut aya::maps::RingBuf<aya::maps::MapData>) {
-        while let Some(item) = ring.next() {
-            self.event(&item);
+        while !self.drain_some(ring, usize::MAX) {}
+    }
+
+    /// Reads at most `budget` events; true when the ring buffer is empty.
+    fn drain_some(&mut self, ring: &mut aya::maps::RingBuf<aya::maps::MapData>, budget: usize) -> bool {
+        for _ in 0..budget {
+            match ring.next() {
+                Some(item) => self.event(&item),
+                None => return true,
+            }
         }
+        false
     }
 
     /// One ring-buffer record, as the program wrote it: decoded, recorded,

@@ -18,6 +18,17 @@ use crate::{
     store::Loss,
 };
 
+/// Where a bounded read of the kernel log stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drained {
+    /// Nothing more to read now.
+    Empty,
+    /// The budget ran out with records still waiting.
+    More,
+    /// /dev/kmsg failed for good (logged); stop polling it.
+    Failed,
+}
+
 pub struct KernelLogReader {
     parser: Parser,
     seq: SeqTracker,
@@ -51,7 +62,27 @@ impl KernelLogReader {
     /// Reads every record available now. Returns false when /dev/kmsg failed
     /// for good (the caller stops polling it; the error is logged).
     pub fn drain<R: std::io::Read>(&mut self, kmsg: &mut Kmsg<R>) -> bool {
-        let ok = loop {
+        loop {
+            match self.drain_some(kmsg, usize::MAX) {
+                Drained::Empty => return true,
+                Drained::More => {}
+                Drained::Failed => return false,
+            }
+        }
+    }
+
+    /// Reads at most `budget` records. While the kernel keeps printing (a
+    /// memory.oom.group kill of thousands of tasks prints a line per task,
+    /// for seconds) the log is never empty: reading it to the end would keep
+    /// the event loop from the ring buffer, which then fills and drops
+    /// victims. So the loop takes turns.
+    pub fn drain_some<R: std::io::Read>(&mut self, kmsg: &mut Kmsg<R>, budget: usize) -> Drained {
+        let mut left = budget;
+        let drained = loop {
+            if left == 0 {
+                break Drained::More;
+            }
+            left -= 1;
             match kmsg.read_one() {
                 Ok(Read1::Record(record)) => {
                     self.counters.add(Counter::KmsgRecords, 1);
@@ -71,16 +102,16 @@ impl KernelLogReader {
                 Ok(Read1::Malformed { raw, error }) => {
                     log::warn!("kernel log record not understood ({error}), kept out: {raw:?}");
                 }
-                Ok(Read1::Empty) => break true,
+                Ok(Read1::Empty) => break Drained::Empty,
                 Err(e) => {
                     log::error!("reading /dev/kmsg failed ({e}); kernel reports are no longer read");
                     self.counters.set_kmsg_live(false);
-                    break false;
+                    break Drained::Failed;
                 }
             }
         };
         self.send_cursor();
-        ok
+        drained
     }
 
     fn count_gap(&mut self, seq: u64) {

@@ -12,6 +12,7 @@ pub mod events;
 pub mod join;
 pub mod journal;
 pub mod kernel_log;
+pub mod publish;
 pub mod retention;
 pub mod snapshotter;
 #[cfg(test)]

@@ -268,3 +268,45 @@ fn the_victims_of_one_group_kill_share_the_figures_of_the_first() {
     assert_eq!(orphan.rss_pages.map(|r| r.anon), Some(16_320), "the victim's own figures stay");
     assert_eq!(counters.get(Counter::EventsReceived), 4);
 }
+
+/// A memory.oom.group kill's report is kept once, with the victim the kernel
+/// chose; its 50 members keep their own lines and the header's scalar facts.
+/// Before, every member copied the 50-row task table and the header, so the
+/// store grew with the square of the group (a 5,000-task group kill made the
+/// daemon itself run out of memory).
+#[test]
+fn a_group_kills_report_is_stored_once_with_the_chosen_victim() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oom.db");
+    let store = Store::open(&db, Access::ReadWrite).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let counters = Arc::new(Counters::default());
+    let writer = thread::spawn({
+        let counters = Arc::clone(&counters);
+        move || Writer::new(store, counters, None).run(rx)
+    });
+    let mut log_reader = KernelLogReader::new(BOOT.into(), None, tx, Arc::clone(&counters));
+    assert!(log_reader.drain(&mut Kmsg::from_source(kmsg_records("kmsg-oom-6.12-v2-group.txt"))));
+    drop(log_reader);
+    writer.join().unwrap();
+
+    let store = Store::open(&db, Access::ReadOnly).unwrap();
+    let kills = store.list(&Filter::default()).unwrap();
+    let group: Vec<_> = kills.iter().filter(|k| k.oom.group_cgroup.as_deref() == Some("/group")).collect();
+    assert_eq!(group.len(), 50, "49 sleepers and the hog, the hog's repeated line joined");
+    let with_table: Vec<_> = group.iter().filter(|k| k.oom.tasks.is_some()).collect();
+    assert_eq!(with_table.len(), 1, "one copy of the task table");
+    let chosen = with_table[0];
+    assert_eq!(chosen.victim.comm.as_deref(), Some("oomt-grphog"));
+    assert_eq!(chosen.oom.tasks.as_ref().map(Vec::len), Some(50), "the table names every task");
+    assert!(chosen.kernel_report.len() > 100, "the header's lines, with the chosen victim");
+    for member in group.iter().filter(|k| k.id != chosen.id) {
+        assert_eq!(member.victim.comm.as_deref(), Some("oomt-sleeper"));
+        assert!(member.oom.tasks.is_none() && member.oom.memory_stat.is_none());
+        assert_eq!(member.kernel_report.len(), 1, "its own Killed process line: {:?}", member.kernel_report);
+        // The header's scalar facts stay with every member.
+        assert_eq!(member.oom.constraint.as_deref(), Some("CONSTRAINT_MEMCG"));
+        assert_eq!(member.oom.oom_cgroup.as_deref(), Some("/group"));
+        assert!(member.trigger.comm.is_some() && member.oom.memory_limit_kb.is_some());
+    }
+}

@@ -21,6 +21,7 @@ use std::{
 use super::{
     counters::Counters,
     join::{self, Recorded},
+    publish::Publisher,
     retention::Retention,
 };
 use crate::{
@@ -96,6 +97,7 @@ pub struct Writer {
     awaiting: Vec<Awaiting>,
     failing: bool,
     run: Option<RunTracker>,
+    publisher: Option<Publisher>,
 }
 
 impl Writer {
@@ -108,7 +110,14 @@ impl Writer {
             awaiting: Vec::new(),
             failing: false,
             run: None,
+            publisher: None,
         }
+    }
+
+    /// Publishes each kill once its record is complete (journal, metrics).
+    pub fn with_publisher(mut self, publisher: Publisher) -> Writer {
+        self.publisher = Some(publisher);
+        self
     }
 
     /// Keeps `run`'s row up to date: every [`UPDATE_EVERY`] and at stop.
@@ -138,6 +147,17 @@ impl Writer {
         }
         if let Err(e) = self.store.update_run(run.id, &run.row) {
             log::warn!("cannot update this run's counters in the store ({e}); trying again later");
+        }
+        if let Some(publisher) = self.publisher.as_mut() {
+            let unrecorded = match (run.row.vmstat_oom_kill_start, run.row.vmstat_oom_kill_now) {
+                (Some(start), Some(now)) => self
+                    .store
+                    .kills_between(&run.row.boot_id, run.row.started_ns, None)
+                    .ok()
+                    .map(|recorded| now.saturating_sub(start) as i64 - recorded as i64),
+                _ => None,
+            };
+            publisher.counters(&run.row.counts, run.row.vmstat_oom_kill_now, unrecorded);
         }
         run.next = now + UPDATE_EVERY;
         UPDATE_EVERY
@@ -181,10 +201,35 @@ impl Writer {
             self.counters.add(Counter::WriteFailures, 1);
             log::error!("could not store before exit, kept here instead: {}", describe(&message));
         }
+        // Victims still waiting for their kernel line are stored: publish
+        // them as they are rather than not at all.
+        let waiting: Vec<i64> = self.awaiting.drain(..).map(|a| a.id).collect();
+        self.publish(&waiting);
         self.update_run(true);
     }
 
     fn flush(&mut self) {
+        let mut publish = Vec::new();
+        self.flush_into(&mut publish);
+        self.publish(&publish);
+    }
+
+    /// Publishes stored kills, read back whole (every source's facts).
+    fn publish(&mut self, ids: &[i64]) {
+        let Some(publisher) = self.publisher.as_mut() else { return };
+        for &id in ids {
+            match self.store.get(id) {
+                Ok(Some(kill)) => {
+                    let others = self.store.group_others(&kill).unwrap_or_default();
+                    publisher.kill(&kill, others);
+                }
+                Ok(None) => log::debug!("kill {id} is gone before it was published (retention)"),
+                Err(e) => log::warn!("cannot read kill {id} back to publish it: {e}"),
+            }
+        }
+    }
+
+    fn flush_into(&mut self, publish: &mut Vec<i64>) {
         while let Some(message) = self.pending.front_mut() {
             let result = match message {
                 ToWriter::Kill(kill) => {
@@ -202,9 +247,15 @@ impl Writer {
                                     since: Instant::now(),
                                     lost_then: self.counters.get(Counter::KmsgLost),
                                 });
+                            } else {
+                                publish.push(id);
                             }
                         } else if kill.kmsg_usec.is_some() {
+                            let before = self.awaiting.len();
                             self.awaiting.retain(|a| a.id != recorded.id());
+                            if self.awaiting.len() < before {
+                                publish.push(recorded.id());
+                            }
                         }
                     })
                 }
@@ -244,6 +295,7 @@ impl Writer {
         let (due, waiting): (Vec<_>, Vec<_>) =
             self.awaiting.drain(..).partition(|a| now.duration_since(a.since) >= EXITING_AFTER);
         self.awaiting = waiting;
+        let ids: Vec<i64> = due.iter().map(|a| a.id).collect();
         for entry in due {
             if !live || lost != entry.lost_then {
                 // The line may have been lost with the log: do not guess,
@@ -259,6 +311,8 @@ impl Writer {
                 Err(e) => log::warn!("cannot label kill {} as exiting: {e}", entry.id),
             }
         }
+        // Nothing more will come for these: published as they are.
+        self.publish(&ids);
     }
 }
 
