@@ -232,7 +232,7 @@ pub const STATUS: &[Key] = &[
     ("version", "its version"),
     ("records_total", "kills in the database, counted now"),
     ("records_this_run", "kills its run stored"),
-    ("counters_as_of", "when the daemon last wrote its counters (every 5 s, and at stop)"),
+    ("counters_as_of", "when the daemon last wrote its counters (within 5 s of a change, and at stop)"),
     ("counters_age_s", "how old they are"),
     ("database_bytes", "the database and its WAL"),
     ("pipeline.victims_seen", "victims the eBPF program saw"),

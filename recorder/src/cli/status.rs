@@ -47,8 +47,8 @@ pub struct Status {
     pub running: bool,
     pub run: Option<Run>,
     pub uptime_s: Option<u64>,
-    /// How old the run's counters are: the daemon writes them every 5 s
-    /// (and at stop), while `records_total` is counted now.
+    /// How old the run's counters are: the daemon writes them within 5 s of
+    /// a change (and at stop), while `records_total` is counted now.
     pub counters_age_s: Option<u64>,
     pub records_total: u64,
     pub database_bytes: u64,
@@ -275,7 +275,10 @@ fn write_text(out: &mut dyn Write, db: &Path, status: &Status) -> std::io::Resul
         run.counts[Counter::RecordsStored]
     )?;
     let age = status.counters_age_s.map(|s| format!(", {s} s ago")).unwrap_or_default();
-    writeln!(out, "pipeline (this run, as of {}{age}):", format::local_time(Some(counters_as_of(run))))?;
+    // A running daemon writes its counts within 5 s of a change, not on a
+    // timer: the time is when they last changed.
+    let when = if status.running { "unchanged since" } else { "as of" };
+    writeln!(out, "pipeline (this run, {when} {}{age}):", format::local_time(Some(counters_as_of(run))))?;
     for counter in Counter::ALL {
         writeln!(out, "  {:<34} {}", counter.names().label, run.counts[counter])?;
     }
@@ -390,7 +393,10 @@ mod tests {
         let mut text = Vec::new();
         write_text(&mut text, Path::new("x.db"), &healthy).unwrap();
         let text = String::from_utf8(text).unwrap();
-        assert!(text.contains("pipeline (this run, as of ") && text.contains(", 60 s ago):"), "{text}");
+        assert!(
+            text.contains("pipeline (this run, unchanged since ") && text.contains(", 60 s ago):"),
+            "{text}"
+        );
     }
 
     #[test]

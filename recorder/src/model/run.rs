@@ -103,12 +103,9 @@ impl Counter {
             }
             Counter::StoredLate => ("stored_late", "stored_late", "stored late, after a failed write", false),
             Counter::QueueFull => ("queue_full", "queue_full", "lost: too many writes pending", true),
-            Counter::KernelCountedTwice => (
-                "kernel_counted_twice",
-                "kernel_counted_twice",
-                "kills the kernel counted twice (a group kill's chosen victim)",
-                false,
-            ),
+            Counter::KernelCountedTwice => {
+                ("kernel_counted_twice", "kernel_counted_twice", "counted twice by the kernel", false)
+            }
         };
         Names { column, key, label, loss }
     }

@@ -194,7 +194,8 @@ impl Writer {
         self
     }
 
-    /// Keeps `run`'s row up to date: every [`UPDATE_EVERY`] and at stop.
+    /// Keeps `run`'s row up to date: checked every [`UPDATE_EVERY`], written
+    /// when its counts changed, and at stop.
     pub fn with_run(mut self, run: RunTracker) -> Writer {
         self.run = Some(run);
         self
@@ -217,16 +218,34 @@ impl Writer {
         if !now && !stopping && instant < run.next {
             return run.next - instant;
         }
-        run.row.counts = self.counters.counts();
+        let counts = self.counters.counts();
+        let write_error = self.failing.as_ref().map(|f| f.error.clone());
+        let write_error_ns = self.failing.as_ref().map(|f| f.since_ns);
+        let vmstat_now = match vmstat::read_vmstat_oom_kill(&run.proc_root) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                log::debug!("{e}");
+                run.row.vmstat_oom_kill_now
+            }
+        };
+        // Written when something changed, not on the timer: an idle daemon
+        // makes no disk writes (each update is a commit and an fsync).
+        // `counters_as_of` then is the last change, still true of them.
+        let changed = counts != run.row.counts
+            || vmstat_now != run.row.vmstat_oom_kill_now
+            || write_error != run.row.write_error
+            || write_error_ns != run.row.write_error_ns;
+        run.next = instant + UPDATE_EVERY;
+        if !changed && !stopping && !run.failing {
+            return UPDATE_EVERY;
+        }
+        run.row.counts = counts;
         run.row.last_update_ns = clock::wall_ns_now();
-        run.row.write_error = self.failing.as_ref().map(|f| f.error.clone());
-        run.row.write_error_ns = self.failing.as_ref().map(|f| f.since_ns);
+        run.row.write_error = write_error;
+        run.row.write_error_ns = write_error_ns;
+        run.row.vmstat_oom_kill_now = vmstat_now;
         if stopping {
             run.row.stopped_ns = Some(run.row.last_update_ns);
-        }
-        match vmstat::read_vmstat_oom_kill(&run.proc_root) {
-            Ok(n) => run.row.vmstat_oom_kill_now = Some(n),
-            Err(e) => log::debug!("{e}"),
         }
         match self.store.update_run(run.id, &run.row) {
             Ok(()) => run.failing = false,
@@ -249,7 +268,6 @@ impl Writer {
             };
             publisher.counters(&run.row.counts, run.row.vmstat_oom_kill_now, unrecorded);
         }
-        run.next = instant + UPDATE_EVERY;
         UPDATE_EVERY
     }
 
@@ -888,5 +906,37 @@ mod tests {
         assert_eq!(run.counts[Counter::RecordsStored], 1, "the replayed event is no new record");
         assert_eq!((run.counts[Counter::EventsReceived], run.counts[Counter::KmsgLost]), (2, 3));
         assert_eq!(run.vmstat_oom_kill_now, Some(12));
+    }
+
+    /// An idle daemon makes no disk writes: the row is written when a count
+    /// or the kernel's kill count changed, not every 5 s.
+    #[test]
+    fn the_run_row_is_written_when_its_counts_change_not_on_a_timer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, id, row) = store_with_run(dir.path());
+        let proc_root = dir.path().join("proc");
+        std::fs::create_dir_all(&proc_root).unwrap();
+        std::fs::write(proc_root.join("vmstat"), "oom_kill 12\n").unwrap();
+        let counters = Arc::new(Counters::default());
+        let mut writer = Writer::new(store, Arc::clone(&counters), None).with_run(RunTracker::new(
+            id,
+            row,
+            proc_root.clone(),
+        ));
+        let db = dir.path().join("oom.db");
+        let written =
+            || Store::open(&db, Access::ReadOnly).unwrap().latest_run().unwrap().unwrap().last_update_ns;
+        writer.update_run(true, false);
+        let first = written();
+        assert!(first > 1, "the kernel's count changed (none read before): written");
+        writer.update_run(true, false);
+        assert_eq!(written(), first, "nothing changed: nothing written");
+        counters.add(Counter::KmsgRecords, 1);
+        writer.update_run(true, false);
+        let second = written();
+        assert!(second > first, "a count changed: written");
+        std::fs::write(proc_root.join("vmstat"), "oom_kill 13\n").unwrap();
+        writer.update_run(true, false);
+        assert!(written() > second, "a kill elsewhere on the machine: written");
     }
 }
