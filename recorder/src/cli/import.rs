@@ -17,7 +17,7 @@ use crate::{
     model::Kill,
     pipeline::join::{self, Recorded},
     sources::{import, journal::KernelJournal, kmsg::Kmsg},
-    store::{Access, Store},
+    store::{Access, Store, StoreError},
 };
 
 /// The kernel's log device (Documentation/ABI/testing/dev-kmsg).
@@ -37,39 +37,71 @@ pub struct ImportArgs {
 
 pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exit> {
     let mut store = Store::open_with(&settings.db, Access::ReadWrite, &super::sharing(settings)?)?;
+    store.for_bulk_writes()?;
     let running = Running::read();
     let mut found = import::Found::default();
     let mut this_boot = 0;
+    let mut batch = Batch::default();
     for path in &args.files {
-        let mut one = if path.as_os_str() == "-" {
-            import::read_kills(io::stdin().lock())
-        } else {
+        let reading = || format!("reading {}", path.display());
+        if path.as_os_str() == "-" {
+            // Standard input cannot be read twice: held whole, placed, stored.
+            let mut one = import::read_kills(io::stdin().lock()).with_context(reading)?;
+            if let Some(running) = &running {
+                this_boot += running.place(&store, &mut one.kills)?;
+            }
+            for kill in std::mem::take(&mut one.kills) {
+                batch.push(&mut store, kill)?;
+            }
+            found.add(one);
+            continue;
+        }
+        // A file is read twice, never held: first what the running boot
+        // logged (a few bytes a kill), then each kill stored in batches.
+        let open = || -> anyhow::Result<BufReader<File>> {
             let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             refuse_endless(path, &file)?;
-            import::read_kills(BufReader::with_capacity(64 * 1024, file))
-        }
-        .with_context(|| format!("reading {}", path.display()))?;
-        if let Some(running) = &running {
-            this_boot += running.place(&store, &mut one.kills)?;
-        }
+            Ok(BufReader::with_capacity(64 * 1024, file))
+        };
+        let placed = match &running {
+            Some(running) => {
+                let mut keys = Vec::new();
+                import::read_kills_into(open()?, &mut |kill| {
+                    keys.push(import::BootKey::of(
+                        &kill,
+                        running.witnessed(&store, &kill).map_err(io::Error::other)?,
+                    ));
+                    Ok(())
+                })
+                .with_context(reading)?;
+                import::this_boots(&keys, running.now_usec)
+            }
+            None => Vec::new(),
+        };
+        let mut index = 0;
+        let one = import::read_kills_into(open()?, &mut |mut kill| {
+            if let (Some(running), Some(true)) = (&running, placed.get(index)) {
+                import::place(&mut kill, &running.boot_id, &wall_ns);
+                this_boot += 1;
+            }
+            index += 1;
+            batch.push(&mut store, kill).map_err(io::Error::other)
+        })
+        .with_context(reading)?;
         found.add(one);
     }
     if let Some(dir) = &args.journal_dir {
         let mut journal = KernelJournal::open_dir(dir)?;
         journal.seek(None)?;
-        journal.read_to_end(|kill| found.kills.push(kill))?;
+        let mut kills = Vec::new();
+        journal.read_to_end(|kill| kills.push(kill))?;
         found.lines += journal.entries;
-    }
-    let mut added = 0;
-    store.in_transaction(|store| {
-        for kill in &found.kills {
-            if let Recorded::Inserted(_) = join::record(store, kill)? {
-                added += 1;
-            }
+        for kill in kills {
+            batch.push(&mut store, kill)?;
         }
-        Ok(())
-    })?;
-    let total = found.kills.len();
+    }
+    batch.flush(&mut store)?;
+    let (total, added) = (batch.total, batch.added);
     format::to_stdout(|out| {
         write!(
             out,
@@ -132,6 +164,53 @@ fn refuse_endless(path: &Path, file: &File) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Kills stored per transaction: one commit per kill would cost an fsync
+/// each, one for the whole import would spill SQLite's page cache into
+/// the WAL again and again.
+const BATCH: usize = 4_096;
+
+/// An import's kills on their way to the store, a transaction at a time.
+#[derive(Default)]
+struct Batch {
+    kills: Vec<Kill>,
+    total: usize,
+    added: usize,
+}
+
+impl Batch {
+    fn push(&mut self, store: &mut Store, kill: Kill) -> Result<(), StoreError> {
+        self.kills.push(kill);
+        self.total += 1;
+        if self.kills.len() >= BATCH {
+            self.flush(store)?;
+        }
+        Ok(())
+    }
+
+    /// Stores the kills held, in one transaction; a failure stores none of
+    /// them (and the import stops: the kills before are stored, and a
+    /// second import adds only the rest).
+    fn flush(&mut self, store: &mut Store) -> Result<(), StoreError> {
+        let kills = std::mem::take(&mut self.kills);
+        let added = store.in_transaction(|store| {
+            let mut added = 0;
+            for kill in &kills {
+                if let Recorded::Inserted(_) = join::record(store, kill)? {
+                    added += 1;
+                }
+            }
+            Ok(added)
+        })?;
+        self.added += added;
+        Ok(())
+    }
+}
+
+/// Wall-clock ns of a stamp of the running boot's log clock.
+fn wall_ns(usec: u64) -> i64 {
+    clock::mono_to_wall_ns(usec.saturating_mul(1_000))
+}
+
 /// The running boot, for telling that a raw `dmesg` is its own: its id,
 /// its clock, and the kill lines its kernel log still holds.
 struct Running {
@@ -154,27 +233,34 @@ impl Running {
         Some(Running { boot_id, now_usec: clock::mono_ns_now() / 1_000, kill_lines })
     }
 
+    /// Whether this boot logged `kill`: its line is in the kernel's log, or
+    /// the daemon recorded the same pid with the same log stamp.
+    fn witnessed(&self, store: &Store, kill: &Kill) -> Result<bool, StoreError> {
+        let Some(usec) = kill.kmsg_usec else { return Ok(false) };
+        if kill.boot_id.is_some() {
+            return Ok(false);
+        }
+        let line = kill.kernel_report.last().cloned().unwrap_or_default();
+        if self.kill_lines.contains(&(usec, line)) {
+            return Ok(true);
+        }
+        let stored = store.candidates(&self.boot_id, kill.victim.pid)?;
+        Ok(stored.iter().any(|s| s.pid == kill.victim.pid && s.kmsg_usec == Some(usec)))
+    }
+
     /// Places the running boot's kills of one log; returns how many.
     fn place(&self, store: &Store, kills: &mut [Kill]) -> anyhow::Result<usize> {
-        // A kill this boot logged: its line is in the kernel's log, or the
-        // daemon recorded the same pid with the same log stamp.
-        let mut recorded = HashSet::new();
-        for kill in kills.iter().filter(|k| k.boot_id.is_none()) {
-            let stored = store.candidates(&self.boot_id, kill.victim.pid)?;
-            recorded.extend(stored.iter().filter_map(|s| Some((s.pid, s.kmsg_usec?))));
+        let mut keys = Vec::with_capacity(kills.len());
+        for kill in kills.iter() {
+            keys.push(import::BootKey::of(kill, self.witnessed(store, kill)?));
         }
-        let witnessed = |kill: &Kill| {
-            let Some(usec) = kill.kmsg_usec else { return false };
-            let line = kill.kernel_report.last().cloned().unwrap_or_default();
-            self.kill_lines.contains(&(usec, line)) || recorded.contains(&(kill.victim.pid, usec))
-        };
-        let wall_ns = |usec: u64| clock::mono_to_wall_ns(usec.saturating_mul(1_000));
-        let running = import::RunningBoot {
-            boot_id: &self.boot_id,
-            now_usec: self.now_usec,
-            witnessed: &witnessed,
-            wall_ns: &wall_ns,
-        };
-        Ok(import::place_on_boot(kills, &running))
+        let mut placed = 0;
+        for (kill, this_boot) in kills.iter_mut().zip(import::this_boots(&keys, self.now_usec)) {
+            if this_boot {
+                import::place(kill, &self.boot_id, &wall_ns);
+                placed += 1;
+            }
+        }
+        Ok(placed)
     }
 }

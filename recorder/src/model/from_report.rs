@@ -3,7 +3,10 @@
 //! Every source of the report (/dev/kmsg, the journal, an imported log)
 //! converts through here.
 
-use super::{Kill, Kind, Oom, Reaped, Source, Trigger, Victim};
+use super::{
+    identity::{self, Identity},
+    Kill, Kind, Oom, Reaped, Source, Trigger, Victim,
+};
 use crate::report::{Exiting, KernelKill, Reaped as ReapedLine};
 
 /// A kill as the kernel's report tells it. `source` is where the lines came
@@ -88,15 +91,23 @@ pub fn from_kernel(
         trigger,
         // The victim's own memory cgroup, and the limit that was hit.
         cgroup: oom.task_cgroup.clone(),
+        container: identity_of(oom.task_cgroup.as_deref()),
         memory_limit_bytes: oom.memory_limit_kb.map(|kb| kb * 1024),
         oom,
         kernel_report,
         fingerprint: None,
-        container: None,
         snapshot: None,
         kernel: None,
         notes: Vec::new(),
     }
+}
+
+/// What the victim's cgroup path alone says of its container, pod or unit
+/// (`identity::from_path`): an imported kubepods kill, or one whose eBPF
+/// event was lost, still names its pod uid and container id. Names the
+/// runtime keeps in its files come with the daemon's snapshot.
+fn identity_of(task_cgroup: Option<&str>) -> Option<Identity> {
+    task_cgroup.map(identity::from_path).filter(|id| *id != Identity::default())
 }
 
 /// The oom_reaper's line about a victim, as facts to merge into its record.

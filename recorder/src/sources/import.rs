@@ -196,6 +196,13 @@ fn fnv1a(parts: &[&str]) -> u64 {
 /// the same victim.
 const REPEAT_WITHIN_KILLS: usize = 64;
 
+/// Kills [`read_kills_into`] holds back before handing them on: a memory.oom.group
+/// kill's chosen victim is printed again as a member (its repeat names the
+/// group, which its own record then gets) within one OOM kill, which takes
+/// far less than the join window even for 5,000 tasks; this bounds the
+/// memory whatever the stamps say.
+const MAX_HELD: usize = 16_384;
+
 /// What one import found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Found {
@@ -315,6 +322,23 @@ fn next_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<Option<
 /// garbage are passed over (the parser keeps what it cannot read raw); see
 /// the module documentation for the bounds.
 pub fn read_kills(input: impl BufRead) -> io::Result<Found> {
+    let mut kills = Vec::new();
+    let mut found = read_kills_into(input, &mut |kill| {
+        kills.push(kill);
+        Ok(())
+    })?;
+    found.kills = kills;
+    Ok(found)
+}
+
+/// As [`read_kills`], handing each kill to `sink` in the log's order as
+/// soon as no later line can change it, instead of collecting them: a log
+/// of 200,000 kills costs at most [`MAX_HELD`] kills' memory. The returned
+/// [`Found`] has the counts and no kills.
+pub fn read_kills_into(
+    input: impl BufRead,
+    sink: &mut dyn FnMut(Kill) -> io::Result<()>,
+) -> io::Result<Found> {
     let mut parser = Parser::new();
     let mut found = Found::default();
     let mut last_stamp = Stamp::None;
@@ -323,10 +347,34 @@ pub fn read_kills(input: impl BufRead) -> io::Result<Found> {
     // the chosen victim's line twice (once chosen, once as a member; seen on
     // Debian 6.1 and 6.12), and one victim is one record.
     let mut recent: HashMap<i32, (Option<u64>, usize)> = HashMap::new();
-    let mut take = |items: Vec<Item>, stamp: &Stamp, found: &mut Found| {
+    // The kills not yet handed on; `released` were before them.
+    let mut held: std::collections::VecDeque<Kill> = std::collections::VecDeque::new();
+    let mut released = 0usize;
+    let mut release = |held: &mut std::collections::VecDeque<Kill>, released: &mut usize, all: bool| {
+        let newest = held.back().and_then(|k| k.kmsg_usec);
+        while let Some(front) = held.front() {
+            let settled = match (front.kmsg_usec, newest) {
+                (Some(a), Some(b)) => b.saturating_sub(a) * 1_000 > JOIN_WINDOW_NS,
+                _ => false,
+            };
+            let keep = !all && held.len() <= MAX_HELD && (held.len() <= REPEAT_WITHIN_KILLS || !settled);
+            if keep {
+                break;
+            }
+            let Some(kill) = held.pop_front() else { break };
+            *released += 1;
+            sink(kill)?;
+        }
+        Ok::<_, io::Error>(())
+    };
+    let mut take = |items: Vec<Item>,
+                    stamp: &Stamp,
+                    found: &mut Found,
+                    held: &mut std::collections::VecDeque<Kill>,
+                    released: usize| {
         for item in items {
             let Item::Kill(kk) = item else { continue };
-            let index = found.kills.len();
+            let index = released + held.len();
             let repeated = recent.get(&kk.pid).is_some_and(|(usec, at)| match (usec, kk.usec) {
                 (Some(a), Some(b)) => a.abs_diff(b) * 1_000 <= JOIN_WINDOW_NS,
                 _ => index - at <= REPEAT_WITHIN_KILLS,
@@ -337,7 +385,8 @@ pub fn read_kills(input: impl BufRead) -> io::Result<Found> {
                 // "Tasks in … are going to be killed": its repeat says it
                 // was part of the group kill (as the daemon's join fills it).
                 if let Some((usec, at)) = earlier {
-                    if let Some(kill) = found.kills.get_mut(at).filter(|k| k.oom.group_cgroup.is_none()) {
+                    let chosen = at.checked_sub(released).and_then(|i| held.get_mut(i));
+                    if let Some(kill) = chosen.filter(|k| k.oom.group_cgroup.is_none()) {
                         kill.oom.group_cgroup.clone_from(&kk.group_cgroup);
                     }
                     // The repeat made no record: the pid's last is still that one.
@@ -362,7 +411,7 @@ pub fn read_kills(input: impl BufRead) -> io::Result<Found> {
             let kill_line = kk.lines.last().map(String::as_str).unwrap_or_default();
             kill.fingerprint = Some(format!("{:016x}", fnv1a(&[&stamp_text, kill_line])));
             found.figures_refused += check_possible(&mut kill);
-            found.kills.push(kill);
+            held.push_back(kill);
         }
     };
     let mut buffer = Vec::with_capacity(MAX_LINE);
@@ -384,10 +433,14 @@ pub fn read_kills(input: impl BufRead) -> io::Result<Found> {
             _ => None,
         };
         let items = parser.push(Line { usec, text: stripped.text });
-        take(items, &stripped.stamp, &mut found);
+        if !items.is_empty() {
+            take(items, &stripped.stamp, &mut found, &mut held, released);
+            release(&mut held, &mut released, false)?;
+        }
         last_stamp = stripped.stamp;
     }
-    take(parser.finish(), &last_stamp, &mut found);
+    take(parser.finish(), &last_stamp, &mut found, &mut held, released);
+    release(&mut held, &mut released, true)?;
     Ok(found)
 }
 
@@ -429,34 +482,69 @@ pub struct RunningBoot<'a> {
 /// going back is a reboot), none later than now, is the running boot's
 /// when one of its kills is witnessed. Returns how many were placed.
 pub fn place_on_boot(kills: &mut [Kill], running: &RunningBoot<'_>) -> usize {
-    let unplaced = |k: &Kill| k.boot_id.is_none() && k.kmsg_usec.is_some();
+    let keys: Vec<BootKey> = kills.iter().map(|k| BootKey::of(k, (running.witnessed)(k))).collect();
     let mut placed = 0;
+    for (kill, this_boot) in kills.iter_mut().zip(this_boots(&keys, running.now_usec)) {
+        if this_boot {
+            place(kill, running.boot_id, running.wall_ns);
+            placed += 1;
+        }
+    }
+    placed
+}
+
+/// What [`this_boots`] needs of a kill: a few bytes, so that a log can be
+/// decided in a first pass and stored in a second without holding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootKey {
+    /// It names no boot and has a stamp since boot.
+    pub unplaced: bool,
+    pub usec: Option<u64>,
+    pub witnessed: bool,
+}
+
+impl BootKey {
+    pub fn of(kill: &Kill, witnessed: bool) -> BootKey {
+        BootKey {
+            unplaced: kill.boot_id.is_none() && kill.kmsg_usec.is_some(),
+            usec: kill.kmsg_usec,
+            witnessed,
+        }
+    }
+}
+
+/// Which of a log's kills (by their [`BootKey`]s, in the log's order) the
+/// running boot logged: the rule of [`place_on_boot`].
+pub fn this_boots(keys: &[BootKey], now_usec: u64) -> Vec<bool> {
+    let mut placed = vec![false; keys.len()];
     let mut start = 0;
-    while start < kills.len() {
-        if !unplaced(&kills[start]) {
+    while start < keys.len() {
+        if !keys[start].unplaced {
             start += 1;
             continue;
         }
         // One boot's run: unplaced kills whose stamps do not go back.
         let mut end = start + 1;
-        while end < kills.len() && unplaced(&kills[end]) && kills[end].kmsg_usec >= kills[end - 1].kmsg_usec {
+        while end < keys.len() && keys[end].unplaced && keys[end].usec >= keys[end - 1].usec {
             end += 1;
         }
-        let run = &mut kills[start..end];
-        let this_boot = run.iter().all(|k| k.kmsg_usec.is_some_and(|us| us <= running.now_usec))
-            && run.iter().any(|k| (running.witnessed)(k));
+        let run = &keys[start..end];
+        let this_boot =
+            run.iter().all(|k| k.usec.is_some_and(|us| us <= now_usec)) && run.iter().any(|k| k.witnessed);
         if this_boot {
-            for kill in run.iter_mut() {
-                kill.boot_id = Some(running.boot_id.to_owned());
-                if kill.time_ns.is_none() {
-                    kill.time_ns = kill.kmsg_usec.map(|us| (running.wall_ns)(us));
-                }
-                placed += 1;
-            }
+            placed[start..end].fill(true);
         }
         start = end;
     }
     placed
+}
+
+/// Gives `kill` the running boot's id, and its real time from its stamp.
+pub fn place(kill: &mut Kill, boot_id: &str, wall_ns: &dyn Fn(u64) -> i64) {
+    kill.boot_id = Some(boot_id.to_owned());
+    if kill.time_ns.is_none() {
+        kill.time_ns = kill.kmsg_usec.map(wall_ns);
+    }
 }
 
 #[cfg(test)]
@@ -512,6 +600,65 @@ mod tests {
             let stripped = strip(&line);
             proptest::prop_assert!(line.trim_end_matches(['\r', '\n']).ends_with(stripped.text));
         }
+    }
+
+    /// A long log is handed on as it is read, never held whole: the first
+    /// kill reaches the sink long before the input ends, and in order.
+    #[test]
+    fn kills_are_handed_on_while_the_log_is_read() {
+        struct Counting<'a>(&'a [u8], std::rc::Rc<std::cell::Cell<usize>>);
+        impl io::Read for Counting<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.read(buf)?;
+                self.1.set(self.1.get() + n);
+                Ok(n)
+            }
+        }
+        // 2,000 kills a second apart: each is settled 10 s (the join
+        // window) after it.
+        let log: String = (0..2_000u64)
+            .map(|i| format!("[{:6}.000000] {}\n", 10 + i, KILL.replace("7558", &(100 + i).to_string())))
+            .collect();
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let input = io::BufReader::with_capacity(4096, Counting(log.as_bytes(), std::rc::Rc::clone(&read)));
+        let mut first_at = None;
+        let mut pids = Vec::new();
+        let found = read_kills_into(input, &mut |kill| {
+            first_at.get_or_insert(read.get());
+            pids.push(kill.victim.pid);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(pids, (100..2_100).collect::<Vec<i32>>());
+        assert!(found.kills.is_empty(), "counted, not collected");
+        let first_at = first_at.unwrap();
+        assert!(first_at < log.len() / 4, "the first kill came after {first_at} of {} bytes", log.len());
+    }
+
+    /// An imported kubepods kill names its pod and container from the
+    /// cgroup path the report's `oom-kill:` line gives (kubelet's systemd
+    /// driver: `kubepods-<qos>-pod<uid with _>.slice/cri-containerd-<id>.scope`).
+    #[test]
+    fn an_imported_kubepods_kill_names_its_pod_and_container() {
+        let cid = "4227c17161ed".repeat(5) + "abcd";
+        let cg = format!(
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod5d3fb63d_0000_4000_8000_000000000001.slice/cri-containerd-{cid}.scope"
+        );
+        let log = format!(
+            "[  1.000000] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=x,mems_allowed=0,oom_memcg={cg},task_memcg={cg},task=app,pid=10,uid=0\n\
+             [  1.000040] Memory cgroup out of memory: Killed process 10 (app) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0\n"
+        );
+        let kills = read_kills(log.as_bytes()).unwrap().kills;
+        let c = kills[0].container.as_ref().expect("an identity from the path");
+        assert_eq!(c.id.as_deref(), Some(cid.as_str()));
+        assert_eq!(c.pod_uid.as_deref(), Some("5d3fb63d-0000-4000-8000-000000000001"));
+        assert_eq!(c.qos.as_deref(), Some("burstable"));
+        // A kill outside any container names none.
+        let plain = KILL.replace("7558", "11");
+        assert_eq!(
+            read_kills(format!("[  2.000000] {plain}\n").as_bytes()).unwrap().kills[0].container,
+            None
+        );
     }
 
     #[test]
