@@ -13,8 +13,8 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns, bpf_ktime_get_ns,
-        bpf_probe_read_kernel_buf, generated,
+        bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns, bpf_ktime_get_ns, bpf_probe_read_kernel_buf,
+        generated,
     },
     macros::{map, raw_tracepoint, tracepoint},
     maps::{PerCpuArray, RingBuf},
@@ -361,7 +361,7 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
     };
     let mut key = [0u64; 3];
     group_kill_key(&mut key, layout, task, cset, css, kn);
-    let last = LAST_MEMCG.get_ptr_mut(0).unwrap_or(core::ptr::null_mut());
+    let last = LAST_MEMCG.get_ptr_mut(0).unwrap_or_default();
     // A key of zeros is no key: every victim but a group kill's members.
     let same = key[0] != 0 && !last.is_null() && {
         // SAFETY: this CPU's slot of a per-CPU array; the program does not
@@ -453,8 +453,16 @@ const ITERS_LOOKED_AT: u32 = 4;
 /// all) would share a key. Nor would the trigger (in the key only to
 /// narrow it further): the same task can trigger many OOMs.
 #[inline(always)]
-fn group_kill_key(key: &mut [u64; 3], layout: Layout, task: *const u8, cset: *const u8, css: *const u8, kn: *const u8) {
-    let needed = kfield::GROUP_WALK | kfield::MEMCG | kfield::MEMCG_EVENTS | kfield::KN_ID | kfield::CSS_PARENT;
+fn group_kill_key(
+    key: &mut [u64; 3],
+    layout: Layout,
+    task: *const u8,
+    cset: *const u8,
+    css: *const u8,
+    kn: *const u8,
+) {
+    let needed =
+        kfield::GROUP_WALK | kfield::MEMCG | kfield::MEMCG_EVENTS | kfield::KN_ID | kfield::CSS_PARENT;
     let index = layout.event_index(common::memstat::OOM_GROUP_KILL_SLOT);
     if !layout.has(needed) || index == NO_INDEX || cset.is_null() || css.is_null() {
         return;
@@ -497,7 +505,13 @@ fn group_kill_key(key: &mut [u64; 3], layout: Layout, task: *const u8, cset: *co
 /// stack, on the victim's `css_set`, of the memory controller, at the
 /// victim's thread group leader.
 #[inline(always)]
-fn in_group_walk(layout: Layout, task: *const u8, cset: *const u8, css: *const u8, current: *const u8) -> bool {
+fn in_group_walk(
+    layout: Layout,
+    task: *const u8,
+    cset: *const u8,
+    css: *const u8,
+    current: *const u8,
+) -> bool {
     let stack = read_ptr(current, layout.at(off::TASK_STACK)) as u64;
     let leader = read_ptr(task, layout.at(off::TASK_GROUP_LEADER));
     let ss = read_ptr(css, layout.at(off::CSS_SS));
@@ -562,7 +576,11 @@ fn victim(ev: &mut OomEvent, layout: Layout, task: *const u8, kn: *const u8) {
         ev.kpresent |= kpresent::FAULTS;
     }
     if layout.has(kfield::UID)
-        && read_to(&mut ev.victim_uid, read_ptr(task, layout.at(off::TASK_REAL_CRED)), layout.at(off::CRED_UID))
+        && read_to(
+            &mut ev.victim_uid,
+            read_ptr(task, layout.at(off::TASK_REAL_CRED)),
+            layout.at(off::CRED_UID),
+        )
     {
         ev.present |= present::UID;
     }
@@ -592,14 +610,19 @@ fn victim(ev: &mut OomEvent, layout: Layout, task: *const u8, kn: *const u8) {
             ev.kpresent |= kpresent::RSS;
         }
     }
-    if layout.has(kfield::PGTABLES) && read_to(&mut ev.pgtables_bytes, mm, layout.at(off::MM_PGTABLES_BYTES)) {
+    if layout.has(kfield::PGTABLES) && read_to(&mut ev.pgtables_bytes, mm, layout.at(off::MM_PGTABLES_BYTES))
+    {
         ev.kpresent |= kpresent::PGTABLES;
     }
     if layout.has(kfield::NODENAME) {
         let uts = read_ptr(read_ptr(task, layout.at(off::TASK_NSPROXY)), layout.at(off::NSPROXY_UTS_NS));
         // __NEW_UTS_LEN + 1 bytes (include/uapi/linux/utsname.h).
         if !uts.is_null()
-            && read_into(ev.nodename.as_mut_ptr(), 65, uts.wrapping_add(layout.at(off::UTS_NODENAME) as usize))
+            && read_into(
+                ev.nodename.as_mut_ptr(),
+                65,
+                uts.wrapping_add(layout.at(off::UTS_NODENAME) as usize),
+            )
         {
             ev.kpresent |= kpresent::NODENAME;
         }
@@ -641,10 +664,12 @@ fn cgroup_path(ev: &mut MemcgPart, layout: Layout, leaf: *const u8) {
         }
         kn = parent;
         depth += 1;
+        // Stored in the loop, never used after it (see memcg_counters).
+        opaque_store(&mut ev.cgroup_depth, depth as u32);
     }
-    ev.cgroup_depth = depth as u32;
-    // Stopped by the depth bound with a parent still above: incomplete.
-    if depth == CGROUP_MAX_DEPTH && !read_ptr(kn, layout.at(off::KN_PARENT)).is_null() {
+    // Stopped by the depth bound with a parent still above: incomplete. (A
+    // stop at the root read the null parent already: false again.)
+    if !read_ptr(kn, layout.at(off::KN_PARENT)).is_null() {
         complete = false;
     }
     if complete {
@@ -652,8 +677,25 @@ fn cgroup_path(ev: &mut MemcgPart, layout: Layout, leaf: *const u8) {
     }
 }
 
+/// A store the compiler keeps where it is written (inside a loop), rather
+/// than moving it after the loop with the counter kept in a register.
+#[inline(always)]
+fn opaque_store(dst: &mut u32, value: u32) {
+    // SAFETY: `dst` is a valid, exclusive u32.
+    unsafe { core::ptr::write_volatile(dst, value) };
+}
+
 /// Page counters of the victim's memory cgroup and its ancestors (css.parent)
 /// up to the root, in pages.
+///
+/// No loop counter outlives its loop (`memcg_levels`, `oom_level` here and
+/// `cgroup_depth` in [`cgroup_path`] go into the record inside the loop and
+/// are read back from it where needed): a counter that indexes the record
+/// is a value the verifier must know exactly, so each loop exit would leave
+/// a state of its own and everything after the loop would be verified once
+/// per exit, and per combination of exits of consecutive loops. The 5.10
+/// and 6.1 verifiers gave up on that at their limit of a million
+/// instructions (6.18 prunes it: 55,000).
 #[inline(always)]
 fn memcg_counters(ev: &mut MemcgPart, layout: Layout, leaf_css: *const u8) {
     let mut css = leaf_css;
@@ -680,9 +722,9 @@ fn memcg_counters(ev: &mut MemcgPart, layout: Layout, leaf_css: *const u8) {
     // same rule as user space's (`KernelState::inferred_oom_level`): the
     // lowest level with a limit whose usage is within AT_LIMIT_PAGES of it.
     // A limit of PAGE_COUNTER_MAX (include/linux/page_counter.h: LONG_MAX /
-    // PAGE_SIZE) is no limit. No level found: `oom_level` stays NO_LEVEL.
+    // PAGE_SIZE) is no limit.
     let unlimited = (i64::MAX as u64) >> layout.page_shift();
-    let mut oom_level = NO_LEVEL;
+    // Null until found; its level goes straight into the record.
     let mut oom_memcg: *const u8 = core::ptr::null();
     let mut own: *const u8 = core::ptr::null();
     while level < MEMCG_MAX_LEVELS {
@@ -692,21 +734,21 @@ fn memcg_counters(ev: &mut MemcgPart, layout: Layout, leaf_css: *const u8) {
         // container_of(css, struct mem_cgroup, css).
         let memcg = css.wrapping_sub(layout.at(off::MEMCG_CSS) as usize);
         let memory = memcg.wrapping_add(layout.at(off::MEMCG_MEMORY) as usize);
-        let c = &mut ev.memcg[level];
-        if !read_to(&mut c.usage, memory, layout.at(off::PC_USAGE))
-            || !read_to(&mut c.max, memory, layout.at(off::PC_MAX))
-        {
-            // Not counted: cleared, as it was before the reads.
-            c.usage = 0;
-            c.max = 0;
+        let (usage, read_usage) = read::<u64>(memory, layout.at(off::PC_USAGE));
+        let (max, read_max) = read::<u64>(memory, layout.at(off::PC_MAX));
+        if !(read_usage && read_max) {
             break;
         }
+        let c = &mut ev.memcg[level];
+        c.usage = usage;
+        c.max = max;
         if level == 0 {
             own = memcg;
         }
-        if oom_level == NO_LEVEL && c.max < unlimited && c.max.saturating_sub(c.usage) <= AT_LIMIT_PAGES {
-            oom_level = level as u32;
+        if oom_memcg.is_null() && max < unlimited && max.saturating_sub(usage) <= AT_LIMIT_PAGES {
             oom_memcg = memcg;
+            opaque_store(&mut ev.oom_level, level as u32);
+            ev.present |= mpresent::OOM_LEVEL;
         }
         if layout.has(kfield::PC_LOW) && !read_to(&mut c.low, memory, layout.at(off::PC_LOW)) {
             flags &= !mpresent::MEMCG_LOW;
@@ -726,32 +768,27 @@ fn memcg_counters(ev: &mut MemcgPart, layout: Layout, leaf_css: *const u8) {
             }
         }
         level += 1;
+        // In the loop, never after it: see above.
+        opaque_store(&mut ev.memcg_levels, level as u32);
         if !layout.has(kfield::CSS_PARENT) {
             break;
         }
         css = read_ptr(css, layout.at(off::CSS_PARENT));
     }
-    if level > 0 {
-        ev.memcg_levels = level as u32;
-        ev.present |= flags;
-    }
-    if oom_level != NO_LEVEL {
-        ev.oom_level = oom_level;
-        ev.present |= mpresent::OOM_LEVEL;
-    }
     if own.is_null() {
         return;
     }
+    ev.present |= flags;
     memcg_detail(&mut ev.details[0], layout, own, 0);
     ev.detail_count = 1;
-    if oom_level != NO_LEVEL && oom_level != 0 {
-        memcg_detail(&mut ev.details[1], layout, oom_memcg, oom_level);
+    if !oom_memcg.is_null() && oom_memcg != own {
+        // Read back from the record: a value the verifier does not know.
+        // SAFETY: a field of the reservation, written above.
+        let at = unsafe { core::ptr::read_volatile(&ev.oom_level) };
+        memcg_detail(&mut ev.details[1], layout, oom_memcg, at);
         ev.detail_count = 2;
     }
 }
-
-/// No level of `MemcgPart::memcg` is at its limit.
-const NO_LEVEL: u32 = u32::MAX;
 
 /// A memory cgroup's own figures: its `memory.stat` items at the indices
 /// user space resolved, its `memory.events`, and its settings.
@@ -770,7 +807,9 @@ fn memcg_detail(d: &mut MemcgDetail, layout: Layout, memcg: *const u8, level: u3
             while slot < MEMCG_STAT_SLOTS {
                 let index = layout.stat_index(slot);
                 if index != NO_INDEX {
-                    if read_to(&mut d.stats[slot], state, u32::from(index) * 8) {
+                    let (value, read_ok) = read::<i64>(state, u32::from(index) * 8);
+                    d.stats[slot] = value;
+                    if read_ok {
                         d.stat_slots |= 1 << slot;
                     } else {
                         ok = false;
@@ -803,7 +842,9 @@ fn memcg_detail(d: &mut MemcgDetail, layout: Layout, memcg: *const u8, level: u3
         while slot < MEMCG_EVENT_SLOTS {
             let index = layout.event_index(slot);
             if index != NO_INDEX {
-                if read_to(&mut d.events[slot], events, u32::from(index) * 8) {
+                let (value, read_ok) = read::<u64>(events, u32::from(index) * 8);
+                d.events[slot] = value;
+                if read_ok {
                     d.event_slots |= 1 << slot;
                 } else {
                     ok = false;
@@ -825,7 +866,9 @@ fn memcg_detail(d: &mut MemcgDetail, layout: Layout, memcg: *const u8, level: u3
             d.present |= dpresent::OOM_GROUP;
         }
     }
-    if layout.has(kfield::MEMCG_SWAPPINESS) && read_to(&mut d.swappiness, memcg, layout.at(off::MEMCG_SWAPPINESS)) {
+    if layout.has(kfield::MEMCG_SWAPPINESS)
+        && read_to(&mut d.swappiness, memcg, layout.at(off::MEMCG_SWAPPINESS))
+    {
         d.present |= dpresent::SWAPPINESS;
     }
     if layout.has(kfield::MEMCG_KMEM) {

@@ -65,6 +65,13 @@ impl Publisher {
         }
     }
 
+    /// Whether [`Publisher::kill`] uses its `group_others` (the journal
+    /// entry's sentence does; the metrics do not): counting them is a query
+    /// per kill, not worth making for nobody.
+    pub fn wants_group_others(&self) -> bool {
+        self.journal
+    }
+
     /// Whether anything reads the published kills (the metrics).
     pub fn has_metrics(&self) -> bool {
         self.metrics.is_some()

@@ -175,7 +175,7 @@ pub fn read_kills(input: impl BufRead) -> std::io::Result<Found> {
                 _ => index - at <= REPEAT_WITHIN_KILLS,
             });
             recent.insert(kk.pid, (kk.usec, index));
-            if repeated && kk.group_member {
+            if kk.repeat_of_chosen || (repeated && kk.group_member) {
                 continue;
             }
             let stamp_text = match stamp {
