@@ -109,10 +109,10 @@ pub mod eflags {
     /// A [`super::MemcgPart`] follows the event (an [`super::OomEventFull`]).
     pub const HAS_MEMCG: u32 = 1 << 0;
     /// The victim's memory cgroup's figures are those of the last event with
-    /// this `memcg_key` that had them: the program read them for the first
-    /// victim of the same OOM (same cgroup, same count of OOMs in the cgroup
-    /// whose limit was hit), as in a memory.oom.group kill, where the kernel
-    /// marks every task of the group in one pass.
+    /// this `memcg_key` that had them: a member of a memory.oom.group kill,
+    /// whose cgroup's figures the program read for an earlier member of the
+    /// same kill (one `oom_kill_process()`; the proof that it is the same
+    /// kill is at `group_kill_key` in recorder-ebpf/src/main.rs).
     pub const SAME_MEMCG: u32 = 1 << 1;
 }
 
@@ -256,6 +256,9 @@ pub mod memstat {
     ];
 
     const _: () = assert!(EVENTS.len() <= MEMCG_EVENT_SLOTS);
+
+    /// The slot of `oom_group_kill`, which tells one group kill from the next.
+    pub const OOM_GROUP_KILL_SLOT: usize = 5;
 }
 
 /// One memory cgroup's own figures at the kill, beyond its page counters.
@@ -427,6 +430,13 @@ pub mod kfield {
     pub const MEMCG_KMEM: u64 = 1 << 28;
     /// `mem_cgroup.nodeinfo[]` and `mem_cgroup_per_node.lru_zone_size`.
     pub const MEMCG_LRU: u64 = 1 << 29;
+    /// What tells a memory.oom.group kill's members apart from every other
+    /// victim, and one group kill from the next: the task iterator of the
+    /// walk (`css_task_iter`, `css_set.task_iters`, `task_struct.stack` and
+    /// `group_leader`, `cgroup_subsys_state.ss`) and the
+    /// `MEMCG_OOM_GROUP_KILL` counter. Without it every victim carries its
+    /// own cgroup figures.
+    pub const GROUP_WALK: u64 = 1 << 30;
 }
 
 /// Indices of [`KernelLayout::offsets`]: each kernel structure member the
@@ -492,7 +502,21 @@ pub mod off {
     pub const MEMCG_KMEM: usize = 39;
     pub const MEMCG_NODEINFO: usize = 40;
     pub const PN_LRU_ZONE_SIZE: usize = 41;
-    pub const COUNT: usize = 42;
+    /// `task_struct.stack` (the base of its kernel stack) and
+    /// `task_struct.group_leader`.
+    pub const TASK_STACK: usize = 42;
+    pub const TASK_GROUP_LEADER: usize = 43;
+    /// `cgroup_subsys_state.ss`: the controller a css belongs to.
+    pub const CSS_SS: usize = 44;
+    /// `css_set.task_iters`, the list of task iterators walking the set,
+    /// and in `struct css_task_iter` (include/linux/cgroup.h) its `ss`,
+    /// `cur_task` (the task it last returned) and `iters_node` (its entry
+    /// in that list).
+    pub const CSS_SET_TASK_ITERS: usize = 45;
+    pub const ITER_SS: usize = 46;
+    pub const ITER_CUR_TASK: usize = 47;
+    pub const ITER_NODE: usize = 48;
+    pub const COUNT: usize = 49;
 }
 
 /// Offsets (bytes) into kernel structures, resolved by user space from
@@ -524,9 +548,10 @@ pub struct KernelLayout {
     pub nr_nodes: u32,
     pub nr_zones: u32,
     pub nr_lru: u32,
+    pub _pad: u32,
 }
 
-const _: () = assert!(size_of::<KernelLayout>() == 296);
+const _: () = assert!(size_of::<KernelLayout>() == 328);
 
 impl KernelLayout {
     /// Nothing known: the program's compiled-in default, replaced at load.
@@ -542,6 +567,7 @@ impl KernelLayout {
         nr_nodes: 0,
         nr_zones: 0,
         nr_lru: 0,
+        _pad: 0,
     };
 
     pub const fn has(&self, field: u64) -> bool {
@@ -841,6 +867,11 @@ mod tests {
         assert!(OomEvent::decode(unflagged.as_bytes()).is_err());
         let flagged = OomEvent { flags: eflags::HAS_MEMCG, ..event };
         assert!(OomEvent::decode(flagged.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_group_kill_slot_is_oom_group_kill() {
+        assert_eq!(memstat::EVENTS[memstat::OOM_GROUP_KILL_SLOT], ("oom_group_kill", "MEMCG_OOM_GROUP_KILL"));
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! ring buffer, from the `mark_victim` raw tracepoint (the victim's
 //! `task_struct`, read at offsets user space resolved from BTF) or, on kernels
 //! whose raw tracepoint carries no task, from the `oom:mark_victim`
-//! tracepoint's record. No logic lives here; user space decides what the
-//! figures mean.
+//! tracepoint's record. User space decides what the figures mean; the one
+//! decision taken here is which victims of a memory.oom.group kill may share
+//! one copy of their cgroup's figures ([`group_kill_key`]), since the ring
+//! buffer cannot hold a full copy for each of thousands of victims.
 #![no_std]
 #![no_main]
 
@@ -11,8 +13,8 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns, bpf_ktime_get_ns,
-        bpf_probe_read_kernel_buf, generated,
+        bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns, bpf_ktime_get_ns, bpf_probe_read_kernel_buf,
+        generated,
     },
     macros::{map, raw_tracepoint, tracepoint},
     maps::{PerCpuArray, RingBuf},
@@ -119,14 +121,13 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(2 * 1024 * 1024, 0);
 #[map]
 static ZERO: PerCpuArray<OomEventFull> = PerCpuArray::with_max_entries(1, 0);
 
-/// The last OOM this CPU recorded a memory cgroup's figures for: the
-/// victim's `mem_cgroup`, the one whose limit was hit, and that one's count
-/// of OOMs (`memory_events[MEMCG_OOM]`, bumped once per OOM in it). A
-/// victim of the same OOM in the same cgroup (a memory.oom.group kill marks
-/// every task in one pass, on one CPU) gets a short event that refers to
-/// those figures.
+/// The key ([`group_kill_key`]) of the last record with cgroup figures this
+/// CPU sent, zeros when it had none: a later member of the same group kill
+/// gets a short record that refers to those figures. Per CPU, so that it
+/// needs no lock of its own; the walk moving to another CPU (it may
+/// reschedule between members) only costs one more full record.
 #[map]
-static LAST_OOM: PerCpuArray<[u64; 3]> = PerCpuArray::with_max_entries(1, 0);
+static LAST_MEMCG: PerCpuArray<[u64; 3]> = PerCpuArray::with_max_entries(1, 0);
 
 /// Per-CPU counters indexed by `common::counter`.
 #[map]
@@ -205,21 +206,51 @@ pub fn oom_mark_victim(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// Reads a `T` at `base + offset` in kernel memory; `None` for a null base or
-/// a failed read (bpf_probe_read_kernel never faults).
+/// A plain kernel value (an integer or a pointer): all zero is a valid one.
+trait Plain: Copy {
+    const ZERO: Self;
+}
+
+macro_rules! plain {
+    ($($t:ty = $zero:expr),*) => { $(impl Plain for $t { const ZERO: Self = $zero; })* };
+}
+plain!(u8 = 0, u16 = 0, u32 = 0, u64 = 0, i16 = 0, i32 = 0, i64 = 0, *const u8 = core::ptr::null());
+
+/// Copies a `T` from `base + offset` in kernel memory into `dst`; false for
+/// a null base or a failed read, which leaves `dst` zero (the helper clears
+/// its destination on failure). Every read goes to a defined destination
+/// and hands back a plain flag, never an `Option`: the payload of a `None`
+/// is undefined, and LLVM may carry an undefined value in a stack slot it
+/// never writes on that path, which the 5.10 verifier rejects
+/// (`invalid read from stack`; later kernels let privileged programs read
+/// uninitialised stack).
 #[inline(always)]
-fn read<T>(base: *const u8, offset: u32) -> Option<T> {
-    if base.is_null() {
-        return None;
-    }
-    // SAFETY: bpf_probe_read_kernel checks the address; any T made of
-    // integers or pointers is valid for any bit pattern.
-    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel(base.wrapping_add(offset as usize) as *const T).ok() }
+fn read_to<T>(dst: &mut T, base: *const u8, offset: u32) -> bool {
+    // SAFETY: `dst` is size_of::<T>() writable bytes (a local or this
+    // program's ring-buffer reservation); bpf_probe_read_kernel checks the
+    // kernel address and never faults. Every T read here is integers or
+    // pointers, valid for any bit pattern.
+    !base.is_null()
+        && unsafe {
+            generated::bpf_probe_read_kernel(
+                dst as *mut T as *mut c_void,
+                core::mem::size_of::<T>() as u32,
+                base.wrapping_add(offset as usize) as *const c_void,
+            )
+        } == 0
+}
+
+/// A `T` at `base + offset` and whether it was read; zero when not.
+#[inline(always)]
+fn read<T: Plain>(base: *const u8, offset: u32) -> (T, bool) {
+    let mut value = T::ZERO;
+    let ok = read_to(&mut value, base, offset);
+    (value, ok)
 }
 
 #[inline(always)]
 fn read_ptr(base: *const u8, offset: u32) -> *const u8 {
-    read::<*const u8>(base, offset).unwrap_or_default()
+    read::<*const u8>(base, offset).0
 }
 
 /// Copies `len` bytes of kernel memory to `dst`; false when the read failed
@@ -278,7 +309,9 @@ fn emit<T: Record + 'static>(fill: impl FnOnce(&mut T)) -> bool {
     let pid_tgid = bpf_get_current_pid_tgid();
     ev.trigger_pid = pid_tgid as u32;
     ev.trigger_tgid = (pid_tgid >> 32) as u32;
-    ev.trigger_comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
+    // Straight into the record (no copy on the stack); left zero on failure.
+    // SAFETY: the destination is the record's COMM_LEN bytes.
+    unsafe { generated::bpf_get_current_comm(ev.trigger_comm.as_mut_ptr() as *mut c_void, COMM_LEN as u32) };
     fill(record);
     entry.submit(0);
     true
@@ -310,72 +343,217 @@ pub fn oom_mark_victim_raw(ctx: RawTracePointContext) -> u32 {
     let task: *const u8 = ctx.arg::<*const c_void>(0) as *const u8;
     // task->cgroups->subsys[memory_cgrp_id]: the victim's memory css, and
     // container_of(css, struct mem_cgroup, css).
-    let css = if layout.has(kfield::MEMCG_CSS) {
-        read_ptr(read_ptr(task, layout.at(off::TASK_CGROUPS)), layout.at(off::CSS_SET_MEMORY))
+    let (cset, css) = if layout.has(kfield::MEMCG_CSS) {
+        let cset = read_ptr(task, layout.at(off::TASK_CGROUPS));
+        (cset, read_ptr(cset, layout.at(off::CSS_SET_MEMORY)))
     } else {
-        core::ptr::null()
+        (core::ptr::null(), core::ptr::null())
     };
     let memcg = if layout.has(kfield::MEMCG) && !css.is_null() {
         css.wrapping_sub(layout.at(off::MEMCG_CSS) as usize)
     } else {
         core::ptr::null()
     };
-    let oom = oom_of(layout, css);
-    let last = LAST_OOM.get_ptr_mut(0);
-    let same = match (oom, last) {
-        (Some(now), Some(last)) => {
-            // SAFETY: this CPU's slot of a per-CPU array; the program does
-            // not preempt itself on one CPU.
-            let seen = unsafe { *last };
-            seen == [memcg as u64, now.0 as u64, now.1]
-        }
-        _ => false,
+    let kn = if layout.has(kfield::CGROUP_KN) && !css.is_null() {
+        read_ptr(read_ptr(css, layout.at(off::CSS_CGROUP)), layout.at(off::CGROUP_KN))
+    } else {
+        core::ptr::null()
+    };
+    let mut key = [0u64; 3];
+    group_kill_key(&mut key, layout, task, cset, css, kn);
+    let last = LAST_MEMCG.get_ptr_mut(0).unwrap_or_default();
+    // A key of zeros is no key: every victim but a group kill's members.
+    let same = key[0] != 0 && !last.is_null() && {
+        // SAFETY: this CPU's slot of a per-CPU array; the program does not
+        // preempt itself on one CPU.
+        let seen = unsafe { &*last };
+        seen[0] == key[0] && seen[1] == key[1] && seen[2] == key[2]
     };
     if same {
         emit::<OomEvent>(|ev| {
-            victim(ev, layout, task, css);
+            victim(ev, layout, task, kn);
             ev.memcg_key = memcg as u64;
             ev.flags = eflags::SAME_MEMCG;
         });
         return 0;
     }
     let sent = emit::<OomEventFull>(|full| {
-        victim(&mut full.event, layout, task, css);
+        victim(&mut full.event, layout, task, kn);
         full.event.memcg_key = memcg as u64;
         full.event.flags = eflags::HAS_MEMCG;
-        if layout.has(kfield::CGROUP_KN) && !css.is_null() {
-            cgroup_path(
-                &mut full.memcg,
-                layout,
-                read_ptr(read_ptr(css, layout.at(off::CSS_CGROUP)), layout.at(off::CGROUP_KN)),
-            );
-        }
+        cgroup_path(&mut full.memcg, layout, kn);
         if !css.is_null() && layout.has(kfield::MEMCG) {
             memcg_counters(&mut full.memcg, layout, css);
         }
     });
-    if let (true, Some(now), Some(last)) = (sent, oom, last) {
-        // SAFETY: as above.
-        unsafe { *last = [memcg as u64, now.0 as u64, now.1] };
+    if sent && !last.is_null() {
+        // SAFETY: as above. Every full record sets it, keyless ones to
+        // zeros: a short one always refers to the last full one this CPU
+        // sent.
+        unsafe { *last = key };
     }
     0
 }
 
-/// The victim's own figures, read from its `task_struct` and `mm_struct`.
+/// The kernel stack size the iterator check trusts: `THREAD_SIZE` is 16 KiB
+/// on x86-64 (arch/x86/include/asm/page_64_types.h: `PAGE_SIZE << 2`,
+/// doubled under KASAN) and at least that on arm64. A larger stack only
+/// makes the check miss (a full record), never pass wrongly: every address
+/// it accepts is inside the current task's own stack.
+const STACK_BOUND: u64 = 16 << 10;
+
+/// Iterators of a `css_set` looked at: the walk's own is added at the head
+/// of `task_iters` (kernel/cgroup/cgroup.c, `css_task_iter_advance_css_set`),
+/// behind at most the readers of `cgroup.procs` that started later.
+const ITERS_LOOKED_AT: u32 = 4;
+
+/// The key that lets the members of one memory.oom.group kill share one
+/// record of their cgroup's figures: `[cgroup id, sum of oom_group_kill over
+/// the cgroup and its ancestors, trigger's task_struct]`, or zeros (no key:
+/// the victim gets its own figures) for every victim that is not a member
+/// of a group kill or whose key cannot be read whole.
+///
+/// Why two victims with the same key are victims of the same group kill,
+/// with the kernel's code (mm/oom_kill.c, mm/memcontrol.c, 5.10 to 6.18):
+///
+/// 1. Every OOM kill runs under `oom_lock`, and `mark_oom_victim()`, which
+///    fires this tracepoint, "has to be called with oom_lock held": the
+///    victims of one `oom_kill_process()` are marked after every victim of
+///    any earlier one.
+/// 2. A group kill's members are marked from `mem_cgroup_scan_tasks(group,
+///    oom_kill_memcg_member)`, which walks each cgroup of the group's
+///    subtree with a `struct css_task_iter` on the stack of the current task.
+///    While the member is marked, that iterator is on the `task_iters` list
+///    of the `css_set` it walks, with `cur_task` the member's thread group
+///    leader (`css_task_iter_next`), and `ss` the memory controller. The
+///    only other memory-controller walks (`select_bad_process`,
+///    `dump_tasks`) never mark a victim, and the chosen victim is marked
+///    before the walk starts. So a victim counts as a member only when such
+///    an iterator, inside the current task's own kernel stack, sits on the
+///    victim's own `css_set`; the css_set then is one the walk reached, so
+///    the victim's memory cgroup lies in the group's subtree.
+/// 3. Before that walk, `oom_kill_process()` bumps `MEMCG_OOM_GROUP_KILL`
+///    of the group, which `memcg_memory_event()` also adds to its ancestors
+///    on cgroup v2 (not with memory_localevents): the sum over the member's
+///    cgroup and all its ancestors counts every group kill of any group
+///    that contains it, and only grows (the counters are only incremented;
+///    a cgroup's ancestors never change).
+/// 4. The cgroup id (`kernfs_node.id`) is never reused within a boot.
+///
+/// Take a member A of kill K and a later member B of another kill L with
+/// the same cgroup id: L started after K ended (1), and bumped the counter
+/// of its group, an ancestor-or-self of B's cgroup (2), before marking B
+/// (3): the sum at B exceeds the sum at A. Equal keys thus mean the same
+/// kill, and a short record refers to figures of its own kill. Kernels
+/// without the counter (5.10) or the iterator fields get no key.
+///
+/// Without point 2 the sum alone would not do: a chosen victim is marked
+/// before its kill's bump, and two OOMs without a group kill in between
+/// (a global OOM triggered by the same task, which bumps no counter at
+/// all) would share a key. Nor would the trigger (in the key only to
+/// narrow it further): the same task can trigger many OOMs.
 #[inline(always)]
-fn victim(ev: &mut OomEvent, layout: Layout, task: *const u8, css: *const u8) {
+fn group_kill_key(
+    key: &mut [u64; 3],
+    layout: Layout,
+    task: *const u8,
+    cset: *const u8,
+    css: *const u8,
+    kn: *const u8,
+) {
+    let needed =
+        kfield::GROUP_WALK | kfield::MEMCG | kfield::MEMCG_EVENTS | kfield::KN_ID | kfield::CSS_PARENT;
+    let index = layout.event_index(common::memstat::OOM_GROUP_KILL_SLOT);
+    if !layout.has(needed) || index == NO_INDEX || cset.is_null() || css.is_null() {
+        return;
+    }
+    // SAFETY: a helper without arguments (Linux 4.8+).
+    let current = unsafe { generated::bpf_get_current_task() } as *const u8;
+    if !in_group_walk(layout, task, cset, css, current) {
+        return;
+    }
+    let (id, ok) = read::<u64>(kn, layout.at(off::KN_ID));
+    if !ok || id == 0 {
+        return;
+    }
+    let mut sum = 0u64;
+    let mut level = css;
+    let mut depth = 0;
+    while depth < MEMCG_MAX_LEVELS {
+        if level.is_null() {
+            break;
+        }
+        let memcg = level.wrapping_sub(layout.at(off::MEMCG_CSS) as usize);
+        let events = memcg.wrapping_add(layout.at(off::MEMCG_EVENTS) as usize);
+        let (count, ok) = read::<u64>(events, u32::from(index) * 8);
+        if !ok {
+            return;
+        }
+        sum = sum.wrapping_add(count);
+        level = read_ptr(level, layout.at(off::CSS_PARENT));
+        depth += 1;
+    }
+    // An ancestor not summed could be the group: no key.
+    if !level.is_null() {
+        return;
+    }
+    *key = [id, sum, current as u64];
+}
+
+/// Whether `task` is being marked by a memory.oom.group walk of the current
+/// task (point 2 of [`group_kill_key`]): an iterator in the current task's
+/// stack, on the victim's `css_set`, of the memory controller, at the
+/// victim's thread group leader.
+#[inline(always)]
+fn in_group_walk(
+    layout: Layout,
+    task: *const u8,
+    cset: *const u8,
+    css: *const u8,
+    current: *const u8,
+) -> bool {
+    let stack = read_ptr(current, layout.at(off::TASK_STACK)) as u64;
+    let leader = read_ptr(task, layout.at(off::TASK_GROUP_LEADER));
+    let ss = read_ptr(css, layout.at(off::CSS_SS));
+    if stack == 0 || leader.is_null() || ss.is_null() {
+        return false;
+    }
+    let head = cset.wrapping_add(layout.at(off::CSS_SET_TASK_ITERS) as usize);
+    // list_head.next is its first member.
+    let mut node = read_ptr(head, 0);
+    let mut i = 0;
+    while i < ITERS_LOOKED_AT {
+        if node.is_null() || node == head {
+            return false;
+        }
+        let it = node.wrapping_sub(layout.at(off::ITER_NODE) as usize);
+        let at = it as u64;
+        if at >= stack
+            && at < stack + STACK_BOUND
+            && read_ptr(it, layout.at(off::ITER_SS)) == ss
+            && read_ptr(it, layout.at(off::ITER_CUR_TASK)) == leader
+        {
+            return true;
+        }
+        node = read_ptr(node, 0);
+        i += 1;
+    }
+    false
+}
+
+/// The victim's own figures, read from its `task_struct` and `mm_struct`;
+/// `kn` is its memory cgroup's kernfs node.
+#[inline(always)]
+fn victim(ev: &mut OomEvent, layout: Layout, task: *const u8, kn: *const u8) {
     // Figures stay in the kernel's own units (pages, bytes): user space
     // converts them (recorder/src/model/figures.rs).
     ev.page_shift = layout.page_shift();
 
     if layout.has(kfield::TASK_PID) {
-        ev.victim_pid = read::<i32>(task, layout.at(off::TASK_PID)).unwrap_or(0);
+        read_to(&mut ev.victim_pid, task, layout.at(off::TASK_PID));
     }
-    if layout.has(kfield::TASK_TGID) {
-        if let Some(tgid) = read::<i32>(task, layout.at(off::TASK_TGID)) {
-            ev.victim_tgid = tgid;
-            ev.kpresent |= kpresent::TGID;
-        }
+    if layout.has(kfield::TASK_TGID) && read_to(&mut ev.victim_tgid, task, layout.at(off::TASK_TGID)) {
+        ev.kpresent |= kpresent::TGID;
     }
     if layout.has(kfield::TASK_COMM)
         && read_into(
@@ -386,43 +564,37 @@ fn victim(ev: &mut OomEvent, layout: Layout, task: *const u8, css: *const u8) {
     {
         ev.present |= present::COMM;
     }
-    if layout.has(kfield::TASK_START_TIME) {
-        if let Some(start) = read::<u64>(task, layout.at(off::TASK_START_TIME)) {
-            ev.start_time_ns = start;
-            ev.kpresent |= kpresent::START_TIME;
-        }
+    if layout.has(kfield::TASK_START_TIME)
+        && read_to(&mut ev.start_time_ns, task, layout.at(off::TASK_START_TIME))
+    {
+        ev.kpresent |= kpresent::START_TIME;
     }
-    if layout.has(kfield::TASK_FAULTS) {
-        if let (Some(min), Some(maj)) =
-            (read::<u64>(task, layout.at(off::TASK_MIN_FLT)), read::<u64>(task, layout.at(off::TASK_MAJ_FLT)))
-        {
-            ev.min_flt = min;
-            ev.maj_flt = maj;
-            ev.kpresent |= kpresent::FAULTS;
-        }
+    if layout.has(kfield::TASK_FAULTS)
+        && read_to(&mut ev.min_flt, task, layout.at(off::TASK_MIN_FLT))
+        && read_to(&mut ev.maj_flt, task, layout.at(off::TASK_MAJ_FLT))
+    {
+        ev.kpresent |= kpresent::FAULTS;
     }
-    if layout.has(kfield::UID) {
-        if let Some(uid) =
-            read::<u32>(read_ptr(task, layout.at(off::TASK_REAL_CRED)), layout.at(off::CRED_UID))
-        {
-            ev.victim_uid = uid;
-            ev.present |= present::UID;
-        }
+    if layout.has(kfield::UID)
+        && read_to(
+            &mut ev.victim_uid,
+            read_ptr(task, layout.at(off::TASK_REAL_CRED)),
+            layout.at(off::CRED_UID),
+        )
+    {
+        ev.present |= present::UID;
     }
     if layout.has(kfield::OOM_SCORE_ADJ) {
-        if let Some(adj) =
-            read::<i16>(read_ptr(task, layout.at(off::TASK_SIGNAL)), layout.at(off::SIGNAL_OOM_SCORE_ADJ))
-        {
-            ev.oom_score_adj = adj as i32;
+        let signal = read_ptr(task, layout.at(off::TASK_SIGNAL));
+        let (adj, ok) = read::<i16>(signal, layout.at(off::SIGNAL_OOM_SCORE_ADJ));
+        if ok {
+            ev.oom_score_adj = i32::from(adj);
             ev.present |= present::OOM_SCORE_ADJ;
         }
     }
     let mm = if layout.has(kfield::MM) { read_ptr(task, layout.at(off::TASK_MM)) } else { core::ptr::null() };
-    if layout.has(kfield::TOTAL_VM) {
-        if let Some(pages) = read::<u64>(mm, layout.at(off::MM_TOTAL_VM)) {
-            ev.total_vm_pages = pages;
-            ev.kpresent |= kpresent::TOTAL_VM;
-        }
+    if layout.has(kfield::TOTAL_VM) && read_to(&mut ev.total_vm_pages, mm, layout.at(off::MM_TOTAL_VM)) {
+        ev.kpresent |= kpresent::TOTAL_VM;
     }
     if layout.has(kfield::RSS) {
         let mut ok = true;
@@ -431,77 +603,37 @@ fn victim(ev: &mut OomEvent, layout: Layout, task: *const u8, css: *const u8) {
             // get_mm_counter() (include/linux/mm.h) clamps a negative
             // percpu_counter approximation to 0; the raw value is kept here.
             let index = layout.mm_rss_index(i) & 7;
-            match read::<i64>(mm, layout.at(off::MM_RSS) + index * layout.mm_rss_stride()) {
-                Some(v) => ev.rss_pages[i] = v,
-                None => ok = false,
-            }
+            ok &= read_to(&mut ev.rss_pages[i], mm, layout.at(off::MM_RSS) + index * layout.mm_rss_stride());
             i += 1;
         }
         if ok {
             ev.kpresent |= kpresent::RSS;
         }
     }
-    if layout.has(kfield::PGTABLES) {
-        if let Some(bytes) = read::<u64>(mm, layout.at(off::MM_PGTABLES_BYTES)) {
-            ev.pgtables_bytes = bytes;
-            ev.kpresent |= kpresent::PGTABLES;
-        }
+    if layout.has(kfield::PGTABLES) && read_to(&mut ev.pgtables_bytes, mm, layout.at(off::MM_PGTABLES_BYTES))
+    {
+        ev.kpresent |= kpresent::PGTABLES;
     }
     if layout.has(kfield::NODENAME) {
         let uts = read_ptr(read_ptr(task, layout.at(off::TASK_NSPROXY)), layout.at(off::NSPROXY_UTS_NS));
         // __NEW_UTS_LEN + 1 bytes (include/uapi/linux/utsname.h).
-        if read_into(ev.nodename.as_mut_ptr(), 65, uts.wrapping_add(layout.at(off::UTS_NODENAME) as usize))
-            && !uts.is_null()
+        if !uts.is_null()
+            && read_into(
+                ev.nodename.as_mut_ptr(),
+                65,
+                uts.wrapping_add(layout.at(off::UTS_NODENAME) as usize),
+            )
         {
             ev.kpresent |= kpresent::NODENAME;
         }
     }
-    if layout.has(kfield::CGROUP_KN) && layout.has(kfield::KN_ID) && !css.is_null() {
-        let kn = read_ptr(read_ptr(css, layout.at(off::CSS_CGROUP)), layout.at(off::CGROUP_KN));
-        if let Some(id) = read::<u64>(kn, layout.at(off::KN_ID)) {
-            ev.cgroup_id = id;
-            ev.kpresent |= kpresent::CGROUP_ID;
-        }
+    if layout.has(kfield::KN_ID) && read_to(&mut ev.cgroup_id, kn, layout.at(off::KN_ID)) {
+        ev.kpresent |= kpresent::CGROUP_ID;
     }
-}
-
-/// Which OOM this is: the `mem_cgroup` whose limit was hit (the lowest
-/// level at its limit, as in [`memcg_counters`]) and its count of OOMs.
-/// `None` when no cgroup is at its limit (a global OOM) or the kernel's
-/// memory.events cannot be read: then every victim gets its own figures.
-#[inline(always)]
-fn oom_of(layout: Layout, leaf_css: *const u8) -> Option<(*const u8, u64)> {
-    let oom_slot = 3; // EVENTS[3] is "oom" (common::memstat::EVENTS).
-    let index = layout.event_index(oom_slot);
-    if !layout.has(kfield::MEMCG | kfield::MEMCG_EVENTS) || index == NO_INDEX {
-        return None;
-    }
-    let unlimited = (i64::MAX as u64) >> layout.page_shift();
-    let mut css = leaf_css;
-    let mut level = 0;
-    while level < MEMCG_MAX_LEVELS {
-        if css.is_null() {
-            return None;
-        }
-        let memcg = css.wrapping_sub(layout.at(off::MEMCG_CSS) as usize);
-        let memory = memcg.wrapping_add(layout.at(off::MEMCG_MEMORY) as usize);
-        let usage = read::<u64>(memory, layout.at(off::PC_USAGE))?;
-        let max = read::<u64>(memory, layout.at(off::PC_MAX))?;
-        if max < unlimited && max.saturating_sub(usage) <= AT_LIMIT_PAGES {
-            let events = memcg.wrapping_add(layout.at(off::MEMCG_EVENTS) as usize);
-            return read::<u64>(events, u32::from(index) * 8).map(|count| (memcg, count));
-        }
-        if !layout.has(kfield::CSS_PARENT) {
-            return None;
-        }
-        css = read_ptr(css, layout.at(off::CSS_PARENT));
-        level += 1;
-    }
-    None
 }
 
 /// Names of the kernfs nodes from the victim's memory cgroup up to (not
-/// including) the hierarchy's root, leaf first, and the leaf's id.
+/// including) the hierarchy's root, leaf first.
 #[inline(always)]
 fn cgroup_path(ev: &mut MemcgPart, layout: Layout, leaf: *const u8) {
     if leaf.is_null() {
@@ -532,10 +664,12 @@ fn cgroup_path(ev: &mut MemcgPart, layout: Layout, leaf: *const u8) {
         }
         kn = parent;
         depth += 1;
+        // Stored in the loop, never used after it (see memcg_counters).
+        opaque_store(&mut ev.cgroup_depth, depth as u32);
     }
-    ev.cgroup_depth = depth as u32;
-    // Stopped by the depth bound with a parent still above: incomplete.
-    if depth == CGROUP_MAX_DEPTH && !read_ptr(kn, layout.at(off::KN_PARENT)).is_null() {
+    // Stopped by the depth bound with a parent still above: incomplete. (A
+    // stop at the root read the null parent already: false again.)
+    if !read_ptr(kn, layout.at(off::KN_PARENT)).is_null() {
         complete = false;
     }
     if complete {
@@ -543,8 +677,25 @@ fn cgroup_path(ev: &mut MemcgPart, layout: Layout, leaf: *const u8) {
     }
 }
 
+/// A store the compiler keeps where it is written (inside a loop), rather
+/// than moving it after the loop with the counter kept in a register.
+#[inline(always)]
+fn opaque_store(dst: &mut u32, value: u32) {
+    // SAFETY: `dst` is a valid, exclusive u32.
+    unsafe { core::ptr::write_volatile(dst, value) };
+}
+
 /// Page counters of the victim's memory cgroup and its ancestors (css.parent)
 /// up to the root, in pages.
+///
+/// No loop counter outlives its loop (`memcg_levels`, `oom_level` here and
+/// `cgroup_depth` in [`cgroup_path`] go into the record inside the loop and
+/// are read back from it where needed): a counter that indexes the record
+/// is a value the verifier must know exactly, so each loop exit would leave
+/// a state of its own and everything after the loop would be verified once
+/// per exit, and per combination of exits of consecutive loops. The 5.10
+/// and 6.1 verifiers gave up on that at their limit of a million
+/// instructions (6.18 prunes it: 55,000).
 #[inline(always)]
 fn memcg_counters(ev: &mut MemcgPart, layout: Layout, leaf_css: *const u8) {
     let mut css = leaf_css;
@@ -573,7 +724,8 @@ fn memcg_counters(ev: &mut MemcgPart, layout: Layout, leaf_css: *const u8) {
     // A limit of PAGE_COUNTER_MAX (include/linux/page_counter.h: LONG_MAX /
     // PAGE_SIZE) is no limit.
     let unlimited = (i64::MAX as u64) >> layout.page_shift();
-    let mut oom: Option<(u32, *const u8)> = None;
+    // Null until found; its level goes straight into the record.
+    let mut oom_memcg: *const u8 = core::ptr::null();
     let mut own: *const u8 = core::ptr::null();
     while level < MEMCG_MAX_LEVELS {
         if css.is_null() {
@@ -582,69 +734,58 @@ fn memcg_counters(ev: &mut MemcgPart, layout: Layout, leaf_css: *const u8) {
         // container_of(css, struct mem_cgroup, css).
         let memcg = css.wrapping_sub(layout.at(off::MEMCG_CSS) as usize);
         let memory = memcg.wrapping_add(layout.at(off::MEMCG_MEMORY) as usize);
-        let (Some(usage), Some(max)) =
-            (read::<u64>(memory, layout.at(off::PC_USAGE)), read::<u64>(memory, layout.at(off::PC_MAX)))
-        else {
+        let (usage, read_usage) = read::<u64>(memory, layout.at(off::PC_USAGE));
+        let (max, read_max) = read::<u64>(memory, layout.at(off::PC_MAX));
+        if !(read_usage && read_max) {
             break;
-        };
-        if level == 0 {
-            own = memcg;
-        }
-        if oom.is_none() && max < unlimited && max.saturating_sub(usage) <= AT_LIMIT_PAGES {
-            oom = Some((level as u32, memcg));
         }
         let c = &mut ev.memcg[level];
         c.usage = usage;
         c.max = max;
-        if layout.has(kfield::PC_LOW) {
-            match read::<u64>(memory, layout.at(off::PC_LOW)) {
-                Some(v) => c.low = v,
-                None => flags &= !mpresent::MEMCG_LOW,
-            }
+        if level == 0 {
+            own = memcg;
         }
-        if layout.has(kfield::PC_HIGH) {
-            match read::<u64>(memory, layout.at(off::PC_HIGH)) {
-                Some(v) => c.high = v,
-                None => flags &= !mpresent::MEMCG_HIGH,
-            }
+        if oom_memcg.is_null() && max < unlimited && max.saturating_sub(usage) <= AT_LIMIT_PAGES {
+            oom_memcg = memcg;
+            opaque_store(&mut ev.oom_level, level as u32);
+            ev.present |= mpresent::OOM_LEVEL;
         }
-        if layout.has(kfield::PC_MIN) {
-            match read::<u64>(memory, layout.at(off::PC_MIN)) {
-                Some(v) => c.min = v,
-                None => flags &= !mpresent::MEMCG_MIN,
-            }
+        if layout.has(kfield::PC_LOW) && !read_to(&mut c.low, memory, layout.at(off::PC_LOW)) {
+            flags &= !mpresent::MEMCG_LOW;
+        }
+        if layout.has(kfield::PC_HIGH) && !read_to(&mut c.high, memory, layout.at(off::PC_HIGH)) {
+            flags &= !mpresent::MEMCG_HIGH;
+        }
+        if layout.has(kfield::PC_MIN) && !read_to(&mut c.min, memory, layout.at(off::PC_MIN)) {
+            flags &= !mpresent::MEMCG_MIN;
         }
         if layout.has(kfield::MEMCG_SWAP) {
             let swap = memcg.wrapping_add(layout.at(off::MEMCG_SWAP) as usize);
-            match (read::<u64>(swap, layout.at(off::PC_USAGE)), read::<u64>(swap, layout.at(off::PC_MAX))) {
-                (Some(u), Some(m)) => {
-                    c.swap_usage = u;
-                    c.swap_max = m;
-                }
-                _ => flags &= !mpresent::MEMCG_SWAP,
+            if !read_to(&mut c.swap_usage, swap, layout.at(off::PC_USAGE))
+                || !read_to(&mut c.swap_max, swap, layout.at(off::PC_MAX))
+            {
+                flags &= !mpresent::MEMCG_SWAP;
             }
         }
         level += 1;
+        // In the loop, never after it: see above.
+        opaque_store(&mut ev.memcg_levels, level as u32);
         if !layout.has(kfield::CSS_PARENT) {
             break;
         }
         css = read_ptr(css, layout.at(off::CSS_PARENT));
     }
-    if level > 0 {
-        ev.memcg_levels = level as u32;
-        ev.present |= flags;
-    }
-    if let Some((at, _)) = oom {
-        ev.oom_level = at;
-        ev.present |= mpresent::OOM_LEVEL;
-    }
     if own.is_null() {
         return;
     }
+    ev.present |= flags;
     memcg_detail(&mut ev.details[0], layout, own, 0);
     ev.detail_count = 1;
-    if let Some((at, memcg)) = oom.filter(|(at, _)| *at != 0) {
-        memcg_detail(&mut ev.details[1], layout, memcg, at);
+    if !oom_memcg.is_null() && oom_memcg != own {
+        // Read back from the record: a value the verifier does not know.
+        // SAFETY: a field of the reservation, written above.
+        let at = unsafe { core::ptr::read_volatile(&ev.oom_level) };
+        memcg_detail(&mut ev.details[1], layout, oom_memcg, at);
         ev.detail_count = 2;
     }
 }
@@ -666,12 +807,12 @@ fn memcg_detail(d: &mut MemcgDetail, layout: Layout, memcg: *const u8, level: u3
             while slot < MEMCG_STAT_SLOTS {
                 let index = layout.stat_index(slot);
                 if index != NO_INDEX {
-                    match read::<i64>(state, u32::from(index) * 8) {
-                        Some(v) => {
-                            d.stats[slot] = v;
-                            d.stat_slots |= 1 << slot;
-                        }
-                        None => ok = false,
+                    let (value, read_ok) = read::<i64>(state, u32::from(index) * 8);
+                    d.stats[slot] = value;
+                    if read_ok {
+                        d.stat_slots |= 1 << slot;
+                    } else {
+                        ok = false;
                     }
                 }
                 slot += 1;
@@ -680,12 +821,15 @@ fn memcg_detail(d: &mut MemcgDetail, layout: Layout, memcg: *const u8, level: u3
                 d.present |= dpresent::STATS;
             }
             if layout.has(kfield::MEMCG_PENDING) {
-                let pending = match layout.pending_width() {
-                    4 => read::<u32>(vmstats, layout.at(off::VMSTATS_PENDING)).map(u64::from),
-                    _ => read::<u64>(vmstats, layout.at(off::VMSTATS_PENDING)),
+                let read_pending = match layout.pending_width() {
+                    4 => {
+                        let (p, ok) = read::<u32>(vmstats, layout.at(off::VMSTATS_PENDING));
+                        d.pending_updates = u64::from(p);
+                        ok
+                    }
+                    _ => read_to(&mut d.pending_updates, vmstats, layout.at(off::VMSTATS_PENDING)),
                 };
-                if let Some(p) = pending {
-                    d.pending_updates = p;
+                if read_pending {
                     d.present |= dpresent::PENDING;
                 }
             }
@@ -698,12 +842,12 @@ fn memcg_detail(d: &mut MemcgDetail, layout: Layout, memcg: *const u8, level: u3
         while slot < MEMCG_EVENT_SLOTS {
             let index = layout.event_index(slot);
             if index != NO_INDEX {
-                match read::<u64>(events, u32::from(index) * 8) {
-                    Some(v) => {
-                        d.events[slot] = v;
-                        d.event_slots |= 1 << slot;
-                    }
-                    None => ok = false,
+                let (value, read_ok) = read::<u64>(events, u32::from(index) * 8);
+                d.events[slot] = value;
+                if read_ok {
+                    d.event_slots |= 1 << slot;
+                } else {
+                    ok = false;
                 }
             }
             slot += 1;
@@ -716,25 +860,26 @@ fn memcg_detail(d: &mut MemcgDetail, layout: Layout, memcg: *const u8, level: u3
         lru_sizes(d, layout, memcg);
     }
     if layout.has(kfield::MEMCG_OOM_GROUP) {
-        if let Some(group) = read::<u8>(memcg, layout.at(off::MEMCG_OOM_GROUP)) {
+        let (group, ok) = read::<u8>(memcg, layout.at(off::MEMCG_OOM_GROUP));
+        if ok {
             d.oom_group = u32::from(group);
             d.present |= dpresent::OOM_GROUP;
         }
     }
-    if layout.has(kfield::MEMCG_SWAPPINESS) {
-        if let Some(v) = read::<i32>(memcg, layout.at(off::MEMCG_SWAPPINESS)) {
-            d.swappiness = v;
-            d.present |= dpresent::SWAPPINESS;
-        }
+    if layout.has(kfield::MEMCG_SWAPPINESS)
+        && read_to(&mut d.swappiness, memcg, layout.at(off::MEMCG_SWAPPINESS))
+    {
+        d.present |= dpresent::SWAPPINESS;
     }
     if layout.has(kfield::MEMCG_KMEM) {
         let kmem = memcg.wrapping_add(layout.at(off::MEMCG_KMEM) as usize);
-        if let (Some(u), Some(m)) =
-            (read::<u64>(kmem, layout.at(off::PC_USAGE)), read::<u64>(kmem, layout.at(off::PC_MAX)))
+        if read_to(&mut d.kmem_usage, kmem, layout.at(off::PC_USAGE))
+            && read_to(&mut d.kmem_max, kmem, layout.at(off::PC_MAX))
         {
-            d.kmem_usage = u;
-            d.kmem_max = m;
             d.present |= dpresent::KMEM;
+        } else {
+            d.kmem_usage = 0;
+            d.kmem_max = 0;
         }
     }
 }
@@ -755,10 +900,11 @@ fn lru_sizes(d: &mut MemcgDetail, layout: Layout, memcg: *const u8) {
         while zone < zones {
             let mut lru = 0;
             while lru < LRU_LISTS as u32 {
-                match read::<u64>(sizes, (zone * nr_lru + lru) * 8) {
-                    Some(v) => d.lru_pages[lru as usize] += v,
-                    None => return,
+                let (pages, ok) = read::<u64>(sizes, (zone * nr_lru + lru) * 8);
+                if !ok {
+                    return;
                 }
+                d.lru_pages[lru as usize] += pages;
                 lru += 1;
             }
             zone += 1;

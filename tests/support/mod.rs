@@ -634,7 +634,20 @@ pub fn memory_stat_problems(record: &serde_json::Value) -> Vec<String> {
     let Some(report) = record["oom"]["memory_stat"].as_object() else {
         return vec![format!("pid {pid}: the report printed no memory.stat")];
     };
-    let slack = at_kill["memory_stat_lag_bound_pages"].as_i64().unwrap_or(0) * 4096;
+    // The record's own bound; on kernels that do not count pending updates
+    // (before 6.8) the per-CPU batching bound: each CPU holds back up to
+    // MEMCG_CHARGE_BATCH pages of updates per item (64 since 5.19, 32
+    // before, include/linux/memcontrol.h) and flushes them together with
+    // the update that crossed it (5.10 mm/memcontrol.c __mod_memcg_state:
+    // `if (abs(x) > MEMCG_CHARGE_BATCH)` adds x, batch and update, at once;
+    // 5.13+ flush when the pending count passes MEMCG_CHARGE_BATCH × CPUs,
+    // memcg_rstat_updated). A flush between the report and the read moves
+    // an item by that much (seen on 5.10: 33 pages, one CPU).
+    const MEMCG_CHARGE_BATCH_MAX: i64 = 64;
+    let bound_pages = at_kill["memory_stat_lag_bound_pages"].as_i64().unwrap_or_else(|| {
+        at_kill["online_cpus"].as_i64().map_or(0, |cpus| (MEMCG_CHARGE_BATCH_MAX + 1) * cpus)
+    });
+    let slack = bound_pages * 4096;
     let v1 = report.contains_key("total_rss");
     let pairs: Vec<(&str, String)> = if v1 {
         V1.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()

@@ -74,6 +74,7 @@ const AT_KILL: &[Key] = &[
     ("memory_stat_pending_updates", "updates the kernel had not yet flushed into memory_stat"),
     ("memory_stat_fresh", "whether memory_stat was as fresh as the kernel's own readers see it"),
     ("memory_stat_lag_bound_pages", "at most how many pages memory_stat may lack"),
+    ("online_cpus", "CPUs online at the kill (each batches its updates to memory_stat)"),
 ];
 
 /// `show --json`: one record, everything it holds.

@@ -248,6 +248,26 @@ pub const FIELDS: &[Field] = &[
         members: &[],
         custom: Some(lru_zone_size),
     },
+    // Which victims are members of a memory.oom.group kill, and which kill
+    // (recorder-ebpf's `group_kill_key`): the walk's task iterator
+    // (include/linux/cgroup.h, struct css_task_iter; kernel/cgroup/cgroup.c)
+    // and the group-kill counter. Without it every victim of a group kill
+    // carries its own copy of its cgroup's figures.
+    Field {
+        name: "group kill: members share one copy of the cgroup figures",
+        bit: kfield::GROUP_WALK,
+        needs: kfield::MEMCG_EVENTS | kfield::KN_ID | kfield::CSS_PARENT,
+        members: &[
+            member("task_struct", "stack", PTR, off::TASK_STACK),
+            member("task_struct", "group_leader", PTR, off::TASK_GROUP_LEADER),
+            member("cgroup_subsys_state", "ss", PTR, off::CSS_SS),
+            member("css_set", "task_iters", 2 * PTR, off::CSS_SET_TASK_ITERS),
+            member("css_task_iter", "ss", PTR, off::ITER_SS),
+            member("css_task_iter", "cur_task", PTR, off::ITER_CUR_TASK),
+            member("css_task_iter", "iters_node", 2 * PTR, off::ITER_NODE),
+        ],
+        custom: Some(group_kill_counter),
+    },
     // cgroup v1's kernel-memory counter (CONFIG_MEMCG_V1 from 6.11).
     field(
         "cgroup.at_kill.kmem_usage_bytes, kmem_limit_bytes",
@@ -417,6 +437,17 @@ fn memory_events(btf: &Btf, l: &mut KernelLayout, _: Option<MemcgVersion>) -> Re
         ),
         0,
     ))
+}
+
+/// `MEMCG_OOM_GROUP_KILL`, bumped once per group kill before its walk
+/// (mm/oom_kill.c, `oom_kill_process`): 5.10 has no such counter.
+fn group_kill_counter(_: &Btf, l: &mut KernelLayout, _: Option<MemcgVersion>) -> Resolved {
+    match l.event_index[common::memstat::OOM_GROUP_KILL_SLOT] {
+        NO_INDEX => Err("no MEMCG_OOM_GROUP_KILL in enum memcg_memory_event: one group kill cannot be told \
+                         from the next, so every victim carries its own cgroup figures"
+            .into()),
+        index => Ok((format!("memory_events[{index}] (oom_group_kill)"), 0)),
+    }
 }
 
 /// The exact LRU sizes: `mem_cgroup.nodeinfo[nid]->lru_zone_size[zone][lru]`

@@ -78,7 +78,9 @@ pub fn from_kernel(
         boot_id: boot_id.map(str::to_owned),
         boot_ns: None,
         mono_ns: None,
-        kmsg_usec: kk.usec,
+        // A repeat is a fact about the chosen victim's kill, at that kill's
+        // time: so it joins that record however long the walk took.
+        kmsg_usec: if kk.repeat_of_chosen { kk.chosen_usec.or(kk.usec) } else { kk.usec },
         recorded_ns,
         sources: vec![source],
         victim: Victim {

@@ -223,6 +223,9 @@ fn memcg_at_kill(k: &KernelState, level: usize) -> Option<Value> {
             json!(inactive_file.map(|i| l.memory_usage_bytes.saturating_sub(i))),
         );
         map.insert("memory_stat_pending_updates".into(), json!(d.and_then(|d| d.stat_pending_updates)));
+        // Each CPU batches its own updates before memory_stat sees them:
+        // the bound of what it may lack grows with them.
+        map.insert("online_cpus".into(), json!(k.online_cpus));
         map.insert("memory_stat_fresh".into(), json!(d.and_then(|d| d.stat_fresh(k.online_cpus))));
         map.insert(
             "memory_stat_lag_bound_pages".into(),

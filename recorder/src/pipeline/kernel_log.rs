@@ -150,7 +150,7 @@ impl KernelLogReader {
                     // Still sent: the join merges it into its victim's
                     // record, which learns from it the group's cgroup (the
                     // chosen victim's first line comes before `Tasks in`).
-                    if kk.repeat && kk.usec.is_some_and(|u| u >= self.repeats_after_usec) {
+                    if kk.repeat_of_chosen && kk.usec.is_some_and(|u| u >= self.repeats_after_usec) {
                         self.counters.add(Counter::KernelCountedTwice, 1);
                     }
                     let time_ns = kk.usec.map(|usec| clock::mono_to_wall_ns(usec * 1_000));

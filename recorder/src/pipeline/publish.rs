@@ -81,6 +81,13 @@ impl Publisher {
         Publisher { metrics, textfile, textfile_failing: false, journal, journal_failing: false }
     }
 
+    /// Whether [`Publisher::kill`] uses its `group_others` (the journal
+    /// entry's sentence does; the metrics do not): counting them is a query
+    /// per kill, not worth making for nobody.
+    pub fn wants_group_others(&self) -> bool {
+        self.journal
+    }
+
     /// One kill, as stored (its `id` set). `group_others`: the other victims
     /// of its memory.oom.group kill, for the diagnosis sentence.
     pub fn kill(&mut self, kill: &Kill, group_others: Option<usize>) {

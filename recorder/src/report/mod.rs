@@ -29,7 +29,9 @@
 //! - `Tasks in <path> are going to be killed due to memory.oom.group set` opens
 //!   a group after the chosen victim's kill: the kill lines that follow share
 //!   its header and are `group_member: true`. The chosen victim is printed a
-//!   second time as a member; both lines are items, the caller dedupes by pid.
+//!   second time as a member; both lines are items, the second with
+//!   `repeat_of_chosen` (the first line's time), by which the caller joins
+//!   it to the first.
 //!   The group closes at the next header, `sacrifice child` line, or at a kill
 //!   line that cannot be a member: another reason, a pid missing from the
 //!   header's task table, or a pid already seen in the group (other than the
@@ -81,12 +83,18 @@ pub struct KernelKill {
     /// Killed as a memory.oom.group member. The chosen victim appears twice:
     /// once as chosen (`false`), once as a member (`true`).
     pub group_member: bool,
+    /// The chosen victim's second line (a member too). The walk that prints the repeat
+    /// (`mem_cgroup_scan_tasks(oom_group, oom_kill_memcg_member)` in
+    /// mm/oom_kill.c) reaches the chosen victim wherever it sits in the
+    /// group's task list, which is last for a task that joined the cgroup
+    /// last: thousands of lines, and under a slow machine many seconds,
+    /// after its first line.
+    pub repeat_of_chosen: bool,
+    /// For a repeat: the `usec` of the chosen victim's first line, the time
+    /// of its kill, when that line was seen.
+    pub chosen_usec: Option<u64>,
     /// The path named by `Tasks in <path> are going to be killed`.
     pub group_cgroup: Option<String>,
-    /// The chosen victim's second line, as a member of its own group
-    /// (mm/oom_kill.c `oom_kill_memcg_member` walks it too): no new victim,
-    /// but a second count in /proc/vmstat `oom_kill`.
-    pub repeat: bool,
     /// `None` when the kernel rate-limited the header (or it was lost).
     pub header: Option<Arc<Header>>,
     /// This kill's own raw lines: the `Kill process … sacrifice child` line

@@ -50,33 +50,43 @@ struct Group {
     header: Option<Arc<Header>>,
     reason: Option<String>,
     chosen_pid: Option<i32>,
+    /// Of the chosen victim's first `Killed process` line, when it was seen.
+    chosen_usec: Option<u64>,
     chosen_repeated: bool,
     seen: HashSet<i32>,
     /// Pids of the header's task table, when it has one.
     table: Option<HashSet<i32>>,
 }
 
+/// Whether a kill line belongs to the open group, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Membership {
+    Not,
+    Member,
+    /// The chosen victim's second line.
+    Repeat,
+}
+
 impl Group {
-    /// Whether a kill line of `pid` is a member of this group: `Some(true)`
-    /// for the chosen victim's one repeat, `Some(false)` for any other
-    /// member, `None` for no member.
-    fn admits(&mut self, reason: Option<&str>, pid: i32) -> Option<bool> {
+    fn admits(&mut self, reason: Option<&str>, pid: i32) -> Membership {
         if let (Some(a), Some(b)) = (self.reason.as_deref(), reason) {
             if a != b {
-                return None;
+                return Membership::Not;
             }
         }
         if self.table.as_ref().is_some_and(|t| !t.contains(&pid)) {
-            return None;
+            return Membership::Not;
         }
         if self.seen.insert(pid) {
-            return Some(false);
+            return Membership::Member;
         }
         // mm/oom_kill.c `oom_kill_memcg_member` walks every task of the
         // group, the already killed chosen victim included: one repeat.
-        let repeat = self.chosen_pid == Some(pid) && !self.chosen_repeated;
-        self.chosen_repeated |= repeat;
-        repeat.then_some(true)
+        if self.chosen_pid == Some(pid) && !self.chosen_repeated {
+            self.chosen_repeated = true;
+            return Membership::Repeat;
+        }
+        Membership::Not
     }
 }
 
@@ -85,6 +95,7 @@ struct LastKill {
     header: Option<Arc<Header>>,
     reason: Option<String>,
     pid: i32,
+    usec: Option<u64>,
 }
 
 /// The state machine. See the module documentation for the rules.
@@ -490,16 +501,20 @@ impl Parser {
                 let header = Arc::new(b.header);
                 kill.header = Some(Arc::clone(&header));
                 self.last_kill =
-                    Some(LastKill { header: Some(header), reason: kill.reason.clone(), pid: kill.pid });
+                    Some(LastKill { header: Some(header), reason: kill.reason.clone(), pid: kill.pid, usec });
                 return kill;
             }
             self.stats.stale_headers += 1;
         }
         if let Some(group) = self.group.as_mut() {
-            if let Some(repeat) = group.admits(kill.reason.as_deref(), kill.pid) {
+            let membership = group.admits(kill.reason.as_deref(), kill.pid);
+            if membership != Membership::Not {
                 self.stats.group_members += 1;
                 kill.group_member = true;
-                kill.repeat = repeat;
+                if membership == Membership::Repeat {
+                    kill.repeat_of_chosen = true;
+                    kill.chosen_usec = group.chosen_usec;
+                }
                 kill.group_cgroup = Some(group.cgroup.clone());
                 kill.header = group.header.clone();
                 if kill.header.is_none() {
@@ -510,20 +525,20 @@ impl Parser {
         }
         self.group = None;
         self.stats.kills_without_header += 1;
-        self.last_kill = Some(LastKill { header: None, reason: kill.reason.clone(), pid: kill.pid });
+        self.last_kill = Some(LastKill { header: None, reason: kill.reason.clone(), pid: kill.pid, usec });
         kill
     }
 
     fn start_group(&mut self, path: &str) {
         // The group line follows the chosen victim's kill line; if that was
         // lost, an open header is the best guess at whose group it is.
-        let (header, reason, chosen_pid) = match (self.building.take(), self.last_kill.take()) {
+        let (header, reason, chosen_pid, chosen_usec) = match (self.building.take(), self.last_kill.take()) {
             (Some(b), _) => {
                 let pid = b.header.chosen_pid;
-                (Some(Arc::new(b.header)), None, pid)
+                (Some(Arc::new(b.header)), None, pid, None)
             }
-            (None, Some(last)) => (last.header, last.reason, Some(last.pid)),
-            (None, None) => (None, None, None),
+            (None, Some(last)) => (last.header, last.reason, Some(last.pid), last.usec),
+            (None, None) => (None, None, None, None),
         };
         let table = header.as_ref().filter(|h| !h.tasks.is_empty()).map(|h| h.task_pids().collect());
         self.group = Some(Group {
@@ -531,6 +546,7 @@ impl Parser {
             header,
             reason,
             chosen_pid,
+            chosen_usec,
             chosen_repeated: false,
             seen: chosen_pid.into_iter().collect(),
             table,

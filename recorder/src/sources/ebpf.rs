@@ -5,7 +5,7 @@
 use aya::{
     maps::{MapData, MapError, PerCpuArray, RingBuf},
     programs::{ProgramError, RawTracePoint, TracePoint},
-    Ebpf, EbpfError, EbpfLoader,
+    Ebpf, EbpfError, EbpfLoader, VerifierLogLevel,
 };
 use common::{counter, KernelLayout, MarkVictimLayout};
 
@@ -79,6 +79,13 @@ impl Probe {
             return Err(LoadError::EmptyObject);
         }
         let mut ebpf = EbpfLoader::new()
+            // Statistics only: a rejection still logs the verifier's error
+            // and its instruction count, but no state per instruction. With
+            // aya's default (per-instruction logging), a rejected program is
+            // verified again with a log buffer ten times larger on each
+            // ENOSPC: under qemu TCG a 5.10 kernel spent minutes on that
+            // before the daemon could say why it could not attach.
+            .verifier_log_level(VerifierLogLevel::STATS)
             .override_global(LAYOUT_GLOBAL, layout, true)
             .override_global(KERNEL_LAYOUT_GLOBAL, kernel, true)
             .load(EBPF_OBJECT)

@@ -380,7 +380,7 @@ pub fn read_kills_into(
                 _ => index - at <= REPEAT_WITHIN_KILLS,
             });
             let earlier = recent.insert(kk.pid, (kk.usec, index));
-            if repeated && kk.group_member {
+            if kk.repeat_of_chosen || (repeated && kk.group_member) {
                 // The chosen victim's first line came before the group's
                 // "Tasks in … are going to be killed": its repeat says it
                 // was part of the group kill (as the daemon's join fills it).
