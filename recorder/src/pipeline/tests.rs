@@ -295,13 +295,9 @@ fn the_victims_of_one_group_kill_share_the_figures_of_the_first() {
     assert_eq!(counters.get(Counter::EventsReceived), 4);
 }
 
-/// A memory.oom.group kill's report is kept once, with the victim the kernel
-/// chose; its 50 members keep their own lines and the header's scalar facts.
-/// Before, every member copied the 50-row task table and the header, so the
-/// store grew with the square of the group (a 5,000-task group kill made the
-/// daemon itself run out of memory).
-#[test]
-fn a_group_kills_report_is_stored_once_with_the_chosen_victim() {
+/// The records a real writer stores from `records` read as /dev/kmsg, and
+/// the pipeline's counters.
+fn stored_from_kernel_log<R: std::io::Read>(records: R) -> (Vec<crate::model::Kill>, Arc<Counters>) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("oom.db");
     let store = Store::open(&db, Access::ReadWrite).unwrap();
@@ -312,12 +308,21 @@ fn a_group_kills_report_is_stored_once_with_the_chosen_victim() {
         move || Writer::new(store, counters, None).run(rx)
     });
     let mut log_reader = KernelLogReader::new(BOOT.into(), None, tx, Arc::clone(&counters));
-    assert!(log_reader.drain(&mut Kmsg::from_source(kmsg_records("kmsg-oom-6.12-v2-group.txt"))));
+    assert!(log_reader.drain(&mut Kmsg::from_source(records)));
     drop(log_reader);
     writer.join().unwrap();
+    let kills = Store::open(&db, Access::ReadOnly).unwrap().list(&Filter::default()).unwrap();
+    (kills, counters)
+}
 
-    let store = Store::open(&db, Access::ReadOnly).unwrap();
-    let kills = store.list(&Filter::default()).unwrap();
+/// A memory.oom.group kill's report is kept once, with the victim the kernel
+/// chose; its 50 members keep their own lines and the header's scalar facts.
+/// Before, every member copied the 50-row task table and the header, so the
+/// store grew with the square of the group (a 5,000-task group kill made the
+/// daemon itself run out of memory).
+#[test]
+fn a_group_kills_report_is_stored_once_with_the_chosen_victim() {
+    let (kills, counters) = stored_from_kernel_log(kmsg_records("kmsg-oom-6.12-v2-group.txt"));
     let group: Vec<_> = kills.iter().filter(|k| k.oom.group_cgroup.as_deref() == Some("/group")).collect();
     assert_eq!(group.len(), 50, "49 sleepers and the hog, the hog's repeated line joined");
     assert_eq!(counters.get(Counter::KernelCountedTwice), 1, "the hog's second line, counted");
@@ -346,25 +351,10 @@ fn a_group_kills_report_is_stored_once_with_the_chosen_victim() {
 /// The repeat is a fact about the first kill, whenever it comes.
 #[test]
 fn a_group_kills_chosen_victim_repeated_after_a_long_walk_is_one_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("oom.db");
-    let store = Store::open(&db, Access::ReadWrite).unwrap();
-    let (tx, rx) = mpsc::channel();
-    let counters = Arc::new(Counters::default());
-    let writer = thread::spawn({
-        let counters = Arc::clone(&counters);
-        move || Writer::new(store, counters, None).run(rx)
-    });
-    let mut log_reader = KernelLogReader::new(BOOT.into(), None, tx, Arc::clone(&counters));
     // 0.3 s a line from the group line on: the hog's repeat (the walk's
     // 50th line) comes 15 s after its first line.
     let records = kmsg_records_paced("kmsg-oom-6.12-v2-group.txt", "Tasks in /group", 300_000);
-    assert!(log_reader.drain(&mut Kmsg::from_source(records)));
-    drop(log_reader);
-    writer.join().unwrap();
-
-    let store = Store::open(&db, Access::ReadOnly).unwrap();
-    let kills = store.list(&Filter::default()).unwrap();
+    let (kills, _) = stored_from_kernel_log(records);
     let hog: Vec<_> = kills.iter().filter(|k| k.victim.pid == 229).collect();
     assert_eq!(hog.len(), 1, "one victim, one record: {hog:#?}");
     assert_eq!(

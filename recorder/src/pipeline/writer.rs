@@ -914,13 +914,19 @@ mod tests {
         assert!(asides >= 1, "the damaged file is kept aside");
     }
 
+    /// A /proc under `dir` whose vmstat says `oom_kill N`.
+    fn proc_with_oom_kill(dir: &std::path::Path, n: u64) -> std::path::PathBuf {
+        let proc_root = dir.join("proc");
+        std::fs::create_dir_all(&proc_root).unwrap();
+        std::fs::write(proc_root.join("vmstat"), format!("pgfault 1\noom_kill {n}\n")).unwrap();
+        proc_root
+    }
+
     #[test]
     fn the_run_row_is_brought_up_to_date_at_stop() {
         let dir = tempfile::tempdir().unwrap();
         let (store, id, row) = store_with_run(dir.path());
-        let proc_root = dir.path().join("proc");
-        std::fs::create_dir_all(&proc_root).unwrap();
-        std::fs::write(proc_root.join("vmstat"), "pgfault 1\noom_kill 12\n").unwrap();
+        let proc_root = proc_with_oom_kill(dir.path(), 12);
         let counters = Arc::new(Counters::default());
         counters.add(Counter::EventsReceived, 2);
         counters.add(Counter::KmsgLost, 3);
@@ -945,9 +951,7 @@ mod tests {
     fn the_run_row_is_written_when_its_counts_change_not_on_a_timer() {
         let dir = tempfile::tempdir().unwrap();
         let (store, id, row) = store_with_run(dir.path());
-        let proc_root = dir.path().join("proc");
-        std::fs::create_dir_all(&proc_root).unwrap();
-        std::fs::write(proc_root.join("vmstat"), "oom_kill 12\n").unwrap();
+        let proc_root = proc_with_oom_kill(dir.path(), 12);
         let counters = Arc::new(Counters::default());
         let mut writer = Writer::new(store, Arc::clone(&counters), None).with_run(RunTracker::new(
             id,
@@ -966,7 +970,7 @@ mod tests {
         writer.update_run(true, false);
         let second = written();
         assert!(second > first, "a count changed: written");
-        std::fs::write(proc_root.join("vmstat"), "oom_kill 13\n").unwrap();
+        proc_with_oom_kill(dir.path(), 13);
         writer.update_run(true, false);
         assert!(written() > second, "a kill elsewhere on the machine: written");
     }
