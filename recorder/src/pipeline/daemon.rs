@@ -114,9 +114,6 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
     // this read and the attach is counted here and found by the kernel-log
     // catch-up (its time is after `started_ns`), so the audit still balances.
     let started_ns = clock::wall_ns_now();
-    // The same instant on the kernel log's clock (printk's stamps follow
-    // CLOCK_MONOTONIC to within its drift).
-    let started_log_usec = clock::mono_ns_now() / 1_000;
     let vmstat_start = vmstat::read_vmstat_oom_kill(Path::new("/proc"))
         .map_err(|e| log::warn!("{e}: `oomrecorder status` cannot audit this run"))
         .ok();
@@ -269,7 +266,7 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
         (
             kmsg,
             KernelLogReader::new(boot_id.clone(), cursor, tx.clone(), Arc::clone(&counters))
-                .counting_repeats_after(started_log_usec),
+                .counting_repeats_after(started_ns),
         )
     });
     let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);

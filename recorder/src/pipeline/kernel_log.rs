@@ -37,7 +37,7 @@ pub struct KernelLogReader {
     counters: Arc<Counters>,
     last_seq: Option<u64>,
     sent_seq: Option<u64>,
-    repeats_after_usec: u64,
+    repeats_after_ns: i64,
 }
 
 impl KernelLogReader {
@@ -57,15 +57,16 @@ impl KernelLogReader {
             counters,
             last_seq: None,
             sent_seq: cursor,
-            repeats_after_usec: 0,
+            repeats_after_ns: i64::MIN,
         }
     }
 
-    /// Counts [`Counter::KernelCountedTwice`] only for kills logged at or
-    /// after `usec` (the kernel log's clock): the run's audit starts at the
-    /// daemon's start, and the catch-up reads the earlier log too.
-    pub fn counting_repeats_after(mut self, usec: u64) -> KernelLogReader {
-        self.repeats_after_usec = usec;
+    /// Counts [`Counter::KernelCountedTwice`] only for kills at or after
+    /// `wall_ns` (the daemon's start): the run's audit counts the records
+    /// of kills since then, and the catch-up reads the earlier log too. The
+    /// kill's time is its record's, from the same stamp and clock.
+    pub fn counting_repeats_after(mut self, wall_ns: i64) -> KernelLogReader {
+        self.repeats_after_ns = wall_ns;
         self
     }
 
@@ -150,7 +151,11 @@ impl KernelLogReader {
                     // Still sent: the join merges it into its victim's
                     // record, which learns from it the group's cgroup (the
                     // chosen victim's first line comes before `Tasks in`).
-                    if kk.repeat_of_chosen && kk.usec.is_some_and(|u| u >= self.repeats_after_usec) {
+                    let kill_usec = kk.chosen_usec.or(kk.usec);
+                    if kk.repeat_of_chosen
+                        && kill_usec
+                            .is_some_and(|u| clock::mono_to_wall_ns(u * 1_000) >= self.repeats_after_ns)
+                    {
                         self.counters.add(Counter::KernelCountedTwice, 1);
                     }
                     let time_ns = kk.usec.map(|usec| clock::mono_to_wall_ns(usec * 1_000));
