@@ -77,10 +77,15 @@ fn a_damaged_store_is_reported_and_the_daemon_sets_it_aside_and_recovers() {
     };
     // Readers: a `list` that reads the damaged page says so (the newest 50
     // are on sound pages, and are shown); `show` of a row on the damaged
-    // page says damaged, not "no kill with id"; `status` checks every page.
+    // page says damaged, not "no kill with id"; `status --check` checks
+    // every page.
     let hidden_id = hidden.to_string();
-    let readers: [&[&str]; 4] =
-        [&["list", "--limit", "1000"], &["show", &hidden_id], &["status"], &["status", "--json"]];
+    let readers: [&[&str]; 4] = [
+        &["list", "--limit", "1000"],
+        &["show", &hidden_id],
+        &["status", "--check"],
+        &["status", "--check", "--json"],
+    ];
     for args in readers {
         let (code, err) = corrupt(args);
         assert_eq!(code, Some(2), "{args:?}: {err}");
@@ -120,7 +125,7 @@ fn a_damaged_store_is_reported_and_the_daemon_sets_it_aside_and_recovers() {
     assert!(text.contains("a damaged database was set aside"), "{text}");
     assert_eq!(daemon.stop().code(), Some(0));
     println!(
-        "damaged: page of kill {hidden} overwritten; list, show {hidden} and status exit 2 naming it corrupt, \
+        "damaged: page of kill {hidden} overwritten; list, show {hidden} and status --check exit 2 naming it corrupt, \
          file unchanged; the daemon moved it aside with its WAL ({} bytes + {} bytes, unchanged) and \
          recovered 4 kills from the kernel log, then recorded 2 more",
         damaged.len(),

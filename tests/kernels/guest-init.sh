@@ -167,10 +167,12 @@ echo "=== VMSTAT oom_kill $(vmstat_oom_kill)"
 # kernel is done: status is the daemon's account once it has stored every
 # kill the kernel counted (up to 180 s; its audit takes off the chosen
 # victim of each group kill, which vmstat counts twice).
-i=0
+# A deadline on the guest's clock, not a count of tries: each try is a
+# process start, seconds under TCG.
+deadline=$(( $(cut -d. -f1 /proc/uptime) + 180 ))
 until missing=$(oomrecorder status --json --db /tmp/oom.db | tr -d '\n ' | sed -n 's/.*"missing":\([0-9]*\).*/\1/p') &&
       [ -n "$missing" ] && [ "$missing" -eq 0 ]; do
-    i=$((i + 1)); [ $i -gt 180 ] && { echo "=== STORE WAIT gave up, missing $missing"; break; }
+    [ "$(cut -d. -f1 /proc/uptime)" -gt $deadline ] && { echo "=== STORE WAIT gave up, missing $missing"; break; }
     sleep 1
 done
 stamp stored

@@ -129,6 +129,7 @@ complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand stats" -s V -l v
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand status" -l db -d 'SQLite database the daemon writes and the other commands read [default: `db` in the configuration file, else /var/lib/oomrecorder/oomrecorder.db]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand status" -l config -d 'Configuration file (only the default one may be missing) [default: /etc/oomrecorder/oomrecorder.toml]' -r -F
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand status" -l json -d 'One JSON object for scripts instead of text'
+complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand status" -l check -d 'Check every page of the database first (`PRAGMA integrity_check`, every index against its table): seconds on a large store. Without it, status reads only what it reports (the daemon checks every page daily, and sets a damaged file aside)'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand status" -s V -l version -d 'Print version'
 complete -c oomrecorder -n "__fish_oomrecorder_using_subcommand prune" -l max-age -d 'Delete kills older than DAYS (180 or 180d); 0: none by age [default: `max_age_days` in the configuration file, else 180]' -r
