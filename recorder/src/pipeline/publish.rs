@@ -187,10 +187,21 @@ fn scope(kill: &Kill) -> Scope {
     }
 }
 
+/// Who the victim was: the record's identity, else what its cgroup path
+/// says. A kill is published when its report is in, which may be before
+/// the cgroup snapshot names it: without the path's answer the same
+/// container's kills would be split between two label sets.
+fn identity_of(kill: &Kill) -> Option<identity::Identity> {
+    kill.container.clone().or_else(|| {
+        let path = kill.cgroup.as_deref()?;
+        Some(identity::from_path(path)).filter(|id| *id != identity::Identity::default())
+    })
+}
+
 /// The metrics' labels of a kill: empty where it was not in Kubernetes or in
 /// a unit (every unknown label is empty, never a placeholder).
 pub fn labels(kill: &Kill) -> KillLabels {
-    let c = kill.container.clone().unwrap_or_default();
+    let c = identity_of(kill).unwrap_or_default();
     KillLabels {
         namespace: c.pod_namespace.unwrap_or_default(),
         pod: c.pod_name.unwrap_or_default(),
@@ -221,7 +232,8 @@ pub fn journal_fields(kill: &Kill, group_others: Option<usize>) -> Vec<String> {
         format!("OOMRECORDER_SCOPE={}", if l.scope == Scope::Unknown { "unknown" } else { l.scope.as_str() }),
         format!("OOMRECORDER_CGROUP={}", one_line(kill.cgroup.as_deref().unwrap_or("unknown"))),
     ];
-    let c = kill.container.as_ref();
+    let c = identity_of(kill);
+    let c = c.as_ref();
     let limit = oom_cgroup(kill)
         .and_then(|_| kill.oom.memory_limit_kb.map(|kb| kb * 1024))
         .or(kill.memory_limit_bytes);
@@ -264,6 +276,22 @@ mod tests {
 
     const CID: &str = "3f4e5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081";
     const POD: &str = "/kubepods/burstable/pod0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+
+    /// Published before the snapshot named it, a kill still gets the
+    /// labels its cgroup path gives: one series per unit, not two.
+    #[test]
+    fn a_kill_not_yet_named_is_labelled_from_its_cgroup_path() {
+        let kill = Kill {
+            cgroup: Some("/system.slice/web.service".into()),
+            oom: Oom { constraint: Some("CONSTRAINT_MEMCG".into()), ..Oom::default() },
+            ..Kill::default()
+        };
+        assert_eq!(kill.container, None);
+        assert_eq!(labels(&kill).unit, "web.service");
+        let named =
+            Kill { container: Some(identity::from_path("/system.slice/web.service")), ..kill.clone() };
+        assert_eq!(labels(&named), labels(&kill));
+    }
 
     fn kill_in(cgroup: &str, oom: Oom) -> Kill {
         let mut container = identity::from_path(cgroup);
