@@ -69,6 +69,10 @@ pub const MAX_PENDING: usize = 4_096;
 /// less than the join window the count itself spans.
 const GROUP_COUNT_SHARED_US: u64 = 1_000_000;
 
+/// Messages taken from the channel before the next flush while the store
+/// works: each is its own transaction, so this only bounds the queue.
+const PULL_BATCH: usize = 256;
+
 /// What the sources hand the writer.
 pub enum ToWriter {
     /// Facts about one kill, from any source; merged by the store.
@@ -300,8 +304,17 @@ impl Writer {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            while let Ok(message) = rx.try_recv() {
-                self.push(message);
+            // A healthy store takes a burst a batch at a time: the rest waits
+            // in the channel, as it arrived, and nothing is given up. A
+            // failing store takes everything, so that the bound of what
+            // waits in memory applies (a 5,000-task group kill is 10,000
+            // messages: pulled all at once they overran the bound with the
+            // store healthy, and half the kills were given up).
+            while self.failing.is_some() || self.pending.len() < PULL_BATCH {
+                match rx.try_recv() {
+                    Ok(message) => self.push(message),
+                    Err(_) => break,
+                }
             }
             if self.failing.as_ref().is_none_or(|f| Instant::now() >= f.next_try) {
                 self.flush();
@@ -912,6 +925,27 @@ mod tests {
             .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("oom.db~corrupt-"))
             .count();
         assert!(asides >= 1, "the damaged file is kept aside");
+    }
+
+    /// A burst beyond the bound of what waits for a failing store, with the
+    /// store healthy (a 5,000-task group kill sends 10,000 messages at
+    /// once): every kill is stored and none given up.
+    #[test]
+    fn a_burst_larger_than_the_failure_queue_is_stored_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+        let counters = Arc::new(Counters::default());
+        let writer = Writer::new(store, Arc::clone(&counters), None);
+        let (tx, rx) = mpsc::channel();
+        let burst = MAX_PENDING + 500;
+        for pid in 0..burst {
+            tx.send(ToWriter::Kill(Box::new(ebpf_kill(10_000 + pid as i32)))).unwrap();
+        }
+        drop(tx);
+        writer.run(rx);
+        assert_eq!(counters.get(Counter::QueueFull), 0);
+        let store = Store::open(&dir.path().join("oom.db"), Access::ReadOnly).unwrap();
+        assert_eq!(store.kill_count().unwrap(), burst as u64);
     }
 
     /// A /proc under `dir` whose vmstat says `oom_kill N`.
