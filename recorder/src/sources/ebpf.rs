@@ -67,6 +67,24 @@ impl CounterMap {
     }
 }
 
+/// The ring buffer's size for this kernel. With the group-kill key
+/// (`kfield::GROUP_WALK`, 5.15+: `MEMCG_OOM_GROUP_KILL`) the members of a
+/// memory.oom.group kill send short records (304 bytes with the ring's
+/// header) and 2 MiB holds about 6,800 of them even if the daemon read
+/// nothing during the kill. Without it (5.10) every victim sends its
+/// cgroup's figures (2,616 bytes): 2 MiB held about 800, and the matrix's
+/// 5,000-task group kill lost 46 under qemu; 8 MiB holds about 3,200, and
+/// the daemon drains while the kernel walks the group. A ring costs its
+/// pages only once records have filled them (the kernel allocates them
+/// at load; user space maps them, twice, as it reads).
+fn ring_bytes(kernel: &KernelLayout) -> u32 {
+    if kernel.has(common::kfield::GROUP_WALK) {
+        2 << 20
+    } else {
+        8 << 20
+    }
+}
+
 impl Probe {
     /// Loads the program for `attach` (the other one stays unloaded) with
     /// both layouts as globals, and attaches it.
@@ -78,6 +96,16 @@ impl Probe {
         if EBPF_OBJECT.is_empty() {
             return Err(LoadError::EmptyObject);
         }
+        let ring = ring_bytes(kernel);
+        log::info!(
+            "ring buffer: {} MiB ({})",
+            ring >> 20,
+            if kernel.has(common::kfield::GROUP_WALK) {
+                "a group kill's members share their cgroup's figures"
+            } else {
+                "every victim carries its cgroup's figures on this kernel"
+            }
+        );
         let mut ebpf = EbpfLoader::new()
             // Statistics only: a rejection still logs the verifier's error
             // and its instruction count, but no state per instruction. With
@@ -88,6 +116,7 @@ impl Probe {
             .verifier_log_level(VerifierLogLevel::STATS)
             .override_global(LAYOUT_GLOBAL, layout, true)
             .override_global(KERNEL_LAYOUT_GLOBAL, kernel, true)
+            .map_max_entries(EVENTS_MAP, ring)
             .load(EBPF_OBJECT)
             .map_err(LoadError::Object)?;
         match attach {
