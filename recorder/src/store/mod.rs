@@ -176,10 +176,18 @@ impl Store {
                 }
                 // WAL: the CLI reads while the daemon writes. synchronous=FULL:
                 // each kill is fsynced when committed; kills are rare and losing
-                // one to a power cut is not acceptable.
+                // one to a power cut is not acceptable. journal_size_limit=0:
+                // once checkpointed, the WAL is cut back to nothing when it is
+                // next reset (sqlite.org/pragma.html#pragma_journal_size_limit),
+                // instead of keeping the size of its largest burst: a burst
+                // (a catch-up of the kernel log, a group kill) no longer holds
+                // megabytes of disk after it, and a full disk is found at the
+                // next write, not once that old room is used up.
                 store
                     .conn
-                    .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+                    .execute_batch(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 0;",
+                    )
                     .map_err(|e| store.sql(e))?;
                 if sharing.group.is_some() {
                     store.keep_wal_files();
