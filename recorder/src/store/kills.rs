@@ -94,6 +94,10 @@ const REPORT: [&str; 8] = [
     "cgroup",
     "notes",
 ];
+/// The identity's columns among [`SNAPSHOT`]'s.
+const IDENTITY: [&str; 7] =
+    ["container_json", "container_id", "pod_uid", "pod_namespace", "pod_name", "container_name", "unit"];
+
 /// What the cgroup snapshot read, and who the victim was.
 const SNAPSHOT: [&str; 12] = [
     "snapshot_json",
@@ -210,7 +214,13 @@ impl Store {
 
     /// The cgroup snapshot's facts about record `id`.
     pub fn set_snapshot(&mut self, id: i64, kill: &Kill, sources: &[Source]) -> Result<bool, StoreError> {
-        let owned: Vec<(&str, Rule)> = SNAPSHOT.iter().map(|c| (*c, Rule::Fill)).collect();
+        // Who the victim was: the snapshot's answer (the cgroup path and the
+        // runtime's own files) wins over the path-only one a report may have
+        // stored first (`from_report::from_kernel`), which it contains.
+        let owned: Vec<(&str, Rule)> = SNAPSHOT
+            .iter()
+            .map(|c| (*c, if IDENTITY.contains(c) { Rule::Replace } else { Rule::Fill }))
+            .collect();
         self.apply(id, kill, &owned, vec![("sources", Value::Text(sources_to_json(sources)))])
     }
 

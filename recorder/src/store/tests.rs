@@ -289,3 +289,32 @@ fn the_reports_scope_replaces_the_counters_guess() {
     let filter = Filter { scope: Some(OomScope::Memcg), ..Filter::default() };
     assert_eq!(store.list(&filter).unwrap().len(), 1);
 }
+
+/// A kill whose report came first holds only what its cgroup path says of
+/// the container; the snapshot that comes after names it (the runtime's
+/// files) and must win. Seen in CI: a kubelet-systemd container's kill
+/// stored without its name, image and pod when its kernel line won the race.
+#[test]
+fn the_snapshots_identity_replaces_the_paths_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+    let path = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod815d2b0d_0000_4000_8000_000000000001.slice/cri-containerd-8601fe2ef4d1.scope";
+    let from_path = crate::model::identity::from_path(path);
+    let first = Kill { container: Some(from_path.clone()), ..sample_kill(42, 1) };
+    let id = store.insert(&first).unwrap();
+    let named = crate::model::identity::Identity {
+        container_name: Some("hog".into()),
+        pod_name: Some("web-0".into()),
+        pod_namespace: Some("shop".into()),
+        image: Some("docker.io/library/nginx:1.25".into()),
+        ..from_path.clone()
+    };
+    let snapshot = Kill { container: Some(named.clone()), ..sample_kill(42, 1) };
+    store.set_snapshot(id, &snapshot, &[Source::Ebpf, Source::Cgroup]).unwrap();
+    let stored = store.get(id).unwrap().unwrap();
+    assert_eq!(stored.container, Some(named));
+    // A snapshot that names nothing keeps what the path said.
+    let id2 = store.insert(&Kill { container: Some(from_path.clone()), ..sample_kill(43, 2) }).unwrap();
+    store.set_snapshot(id2, &Kill { container: None, ..sample_kill(43, 2) }, &[Source::Ebpf]).unwrap();
+    assert_eq!(store.get(id2).unwrap().unwrap().container, Some(from_path));
+}
