@@ -109,7 +109,7 @@ pub fn from_kernel(
 /// event was lost, still names its pod uid and container id. Names the
 /// runtime keeps in its files come with the daemon's snapshot.
 fn identity_of(task_cgroup: Option<&str>) -> Option<Identity> {
-    task_cgroup.map(identity::from_path).filter(|id| *id != Identity::default())
+    task_cgroup.and_then(identity::named_by_path)
 }
 
 /// The oom_reaper's line about a victim, as facts to merge into its record.

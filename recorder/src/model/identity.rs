@@ -94,6 +94,12 @@ fn pod_uid(segment: &str) -> Option<String> {
     Some(inner[at + 3..].replace('_', "-")).filter(|u| u.len() >= 32)
 }
 
+/// What a cgroup path alone says of the victim, `None` when it says
+/// nothing (a path outside any container, pod or unit).
+pub fn named_by_path(path: &str) -> Option<Identity> {
+    Some(from_path(path)).filter(|id| *id != Identity::default())
+}
+
 /// Parses the identity out of a cgroup path. Pure.
 pub fn from_path(path: &str) -> Identity {
     let mut id = Identity::default();

@@ -192,10 +192,7 @@ fn scope(kill: &Kill) -> Scope {
 /// the cgroup snapshot names it: without the path's answer the same
 /// container's kills would be split between two label sets.
 fn identity_of(kill: &Kill) -> Option<identity::Identity> {
-    kill.container.clone().or_else(|| {
-        let path = kill.cgroup.as_deref()?;
-        Some(identity::from_path(path)).filter(|id| *id != identity::Identity::default())
-    })
+    kill.container.clone().or_else(|| kill.cgroup.as_deref().and_then(identity::named_by_path))
 }
 
 /// The metrics' labels of a kill: empty where it was not in Kubernetes or in
