@@ -18,6 +18,7 @@ use common::MarkVictimLayout;
 use super::{
     counters::Counters,
     events::read_loop,
+    footprint::{self, Startup},
     journal,
     kernel_log::KernelLogReader,
     publish::{self, Publisher},
@@ -165,7 +166,9 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
         Err(e) => return Err(e.into()),
     };
     log::info!("recording to {} (command lines: {})", store.path().display(), config.cmdline.as_str());
-    loader::release_startup_memory();
+    // The BTF parse (here and in aya's loader) freed tens of MiB for a
+    // large store's vmlinux: handed back now, not only once start-up is over.
+    footprint::trim_heap();
 
     let cursor = store.kmsg_cursor(&boot_id)?;
     let kmsg = match Kmsg::open(Path::new("/dev/kmsg")) {
@@ -225,8 +228,12 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
             .ok(),
         _ => None,
     };
-    if let Some(metrics) = &metrics {
-        seed_metrics(metrics.clone(), &store);
+    // Over once the kernel log's catch-up and the metrics' seed are done
+    // and the writer has stored what they sent.
+    let startup = Startup::waiting_for(usize::from(kmsg.is_some()) + 1);
+    match &metrics {
+        Some(metrics) => seed_metrics(metrics.clone(), &store, startup.clone()),
+        None => startup.done(),
     }
     let mut writer = Writer::new(store, Arc::clone(&counters), retention)
         .with_publisher(Publisher::new(
@@ -234,7 +241,8 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
             config.metrics.textfile.clone(),
             config.journal_entries,
         ))
-        .with_reserve(Reserve::beside(&config.db, &config.sharing));
+        .with_reserve(Reserve::beside(&config.db, &config.sharing))
+        .shedding_after(startup.clone());
     if let Some(id) = run_id {
         writer = writer.with_run(RunTracker::new(id, run_row, "/proc".into()));
     }
@@ -267,6 +275,7 @@ pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
             kmsg,
             KernelLogReader::new(boot_id.clone(), cursor, tx.clone(), Arc::clone(&counters))
                 .counting_repeats_after(started_ns),
+            startup,
         )
     });
     let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
@@ -381,16 +390,17 @@ fn log_attached(attach: AttachPoint, mark_victim: Option<&tracefs::MarkVictim>) 
 /// Counts the kills the store already holds into the metrics, on a thread
 /// of its own (`publish::seed`). Not joined: a daemon stopped while it runs
 /// loses nothing but the rest of a count it rebuilds at its next start.
-fn seed_metrics(metrics: Metrics, store: &Store) {
+fn seed_metrics(metrics: Metrics, store: &Store, startup: Startup) {
     let until_id = match store.last_id() {
-        Ok(0) => return,
+        Ok(0) => return startup.done(),
         Ok(id) => id,
         Err(e) => {
             log::warn!("cannot count the stored kills into the metrics ({e}): they count from now on");
-            return;
+            return startup.done();
         }
     };
     let path = store.path().to_path_buf();
+    let seeder_startup = startup.clone();
     let spawned = thread::Builder::new().name("metrics-seed".into()).spawn(move || {
         let seeded =
             Store::open(&path, Access::ReadOnly).and_then(|store| publish::seed(&metrics, &store, until_id));
@@ -398,8 +408,10 @@ fn seed_metrics(metrics: Metrics, store: &Store) {
             Ok(n) => log::info!("metrics: counted {n} kill(s) already in the store"),
             Err(e) => log::warn!("cannot count the stored kills into the metrics ({e}): some are left out"),
         }
+        seeder_startup.done();
     });
     if let Err(e) = spawned {
         log::warn!("cannot start counting the stored kills into the metrics ({e}): they count from now on");
+        startup.done();
     }
 }

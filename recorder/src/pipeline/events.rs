@@ -18,6 +18,7 @@ use tokio::{
 use super::{
     counters::Counters,
     daemon::DaemonError,
+    footprint::Startup,
     kernel_log::{Drained, KernelLogReader},
     snapshotter,
     writer::{describe, ToWriter},
@@ -55,7 +56,7 @@ async fn kmsg_readable(
 /// drains both.
 pub(super) async fn read_loop(
     probe: Probe,
-    kernel_log: Option<(Kmsg, KernelLogReader)>,
+    kernel_log: Option<(Kmsg, KernelLogReader, Startup)>,
     tx: mpsc::Sender<ToWriter>,
     snapshots: mpsc::Sender<snapshotter::Request>,
     boot_id: String,
@@ -72,15 +73,15 @@ pub(super) async fn read_loop(
     let mut ring = unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
         .map_err(|e| DaemonError::Runtime(e.into()))?;
     let mut reader = EventReader::new(tx, snapshots, boot_id, machine, run_counters);
-    let (mut kmsg_fd, mut log_reader) = match kernel_log {
-        Some((kmsg, log_reader)) => {
+    let (mut kmsg_fd, mut log_reader, mut catching_up) = match kernel_log {
+        Some((kmsg, log_reader, startup)) => {
             // SAFETY: Kmsg owns its file, which stays open and unchanged until
             // the AsyncFd (its only owner from here on) is dropped.
             let fd = unsafe { AsyncFd::register_with_interest(kmsg, Interest::READABLE) }
                 .map_err(|e| DaemonError::Runtime(e.into()))?;
-            (Some(fd), Some(log_reader))
+            (Some(fd), Some(log_reader), Some(startup))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
 
     super::notify::ready();
@@ -103,10 +104,18 @@ pub(super) async fn read_loop(
             }
             guard = kmsg_readable(&mut kmsg_fd) => {
                 let mut guard = guard.map_err(DaemonError::Runtime)?;
-                match log_reader.as_mut().map(|r| r.drain_some(guard.get_inner_mut(), KMSG_BATCH)) {
+                let drained = log_reader.as_mut().map(|r| r.drain_some(guard.get_inner_mut(), KMSG_BATCH));
+                match drained {
                     Some(Drained::More) => {}
                     Some(Drained::Empty) => guard.clear_ready(),
                     Some(Drained::Failed) | None => kmsg_fd = None,
+                }
+                // The first time the log is empty (or gone), its catch-up
+                // is over.
+                if drained != Some(Drained::More) {
+                    if let Some(startup) = catching_up.take() {
+                        startup.done();
+                    }
                 }
                 // The ring buffer's losses are noticed while the log is
                 // busy too, not only when the ring delivers.

@@ -9,6 +9,7 @@
 pub mod counters;
 pub mod daemon;
 pub mod events;
+pub mod footprint;
 pub mod join;
 pub mod journal;
 pub mod kernel_log;

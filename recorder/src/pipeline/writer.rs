@@ -29,6 +29,7 @@ use std::{
 
 use super::{
     counters::Counters,
+    footprint::{self, Startup},
     join::{self, Recorded},
     publish::Publisher,
     retention::Retention,
@@ -47,6 +48,8 @@ pub const UPDATE_EVERY: Duration = Duration::from_secs(5);
 
 /// How long the writer waits between retries of a failed write.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// How often the writer looks whether start-up is over, while it runs.
+const STARTUP_POLL: Duration = Duration::from_secs(1);
 /// Final attempts at shutdown before unstored records go to the log.
 const FINAL_ATTEMPTS: u32 = 3;
 /// How long an eBPF victim may wait for its `Killed process` line before it
@@ -171,6 +174,10 @@ pub struct Writer {
     to_publish: Vec<i64>,
     /// When every page is checked next.
     next_check: Instant,
+    /// Start-up, until the writer has shed what it left behind.
+    startup: Option<Startup>,
+    /// Something was stored since the writer last handed back its memory.
+    unsettled: bool,
 }
 
 impl Writer {
@@ -188,7 +195,16 @@ impl Writer {
             publisher: None,
             to_publish: Vec::new(),
             next_check: Instant::now() + CHECK_EVERY,
+            startup: None,
+            unsettled: false,
         }
+    }
+
+    /// Sheds start-up's pages ([`footprint::shed_startup_pages`]) once
+    /// `startup` is over and what it sent is stored.
+    pub fn shedding_after(mut self, startup: Startup) -> Writer {
+        self.startup = Some(startup);
+        self
     }
 
     /// Publishes each kill once its record is complete (journal, metrics).
@@ -230,6 +246,8 @@ impl Writer {
                 Some(f) => wait.min(f.next_try.saturating_duration_since(Instant::now())),
                 None => wait,
             };
+            // While start-up runs, look every second whether it is over.
+            let wait = if self.startup.is_some() { wait.min(STARTUP_POLL) } else { wait };
             match rx.recv_timeout(wait) {
                 Ok(message) => self.push(message),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -255,6 +273,7 @@ impl Writer {
                 r.cap_if_grown(&mut self.store);
             }
             self.check_if_due(Instant::now());
+            self.settle();
         }
         for _ in 0..FINAL_ATTEMPTS {
             if self.pending.is_empty() {
@@ -280,8 +299,31 @@ impl Writer {
         self.update_run(true, true);
     }
 
+    /// Once everything is stored and nothing waits: hands back what the
+    /// burst used (SQLite's page cache, the heap's free blocks) and, the
+    /// first time start-up is over, start-up's pages. An idle daemon holds
+    /// what it needs to wait, not what it needed last.
+    fn settle(&mut self) {
+        if !self.pending.is_empty() || !self.awaiting.is_empty() {
+            return;
+        }
+        if let Some(startup) = self.startup.take_if(|s| s.is_over()) {
+            drop(startup);
+            match footprint::shed_startup_pages() {
+                Ok(kib) => log::info!("start-up over: {kib} KiB of its code and data unmapped"),
+                Err(e) => log::debug!("start-up over; its pages stay mapped (/proc/self/smaps: {e})"),
+            }
+            self.unsettled = true;
+        }
+        if std::mem::take(&mut self.unsettled) {
+            self.store.release_memory();
+            footprint::trim_heap();
+        }
+    }
+
     /// Queues a message, within the bound.
     fn push(&mut self, message: ToWriter) {
+        self.unsettled = true;
         self.pending.retain(|p| !p.message.superseded_by(&message));
         if self.pending.len() >= MAX_PENDING {
             self.counters.add(Counter::QueueFull, 1);

@@ -167,13 +167,3 @@ pub fn raise_memlock_limit() {
         log::debug!("could not lift RLIMIT_MEMLOCK: {}", std::io::Error::last_os_error());
     }
 }
-
-/// Hands back to the system the heap used once at start: parsing the
-/// kernel's BTF (here and in aya's loader, several MiB for vmlinux) leaves
-/// freed blocks that glibc keeps, which would otherwise count as the
-/// daemon's resident memory for as long as it runs.
-pub fn release_startup_memory() {
-    // SAFETY: malloc_trim only releases free heap memory; it has no
-    // preconditions and touches no live allocation.
-    unsafe { libc::malloc_trim(0) };
-}

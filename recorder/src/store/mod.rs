@@ -270,6 +270,15 @@ impl Store {
             .map_err(|e| self.sql(e))
     }
 
+    /// Frees this connection's page cache (PRAGMA shrink_memory): between
+    /// bursts a daemon holds no pages, and the next burst reads the few it
+    /// needs again (from the OS page cache, without a disk read mostly).
+    pub fn release_memory(&self) {
+        if let Err(e) = self.conn.execute_batch("PRAGMA shrink_memory") {
+            log::debug!("{}: PRAGMA shrink_memory: {e}", self.path.display());
+        }
+    }
+
     pub fn in_transaction<T>(
         &mut self,
         work: impl FnOnce(&mut Store) -> Result<T, StoreError>,
