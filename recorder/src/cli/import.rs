@@ -5,6 +5,8 @@ use std::{
     fs::File,
     io::{self, BufReader},
     path::{Path, PathBuf},
+    sync::mpsc,
+    thread,
 };
 
 use anyhow::Context;
@@ -78,16 +80,44 @@ pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exit> {
             }
             None => Vec::new(),
         };
-        let mut index = 0;
-        let one = import::read_kills_into(open()?, &mut |mut kill| {
-            if let (Some(running), Some(true)) = (&running, placed.get(index)) {
-                import::place(&mut kill, &running.boot_id, &wall_ns);
-                this_boot += 1;
-            }
-            index += 1;
-            batch.push(&mut store, kill).map_err(io::Error::other)
-        })
-        .with_context(reading)?;
+        // Parsed on a thread of its own while this one stores: the two take
+        // a core each instead of taking turns at one. The channel holds two
+        // chunks of CHUNK kills, so the parser runs at most that far ahead
+        // of the store.
+        let input = open()?;
+        let boot_id = running.as_ref().map(|r| r.boot_id.clone());
+        let (tx, rx) = mpsc::sync_channel::<Vec<Kill>>(2);
+        let (one, stored) = thread::scope(|scope| {
+            let parser = scope.spawn(move || {
+                let (mut index, mut placed_here, mut chunk) = (0, 0, Vec::with_capacity(CHUNK));
+                let found = import::read_kills_into(input, &mut |mut kill| {
+                    if let (Some(boot_id), Some(true)) = (&boot_id, placed.get(index)) {
+                        import::place(&mut kill, boot_id, &wall_ns);
+                        placed_here += 1;
+                    }
+                    index += 1;
+                    chunk.push(kill);
+                    if chunk.len() >= CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                        tx.send(full).map_err(|_| io::Error::other("the store stopped taking kills"))?;
+                    }
+                    Ok(())
+                });
+                if found.is_ok() && !chunk.is_empty() {
+                    let _ = tx.send(chunk);
+                }
+                found.map(|found| (found, placed_here))
+            });
+            let stored = rx.iter().flatten().try_for_each(|kill| batch.push(&mut store, kill));
+            // The store failed: dropping the receiver stops the parser at
+            // its next batch, and the store's error is the one to tell.
+            drop(rx);
+            (parser.join(), stored)
+        });
+        stored?;
+        let (one, placed_here) =
+            one.map_err(|_| anyhow::anyhow!("the log parser panicked"))?.with_context(reading)?;
+        this_boot += placed_here;
         found.add(one);
     }
     if let Some(dir) = &args.journal_dir {
@@ -168,6 +198,10 @@ fn refuse_endless(path: &Path, file: &File) -> anyhow::Result<()> {
 /// each, one for the whole import would spill SQLite's page cache into
 /// the WAL again and again.
 const BATCH: usize = 4_096;
+
+/// Kills the parser hands over at a time: small beside [`BATCH`], so the
+/// two chunks in flight add little to the import's peak memory.
+const CHUNK: usize = 256;
 
 /// An import's kills on their way to the store, a transaction at a time.
 #[derive(Default)]

@@ -703,9 +703,10 @@ mod tests {
         assert!(writer.awaiting.is_empty(), "decided once, not retried forever");
     }
 
-    /// An eBPF record with a report big enough that a few need a new page.
+    /// An eBPF record with a report larger than a page (16 KiB in a new
+    /// store): each needs pages that a "full" file cannot add.
     fn big_kill(pid: i32) -> Kill {
-        Kill { kernel_report: vec!["x".repeat(3_000)], ..ebpf_kill(pid) }
+        Kill { kernel_report: vec!["x".repeat(20_000)], ..ebpf_kill(pid) }
     }
 
     fn ids(store: &Store) -> Vec<(i64, i32)> {

@@ -4,12 +4,12 @@
 //! Which record a fact belongs to is the join's decision
 //! (`pipeline::join`); the store only finds the candidates.
 
-use std::ops::ControlFlow;
+use std::{ops::ControlFlow, sync::OnceLock};
 
 use rusqlite::{types::Value, OptionalExtension};
 
 use super::{
-    rows::{columns, named, oom_json, sources_from_json, sources_to_json, summary_columns, RawKill},
+    rows::{columns, oom_json, sources_from_json, sources_to_json, summary_columns, RawKill},
     Filter, Store, StoreError,
 };
 use crate::model::{Kill, Kind, Oom, Reaped, Source};
@@ -122,14 +122,19 @@ impl Store {
     /// rusqlite drops, and in autocommit mode that reset is the commit. A
     /// full disk then went unnoticed, and the next kill got the same id.
     pub fn insert(&mut self, kill: &Kill) -> Result<i64, StoreError> {
+        // One statement for every insert, its parameters by position (in
+        // the order of `columns`): an import stores thousands of kills with
+        // it, and a name costs a scan of the statement's 48 names to bind.
+        static SQL: OnceLock<String> = OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            let names: Vec<&str> = columns(&Kill::default()).iter().map(|(n, _)| &n[1..]).collect();
+            let places: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+            format!("INSERT INTO kills ({}) VALUES ({})", names.join(", "), places.join(", "))
+        });
         let columns = columns(kill);
-        let names: Vec<&str> = columns.iter().map(|(n, _)| &n[1..]).collect();
-        let params: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-        let sql = format!("INSERT INTO kills ({}) VALUES ({})", names.join(", "), params.join(", "));
-        let params = named(&columns);
-        // Cached: an import stores thousands of kills with the same statement.
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.sql(e))?;
-        stmt.execute(&params[..]).map_err(|e| self.sql(e))?;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sql(e))?;
+        stmt.execute(rusqlite::params_from_iter(columns.iter().map(|(_, value)| value)))
+            .map_err(|e| self.sql(e))?;
         Ok(self.conn.last_insert_rowid())
     }
 

@@ -14,14 +14,18 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
     let int = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
     let uint = |v: Option<u64>| int(v.map(|v| v as i64));
     let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
-    let json = |v: serde_json::Value| Value::Text(v.to_string());
+    // Straight to text, never through serde_json::Value (a map per
+    // object, a copy of every string): the same text, key order kept.
+    fn json<T: serde::Serialize + ?Sized>(v: &T) -> Value {
+        serde_json::to_string(v).map_or(Value::Null, Value::Text)
+    }
     let v = &kill.victim;
     let t = &kill.trigger;
     let c = kill.container.as_ref();
     let report = if kill.kernel_report.is_empty() {
         Value::Null
     } else {
-        json(serde_json::Value::from(kill.kernel_report.clone()))
+        json(&kill.kernel_report)
     };
     vec![
         (":kind", Value::Text(kill.kind.as_str().into())),
@@ -61,7 +65,7 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
         (":cgroup_id", uint(kill.kernel.as_ref().and_then(|k| k.cgroup_id))),
         (
             ":kernel_json",
-            kill.kernel.as_ref().and_then(|k| serde_json::to_value(k).ok()).map_or(Value::Null, json),
+            kill.kernel.as_ref().map_or(Value::Null, json),
         ),
         (":victim_cmdline", text(&v.cmdline)),
         (":victim_exe", text(&v.exe)),
@@ -71,17 +75,17 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
         (":pod_name", text(&c.and_then(|c| c.pod_name.clone()))),
         (":container_name", text(&c.and_then(|c| c.container_name.clone()))),
         (":unit", text(&c.and_then(|c| c.unit.clone()))),
-        (":container_json", c.and_then(|c| serde_json::to_value(c).ok()).map_or(Value::Null, json)),
+        (":container_json", c.map_or(Value::Null, json)),
         (
             ":snapshot_json",
-            kill.snapshot.as_ref().and_then(|s| serde_json::to_value(s).ok()).map_or(Value::Null, json),
+            kill.snapshot.as_ref().map_or(Value::Null, json),
         ),
         (
             ":notes",
             if kill.notes.is_empty() {
                 Value::Null
             } else {
-                json(serde_json::Value::from(kill.notes.clone()))
+                json(&kill.notes)
             },
         ),
     ]
@@ -110,12 +114,6 @@ pub(super) fn summary_columns() -> String {
         }
     }));
     list.join(", ")
-}
-
-pub(super) fn named<'a>(
-    columns: &'a [(&'static str, Value)],
-) -> Vec<(&'static str, &'a dyn rusqlite::ToSql)> {
-    columns.iter().map(|(name, value)| (*name, value as &dyn rusqlite::ToSql)).collect()
 }
 
 pub(super) fn sources_to_json(sources: &[Source]) -> String {
