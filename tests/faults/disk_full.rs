@@ -159,3 +159,64 @@ fn a_fresh_store_on_a_tiny_disk_keeps_the_catch_up_until_there_is_room() {
         json["pipeline"]["stored_late"]
     );
 }
+
+/// `import` onto a disk that fills mid-way: it stops with the store's
+/// error, keeps only whole transactions (4,096 kills each: a batch that
+/// failed stored nothing), and once there is room a second import of the
+/// same log adds exactly what is missing.
+#[test]
+fn an_import_onto_a_full_disk_keeps_whole_batches_and_a_second_import_adds_the_rest() {
+    let _serial = serial("an_import_onto_a_full_disk_keeps_whole_batches_and_a_second_import_adds_the_rest");
+    const KILLS: usize = 20_000;
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("kube.log");
+    let mut text = String::new();
+    for i in 0..KILLS {
+        // The kubepods shape of the bench: an oom-kill: summary and a
+        // Killed process line per kill, long systemd-driver cgroup paths.
+        let (s, us) = (1 + i / 1000, (i % 1000) * 1000);
+        let cg = format!(
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{:08x}_0000_4000_8000_{i:012x}.slice/cri-containerd-{i:064x}.scope",
+            i % 997
+        );
+        text.push_str(&format!(
+            "[{s:5}.{us:06}] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,\
+             oom_memcg={cg},task_memcg={cg},task=app,pid={},uid=0\n\
+             [{s:5}.{:06}] Memory cgroup out of memory: Killed process {} (app) total-vm:207776kB, \
+             anon-rss:65280kB, file-rss:1676kB, shmem-rss:0kB, UID:0 pgtables:172kB oom_score_adj:0\n",
+            10_000 + i,
+            us + 40,
+            10_000 + i
+        ));
+    }
+    std::fs::write(&log, text).unwrap();
+    let disk = Tmpfs::mount("24m");
+    let db = disk.path.join("oomrecorder.db");
+    let import = || {
+        let script =
+            format!("ulimit -v 1048576 && exec {BIN} import {} --db {}", log.display(), db.display());
+        Command::new("/bin/sh").args(["-c", &script]).output().unwrap()
+    };
+    let stored = || rows(&db).len();
+
+    let first = import();
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(!first.status.success(), "the disk never filled: {}", String::from_utf8_lossy(&first.stdout));
+    assert!(err.contains("full"), "{err}");
+    let kept = stored();
+    assert!(kept < KILLS, "{kept}");
+    assert_eq!(kept % 4096, 0, "{kept} kills kept: a batch was stored in part");
+
+    disk.resize("512m");
+    let second = import();
+    let out = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{out}{}", String::from_utf8_lossy(&second.stderr));
+    let says = format!("{KILLS} kills found, {} added, {kept} already recorded", KILLS - kept);
+    assert!(out.contains(&says), "{out}");
+    assert_eq!(stored(), KILLS);
+    println!(
+        "import onto a full 24 MiB disk: {kept} of {KILLS} kept ({}); the second import: {}",
+        err.trim(),
+        out.trim()
+    );
+}

@@ -40,7 +40,7 @@ pub struct ImportArgs {
 pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exit> {
     let mut store = Store::open_with(&settings.db, Access::ReadWrite, &super::sharing(settings)?)?;
     store.for_bulk_writes()?;
-    let running = Running::read();
+    let running = Running::read(&store)?;
     let mut found = import::Found::default();
     let mut this_boot = 0;
     let mut batch = Batch::default();
@@ -50,7 +50,7 @@ pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exit> {
             // Standard input cannot be read twice: held whole, placed, stored.
             let mut one = import::read_kills(io::stdin().lock()).with_context(reading)?;
             if let Some(running) = &running {
-                this_boot += running.place(&store, &mut one.kills)?;
+                this_boot += running.place(&mut one.kills);
             }
             for kill in std::mem::take(&mut one.kills) {
                 batch.push(&mut store, kill)?;
@@ -69,10 +69,7 @@ pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exit> {
             Some(running) => {
                 let mut keys = Vec::new();
                 import::read_kills_into(open()?, &mut |kill| {
-                    keys.push(import::BootKey::of(
-                        &kill,
-                        running.witnessed(&store, &kill).map_err(io::Error::other)?,
-                    ));
+                    keys.push(import::BootKey::of(&kill, running.witnessed(&kill)));
                     Ok(())
                 })
                 .with_context(reading)?;
@@ -251,43 +248,43 @@ struct Running {
     boot_id: String,
     now_usec: u64,
     kill_lines: HashSet<(u64, String)>,
+    /// (pid, stamp) of the daemon's records of this boot.
+    recorded: HashSet<(i32, u64)>,
 }
 
 impl Running {
     /// `None` when the boot id cannot be read (the kills then stay of no
     /// boot, as before).
-    fn read() -> Option<Running> {
-        let boot_id = clock::read_boot_id(Path::new("/proc")).map_err(|e| log::debug!("{e}")).ok()?;
+    fn read(store: &Store) -> Result<Option<Running>, StoreError> {
+        let Some(boot_id) = clock::read_boot_id(Path::new("/proc")).map_err(|e| log::debug!("{e}")).ok()
+        else {
+            return Ok(None);
+        };
         // Reading the kernel log needs CAP_SYSLOG where dmesg_restrict=1;
         // without it the daemon's records are the only witness.
         let kill_lines = Kmsg::open(Path::new(KMSG))
             .and_then(|mut kmsg| import::kill_lines(&mut kmsg))
             .map_err(|e| log::debug!("{KMSG}: {e}; the store's records are the only witness"))
             .unwrap_or_default();
-        Some(Running { boot_id, now_usec: clock::mono_ns_now() / 1_000, kill_lines })
+        let recorded = store.kmsg_stamps(&boot_id)?;
+        Ok(Some(Running { boot_id, now_usec: clock::mono_ns_now() / 1_000, kill_lines, recorded }))
     }
 
     /// Whether this boot logged `kill`: its line is in the kernel's log, or
     /// the daemon recorded the same pid with the same log stamp.
-    fn witnessed(&self, store: &Store, kill: &Kill) -> Result<bool, StoreError> {
-        let Some(usec) = kill.kmsg_usec else { return Ok(false) };
+    fn witnessed(&self, kill: &Kill) -> bool {
+        let Some(usec) = kill.kmsg_usec else { return false };
         if kill.boot_id.is_some() {
-            return Ok(false);
+            return false;
         }
         let line = kill.kernel_report.last().cloned().unwrap_or_default();
-        if self.kill_lines.contains(&(usec, line)) {
-            return Ok(true);
-        }
-        let stored = store.candidates(&self.boot_id, kill.victim.pid)?;
-        Ok(stored.iter().any(|s| s.pid == kill.victim.pid && s.kmsg_usec == Some(usec)))
+        self.kill_lines.contains(&(usec, line)) || self.recorded.contains(&(kill.victim.pid, usec))
     }
 
     /// Places the running boot's kills of one log; returns how many.
-    fn place(&self, store: &Store, kills: &mut [Kill]) -> anyhow::Result<usize> {
-        let mut keys = Vec::with_capacity(kills.len());
-        for kill in kills.iter() {
-            keys.push(import::BootKey::of(kill, self.witnessed(store, kill)?));
-        }
+    fn place(&self, kills: &mut [Kill]) -> usize {
+        let keys: Vec<import::BootKey> =
+            kills.iter().map(|kill| import::BootKey::of(kill, self.witnessed(kill))).collect();
         let mut placed = 0;
         for (kill, this_boot) in kills.iter_mut().zip(import::this_boots(&keys, self.now_usec)) {
             if this_boot {
@@ -295,6 +292,6 @@ impl Running {
                 placed += 1;
             }
         }
-        Ok(placed)
+        placed
     }
 }

@@ -4,7 +4,7 @@
 //! Which record a fact belongs to is the join's decision
 //! (`pipeline::join`); the store only finds the candidates.
 
-use std::{ops::ControlFlow, sync::OnceLock};
+use std::{collections::HashSet, ops::ControlFlow, sync::OnceLock};
 
 use rusqlite::{types::Value, OptionalExtension};
 
@@ -144,6 +144,21 @@ impl Store {
             .prepare_cached("SELECT id FROM kills WHERE fingerprint = ?1")
             .and_then(|mut stmt| stmt.query_row([fingerprint], |row| row.get(0)).optional())
             .map_err(|e| self.sql(e))
+    }
+
+    /// (pid, kernel-log stamp) of every record of `boot_id` that has a
+    /// stamp: what an import asks of each kill of the running boot's log,
+    /// read once instead of a query per kill.
+    pub fn kmsg_stamps(&self, boot_id: &str) -> Result<HashSet<(i32, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT victim_pid, kmsg_usec FROM kills WHERE boot_id = ?1 AND kmsg_usec IS NOT NULL")
+            .map_err(|e| self.sql(e))?;
+        let stamps = stmt
+            .query_map([boot_id], |row| Ok((row.get::<_, i32>(0)?, row.get::<_, i64>(1)? as u64)))
+            .and_then(|rows| rows.collect::<Result<HashSet<_>, _>>())
+            .map_err(|e| self.sql(e));
+        stamps
     }
 
     /// The records of `pid` on `boot_id`: the only ones a fact about a kill

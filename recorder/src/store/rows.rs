@@ -22,11 +22,7 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
     let v = &kill.victim;
     let t = &kill.trigger;
     let c = kill.container.as_ref();
-    let report = if kill.kernel_report.is_empty() {
-        Value::Null
-    } else {
-        json(&kill.kernel_report)
-    };
+    let report = if kill.kernel_report.is_empty() { Value::Null } else { json(&kill.kernel_report) };
     vec![
         (":kind", Value::Text(kill.kind.as_str().into())),
         (":time_ns", int(kill.time_ns)),
@@ -63,10 +59,7 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
         (":fingerprint", text(&kill.fingerprint)),
         (":nodename", text(&kill.kernel.as_ref().and_then(|k| k.nodename.clone()))),
         (":cgroup_id", uint(kill.kernel.as_ref().and_then(|k| k.cgroup_id))),
-        (
-            ":kernel_json",
-            kill.kernel.as_ref().map_or(Value::Null, json),
-        ),
+        (":kernel_json", kill.kernel.as_ref().map_or(Value::Null, json)),
         (":victim_cmdline", text(&v.cmdline)),
         (":victim_exe", text(&v.exe)),
         (":container_id", text(&c.and_then(|c| c.id.clone()))),
@@ -76,18 +69,8 @@ pub(super) fn columns(kill: &Kill) -> Vec<(&'static str, Value)> {
         (":container_name", text(&c.and_then(|c| c.container_name.clone()))),
         (":unit", text(&c.and_then(|c| c.unit.clone()))),
         (":container_json", c.map_or(Value::Null, json)),
-        (
-            ":snapshot_json",
-            kill.snapshot.as_ref().map_or(Value::Null, json),
-        ),
-        (
-            ":notes",
-            if kill.notes.is_empty() {
-                Value::Null
-            } else {
-                json(&kill.notes)
-            },
-        ),
+        (":snapshot_json", kill.snapshot.as_ref().map_or(Value::Null, json)),
+        (":notes", if kill.notes.is_empty() { Value::Null } else { json(&kill.notes) }),
     ]
 }
 
