@@ -123,34 +123,57 @@ pub struct Reaped {
 /// What the kernel's report says about the OOM itself. Every field is
 /// `None` when the kernel did not print it (rate-limited header, or a
 /// source without the report).
+///
+/// Its serde form is the store's `oom_json` column only (the JSON output
+/// is built key by key in [`json`], with `null` for an unknown): the
+/// column leaves unknown fields out, and a field left out reads back as
+/// `None`, so older rows with their `null`s read the same. A kubepods
+/// kill's column shrank from 728 to about 440 bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Oom {
     /// `Out of memory`, `Memory cgroup out of memory`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// `CONSTRAINT_MEMCG`, `CONSTRAINT_NONE`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub constraint: Option<String>,
     /// The cgroup whose limit was hit (may be an ancestor of the victim's).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub oom_cgroup: Option<String>,
     /// The victim's own memory cgroup.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub task_cgroup: Option<String>,
     /// True for a system-wide OOM (`global_oom`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub global: Option<bool>,
     /// The cgroup of a `memory.oom.group` kill this victim was part of.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_cgroup: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_usage_kb: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_limit_kb: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub failcnt: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub swap_usage_kb: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub swap_limit_kb: Option<u64>,
     /// cgroup v1 `memory+swap:` line.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memsw_usage_kb: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memsw_limit_kb: Option<u64>,
     /// The `Memory cgroup stats for …` block, keys and values as printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_stat: Option<Vec<(String, String)>>,
     /// The task table, each row named by the header's columns.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tasks: Option<Vec<Vec<(String, String)>>>,
     /// Pre-5.1 kernels print the victim's badness score.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reaped: Option<Reaped>,
 }
 

@@ -703,8 +703,8 @@ mod tests {
         assert!(writer.awaiting.is_empty(), "decided once, not retried forever");
     }
 
-    /// An eBPF record with a report larger than a page (16 KiB in a new
-    /// store): each needs pages that a "full" file cannot add.
+    /// An eBPF record with a report larger than a page: each needs pages
+    /// that a "full" file cannot add.
     fn big_kill(pid: i32) -> Kill {
         Kill { kernel_report: vec!["x".repeat(20_000)], ..ebpf_kill(pid) }
     }

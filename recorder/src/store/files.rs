@@ -252,9 +252,7 @@ pub struct Reserve {
 
 impl Reserve {
     /// How much is kept: room for the run row's updates and a few loss rows
-    /// (each WAL frame is one page: 16 KiB in a store made since the page
-    /// size was raised, 4 KiB in older ones; a run-row update is one or two
-    /// frames), small enough for a tiny disk.
+    /// (each WAL frame is one 4 KiB page), small enough for a tiny disk.
     pub const BYTES: u64 = 128 * 1024;
 
     pub fn beside(db: &Path, sharing: &Sharing) -> Reserve {

@@ -183,16 +183,10 @@ impl Store {
                 // (a catch-up of the kernel log, a group kill) no longer holds
                 // megabytes of disk after it, and a full disk is found at the
                 // next write, not once that old room is used up.
-                // page_size=16384, which only a new file takes (an existing
-                // store keeps its pages): a kubepods kill's row is about
-                // 2.7 KB, one to a 4 KiB page with 1.3 KB of it empty; five
-                // fit a 16 KiB page. An import of 100,000 such kills wrote
-                // 449 MB at 4 KiB and writes 367 MB, in 15 % less time.
                 store
                     .conn
                     .execute_batch(
-                        "PRAGMA page_size = 16384; \
-                         PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 0;",
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 0;",
                     )
                     .map_err(|e| store.sql(e))?;
                 if sharing.group.is_some() {

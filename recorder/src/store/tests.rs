@@ -318,3 +318,21 @@ fn the_snapshots_identity_replaces_the_paths_alone() {
     store.set_snapshot(id2, &Kill { container: None, ..sample_kill(43, 2) }, &[Source::Ebpf]).unwrap();
     assert_eq!(store.get(id2).unwrap().unwrap().container, Some(from_path));
 }
+
+/// `oom_json` leaves unknown facts out; rows stored before that, with
+/// their `null`s, read back the same, and a stored kill reads back whole.
+#[test]
+fn the_oom_column_leaves_unknowns_out_and_reads_older_rows_the_same() {
+    let oom = crate::model::Oom {
+        reason: Some("Memory cgroup out of memory".into()),
+        oom_cgroup: Some("/a".into()),
+        global: Some(false),
+        ..crate::model::Oom::default()
+    };
+    let rusqlite::types::Value::Text(text) = rows::oom_json(&oom) else { panic!("no text") };
+    assert!(!text.contains("null"), "{text}");
+    let older = r#"{"reason":"Memory cgroup out of memory","constraint":null,"oom_cgroup":"/a",
+        "task_cgroup":null,"global":false,"group_cgroup":null,"memory_usage_kb":null,"tasks":null}"#;
+    assert_eq!(serde_json::from_str::<crate::model::Oom>(older).unwrap(), oom);
+    assert_eq!(serde_json::from_str::<crate::model::Oom>(&text).unwrap(), oom);
+}
