@@ -74,9 +74,11 @@ impl CounterMap {
 /// nothing during the kill. Without it (5.10) every victim sends its
 /// cgroup's figures (2,616 bytes): 2 MiB held about 800, and the matrix's
 /// 5,000-task group kill lost 46 under qemu; 8 MiB holds about 3,200, and
-/// the daemon drains while the kernel walks the group. A ring costs its
-/// pages only once records have filled them (the kernel allocates them
-/// at load; user space maps them, twice, as it reads).
+/// the daemon drains while the kernel walks the group. The kernel
+/// allocates the pages at load and maps every one of them, twice, when
+/// user space maps the ring (`ringbuf_map_mmap_user`, kernel/bpf/ringbuf.c,
+/// calls `remap_vmalloc_range`, which inserts each page): the 2 MiB ring is
+/// 4 MiB of the daemon's resident memory from the start.
 fn ring_bytes(kernel: &KernelLayout) -> u32 {
     if kernel.has(common::kfield::GROUP_WALK) {
         2 << 20
