@@ -98,6 +98,7 @@ const TEXTFILE_EVERY: Duration = Duration::from_secs(60);
 /// Runs the daemon until SIGTERM or SIGINT. Every check that can fail for a
 /// reason the operator must fix happens before the program is attached.
 pub fn run(config: &DaemonConfig) -> Result<(), DaemonError> {
+    footprint::bound_heap();
     let cap_eff = caps::read_cap_eff(Path::new("/proc")).map_err(DaemonError::Capabilities)?;
     let missing = caps::missing_for_daemon(cap_eff);
     if !missing.is_empty() {

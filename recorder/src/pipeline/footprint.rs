@@ -49,6 +49,26 @@ impl Startup {
     }
 }
 
+/// Sets glibc's allocator up for a daemon that is idle nearly always: one
+/// arena, and fixed trim and mmap thresholds of 128 KiB (glibc's defaults,
+/// which it otherwise raises after each large block it frees: the BTF
+/// parse's several-MiB buffers lifted them so far that every arena kept
+/// MiB of free memory at its top, which `malloc_trim` does not return for
+/// threads' arenas; malloc(3), mallopt(3)). One arena: a few threads that
+/// allocate rarely gain nothing from arenas of their own, and each would
+/// keep its own free memory. Called first thing in `run`.
+pub fn bound_heap() {
+    for (param, value) in
+        [(libc::M_ARENA_MAX, 1), (libc::M_TRIM_THRESHOLD, 128 << 10), (libc::M_MMAP_THRESHOLD, 128 << 10)]
+    {
+        // SAFETY: mallopt only sets allocator parameters; called before the
+        // daemon starts its threads, with values mallopt(3) accepts.
+        if unsafe { libc::mallopt(param, value) } != 1 {
+            log::debug!("mallopt({param}, {value}) refused");
+        }
+    }
+}
+
 /// Hands glibc's free heap back to the system: freed blocks it keeps (the
 /// BTF parse's, a burst's) otherwise count as resident for as long as the
 /// daemon runs.
