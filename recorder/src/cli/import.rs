@@ -283,15 +283,12 @@ impl Running {
 
     /// Places the running boot's kills of one log; returns how many.
     fn place(&self, kills: &mut [Kill]) -> usize {
-        let keys: Vec<import::BootKey> =
-            kills.iter().map(|kill| import::BootKey::of(kill, self.witnessed(kill))).collect();
-        let mut placed = 0;
-        for (kill, this_boot) in kills.iter_mut().zip(import::this_boots(&keys, self.now_usec)) {
-            if this_boot {
-                import::place(kill, &self.boot_id, &wall_ns);
-                placed += 1;
-            }
-        }
-        placed
+        let running = import::RunningBoot {
+            boot_id: &self.boot_id,
+            now_usec: self.now_usec,
+            witnessed: &|kill| self.witnessed(kill),
+            wall_ns: &wall_ns,
+        };
+        import::place_on_boot(kills, &running)
     }
 }
