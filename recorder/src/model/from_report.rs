@@ -78,9 +78,9 @@ pub fn from_kernel(
         boot_id: boot_id.map(str::to_owned),
         boot_ns: None,
         mono_ns: None,
-        // A repeat is a fact about the chosen victim's kill, at that kill's
-        // time: so it joins that record however long the walk took.
-        kmsg_usec: if kk.repeat_of_chosen { kk.chosen_usec.or(kk.usec) } else { kk.usec },
+        // A repeat joins the chosen victim's record however long the walk
+        // took: it carries that kill's stamp.
+        kmsg_usec: kk.kill_usec(),
         recorded_ns,
         sources: vec![source],
         victim: Victim {

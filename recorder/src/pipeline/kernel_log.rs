@@ -151,9 +151,9 @@ impl KernelLogReader {
                     // Still sent: the join merges it into its victim's
                     // record, which learns from it the group's cgroup (the
                     // chosen victim's first line comes before `Tasks in`).
-                    let kill_usec = kk.chosen_usec.or(kk.usec);
                     if kk.repeat_of_chosen
-                        && kill_usec
+                        && kk
+                            .kill_usec()
                             .is_some_and(|u| clock::mono_to_wall_ns(u * 1_000) >= self.repeats_after_ns)
                     {
                         self.counters.add(Counter::KernelCountedTwice, 1);

@@ -102,6 +102,19 @@ pub struct KernelKill {
     pub lines: Vec<String>,
 }
 
+impl KernelKill {
+    /// The kernel-log stamp of the kill this line is about: its own, or for
+    /// the chosen victim's repeat the first line's (the repeat is a fact
+    /// about that kill, however long the walk took to reach it again).
+    pub fn kill_usec(&self) -> Option<u64> {
+        if self.repeat_of_chosen {
+            self.chosen_usec.or(self.usec)
+        } else {
+            self.usec
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Header {
     /// Of the header's first line.
