@@ -307,8 +307,7 @@ impl Writer {
         if !self.pending.is_empty() || !self.awaiting.is_empty() {
             return;
         }
-        if let Some(startup) = self.startup.take_if(|s| s.is_over()) {
-            drop(startup);
+        if self.startup.take_if(|s| s.is_over()).is_some() {
             match footprint::shed_startup_pages() {
                 Ok(kib) => log::info!("start-up over: {kib} KiB of its code and data unmapped"),
                 Err(e) => log::debug!("start-up over; its pages stay mapped (/proc/self/smaps: {e})"),

@@ -67,7 +67,7 @@ impl CounterMap {
     }
 }
 
-/// The ring buffer's size for this kernel. With the group-kill key
+/// The ring buffer's size for this kernel, and why. With the group-kill key
 /// (`kfield::GROUP_WALK`, 5.15+: `MEMCG_OOM_GROUP_KILL`) the members of a
 /// memory.oom.group kill send short records (304 bytes with the ring's
 /// header) and 2 MiB holds about 6,800 of them even if the daemon read
@@ -79,11 +79,11 @@ impl CounterMap {
 /// user space maps the ring (`ringbuf_map_mmap_user`, kernel/bpf/ringbuf.c,
 /// calls `remap_vmalloc_range`, which inserts each page): the 2 MiB ring is
 /// 4 MiB of the daemon's resident memory from the start.
-fn ring_bytes(kernel: &KernelLayout) -> u32 {
+fn ring_bytes(kernel: &KernelLayout) -> (u32, &'static str) {
     if kernel.has(common::kfield::GROUP_WALK) {
-        2 << 20
+        (2 << 20, "a group kill's members share their cgroup's figures")
     } else {
-        8 << 20
+        (8 << 20, "every victim carries its cgroup's figures on this kernel")
     }
 }
 
@@ -98,16 +98,8 @@ impl Probe {
         if EBPF_OBJECT.is_empty() {
             return Err(LoadError::EmptyObject);
         }
-        let ring = ring_bytes(kernel);
-        log::info!(
-            "ring buffer: {} MiB ({})",
-            ring >> 20,
-            if kernel.has(common::kfield::GROUP_WALK) {
-                "a group kill's members share their cgroup's figures"
-            } else {
-                "every victim carries its cgroup's figures on this kernel"
-            }
-        );
+        let (ring, why) = ring_bytes(kernel);
+        log::info!("ring buffer: {} MiB ({why})", ring >> 20);
         let mut ebpf = EbpfLoader::new()
             // Statistics only: a rejection still logs the verifier's error
             // and its instruction count, but no state per instruction. With

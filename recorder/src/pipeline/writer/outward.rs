@@ -86,28 +86,27 @@ impl Writer {
         // group's rows: once per victim, a 5,000-task group kill would cost
         // 25 million row reads). Keyed by boot and group, valid for victims
         // within GROUP_COUNT_SHARED of the one it was counted for.
-        let mut counted: Option<(String, String, u64, Option<usize>)> = None;
+        let mut counted: Option<GroupCount> = None;
         for &id in ids {
             match self.store.get(id) {
                 Ok(Some(kill)) => {
-                    let others = if !count_others {
-                        None
-                    } else {
-                        match (&counted, &kill.boot_id, &kill.oom.group_cgroup, kill.kmsg_usec) {
-                            (Some((boot, group, at, total)), Some(b), Some(g), Some(usec))
-                                if boot == b && group == g && at.abs_diff(usec) <= GROUP_COUNT_SHARED_US =>
-                            {
-                                total.map(|n| n.saturating_sub(1))
+                    let group = group_of(&kill);
+                    let shared = counted.as_ref().zip(group).and_then(|(c, g)| c.others_of(g));
+                    let others = match shared {
+                        _ if !count_others => None,
+                        Some(others) => others,
+                        None => {
+                            let others = self.store.group_others(&kill).unwrap_or_default();
+                            if let Some((boot, cgroup, usec)) = group {
+                                let total = others.map(|n| n + 1);
+                                counted = Some(GroupCount {
+                                    boot: boot.to_owned(),
+                                    cgroup: cgroup.to_owned(),
+                                    usec,
+                                    total,
+                                });
                             }
-                            _ => {
-                                let others = self.store.group_others(&kill).unwrap_or_default();
-                                if let (Some(b), Some(g), Some(usec)) =
-                                    (&kill.boot_id, &kill.oom.group_cgroup, kill.kmsg_usec)
-                                {
-                                    counted = Some((b.clone(), g.clone(), usec, others.map(|n| n + 1)));
-                                }
-                                others
-                            }
+                            others
                         }
                     };
                     publisher.kill(&kill, others);
@@ -116,5 +115,44 @@ impl Writer {
                 Err(e) => log::warn!("cannot read kill {id} back to publish it: {e}"),
             }
         }
+    }
+}
+
+/// What tells one victim's memory.oom.group kill from another's in
+/// [`Writer::publish`]: its boot, the group's cgroup and its stamp.
+fn group_of(kill: &crate::model::Kill) -> Option<(&str, &str, u64)> {
+    Some((kill.boot_id.as_deref()?, kill.oom.group_cgroup.as_deref()?, kill.kmsg_usec?))
+}
+
+/// One count of a group kill's records, shared by its victims in a flush.
+struct GroupCount {
+    boot: String,
+    cgroup: String,
+    usec: u64,
+    /// The group's records, this victim's included (`None`: not counted).
+    total: Option<usize>,
+}
+
+impl GroupCount {
+    /// The other victims of `group`'s kill, when this count is of it.
+    fn others_of(&self, (boot, cgroup, usec): (&str, &str, u64)) -> Option<Option<usize>> {
+        (self.boot == boot && self.cgroup == cgroup && self.usec.abs_diff(usec) <= GROUP_COUNT_SHARED_US)
+            .then(|| self.total.map(|n| n.saturating_sub(1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_count_serves_the_victims_of_its_own_kill_only() {
+        let count = GroupCount { boot: "b".into(), cgroup: "/g".into(), usec: 5_000_000, total: Some(50) };
+        assert_eq!(count.others_of(("b", "/g", 5_400_000)), Some(Some(49)), "a member of the same kill");
+        assert_eq!(count.others_of(("b", "/g", 5_000_000 + GROUP_COUNT_SHARED_US + 1)), None, "a later kill");
+        assert_eq!(count.others_of(("b", "/h", 5_000_000)), None, "another group");
+        assert_eq!(count.others_of(("c", "/g", 5_000_000)), None, "another boot");
+        let uncounted = GroupCount { total: None, ..count };
+        assert_eq!(uncounted.others_of(("b", "/g", 5_000_000)), Some(None), "not counted stays unknown");
     }
 }
