@@ -254,8 +254,6 @@ impl Store {
         StoreError::Sql { path: self.path.clone(), source }
     }
 
-    /// Runs `work` in one transaction (one fsync for a whole import instead
-    /// of one per kill); rolled back when it fails.
     /// Settings for storing a large batch of kills at once (`import`): a
     /// page cache of 16 MiB, so that a transaction of thousands of kills is
     /// not spilled into the WAL page by page (SQLite's default is 2 MiB;
@@ -279,6 +277,8 @@ impl Store {
         }
     }
 
+    /// Runs `work` in one transaction (one fsync for a whole import instead
+    /// of one per kill); rolled back when it fails.
     pub fn in_transaction<T>(
         &mut self,
         work: impl FnOnce(&mut Store) -> Result<T, StoreError>,

@@ -319,8 +319,8 @@ fn the_snapshots_identity_replaces_the_paths_alone() {
     assert_eq!(store.get(id2).unwrap().unwrap().container, Some(from_path));
 }
 
-/// `oom_json` leaves unknown facts out; rows stored before that, with
-/// their `null`s, read back the same, and a stored kill reads back whole.
+/// `oom_json` leaves unknown facts out, and rows stored before that, with
+/// their `null`s, read back the same.
 #[test]
 fn the_oom_column_leaves_unknowns_out_and_reads_older_rows_the_same() {
     let oom = crate::model::Oom {
