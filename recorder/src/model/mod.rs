@@ -127,8 +127,12 @@ pub struct Reaped {
 /// Its serde form is the store's `oom_json` column only (the JSON output
 /// is built key by key in [`json`], with `null` for an unknown): the
 /// column leaves unknown fields out, and a field left out reads back as
-/// `None`, so older rows with their `null`s read the same. A kubepods
-/// kill's column shrank from 728 to about 440 bytes.
+/// `None`, so older rows with their `null`s read the same. The two cgroup
+/// paths have columns of their own (`oom_cgroup`, `task_cgroup`, which
+/// `list` filters on): the column leaves them out and a row is read back
+/// with them from their columns (store::rows); rows stored before
+/// migration 010 hold them in both, and read the same. A kubepods kill's
+/// column shrank from 728 bytes to about 440, then to about 70.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Oom {
     /// `Out of memory`, `Memory cgroup out of memory`, ...
@@ -138,10 +142,10 @@ pub struct Oom {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub constraint: Option<String>,
     /// The cgroup whose limit was hit (may be an ancestor of the victim's).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing)]
     pub oom_cgroup: Option<String>,
     /// The victim's own memory cgroup.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing)]
     pub task_cgroup: Option<String>,
     /// True for a system-wide OOM (`global_oom`).
     #[serde(skip_serializing_if = "Option::is_none")]

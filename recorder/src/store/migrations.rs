@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("007_oom_scope.sql", include_str!("../../../migrations/007_oom_scope.sql")),
     ("008_write_failures.sql", include_str!("../../../migrations/008_write_failures.sql")),
     ("009_kernel_counted_twice.sql", include_str!("../../../migrations/009_kernel_counted_twice.sql")),
+    ("010_lean_rows.sql", include_str!("../../../migrations/010_lean_rows.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::{types::Value, Row};
 
 use super::StoreError;
-use crate::model::{scope, Figures, Kill, Kind, Oom, Source, Trigger, Victim};
+use crate::model::{identity::Identity, scope, Figures, Kill, Kind, Oom, Source, Trigger, Victim};
 
 /// Every stored column of a kill, as `:name` parameters: the one list both
 /// INSERT and UPDATE are built from.
@@ -113,8 +113,23 @@ pub(super) struct RawKill {
     report_lines: Option<String>,
     kernel_json: Option<String>,
     container_json: Option<String>,
+    /// The columns the JSON columns leave out (migration 010), put back
+    /// into `oom` and `container` when those are read.
+    oom_cgroups: [Option<String>; 2],
+    identity: [Option<String>; IDENTITY_COLUMNS.len()],
     snapshot_json: Option<String>,
     notes: Option<String>,
+}
+
+/// The identity's names that have columns of their own, which
+/// `container_json` leaves out (model::Identity): in the order
+/// [`identity_names`] lists them.
+const IDENTITY_COLUMNS: [&str; 6] =
+    ["container_id", "pod_uid", "pod_namespace", "pod_name", "container_name", "unit"];
+
+/// The fields of an identity [`IDENTITY_COLUMNS`] name, in their order.
+fn identity_names(c: &mut Identity) -> [&mut Option<String>; IDENTITY_COLUMNS.len()] {
+    [&mut c.id, &mut c.pod_uid, &mut c.pod_namespace, &mut c.pod_name, &mut c.container_name, &mut c.unit]
 }
 
 impl RawKill {
@@ -128,6 +143,14 @@ impl RawKill {
             report_lines: row.get("report_lines")?,
             kernel_json: row.get("kernel_json")?,
             container_json: row.get("container_json")?,
+            oom_cgroups: [row.get("oom_cgroup")?, row.get("task_cgroup")?],
+            identity: {
+                let mut values: [Option<String>; IDENTITY_COLUMNS.len()] = Default::default();
+                for (value, name) in values.iter_mut().zip(IDENTITY_COLUMNS) {
+                    *value = row.get(name)?;
+                }
+                values
+            },
             snapshot_json: row.get("snapshot_json")?,
             notes: row.get("notes")?,
             kill: Kill {
@@ -186,6 +209,8 @@ impl RawKill {
             report_lines,
             kernel_json,
             container_json,
+            oom_cgroups: [oom_cgroup, task_cgroup],
+            identity,
             snapshot_json,
             notes,
         } = self;
@@ -201,8 +226,16 @@ impl RawKill {
         if let Some(text) = oom_json {
             kill.oom = serde_json::from_str(&text).map_err(|_| bad("oom_json", &text))?;
         }
+        // The columns are the record's (every write sets them with the
+        // JSON); a row from before 010 has the same values in its JSON.
+        kill.oom.oom_cgroup = oom_cgroup.or(kill.oom.oom_cgroup);
+        kill.oom.task_cgroup = task_cgroup.or(kill.oom.task_cgroup);
         if let Some(text) = container_json {
-            kill.container = Some(serde_json::from_str(&text).map_err(|_| bad("container_json", &text))?);
+            let mut c: Identity = serde_json::from_str(&text).map_err(|_| bad("container_json", &text))?;
+            for (field, column) in identity_names(&mut c).into_iter().zip(identity) {
+                *field = column.or(field.take());
+            }
+            kill.container = Some(c);
         }
         if let Some(text) = snapshot_json {
             kill.snapshot = Some(serde_json::from_str(&text).map_err(|_| bad("snapshot_json", &text))?);

@@ -325,14 +325,73 @@ fn the_snapshots_identity_replaces_the_paths_alone() {
 fn the_oom_column_leaves_unknowns_out_and_reads_older_rows_the_same() {
     let oom = crate::model::Oom {
         reason: Some("Memory cgroup out of memory".into()),
-        oom_cgroup: Some("/a".into()),
+        group_cgroup: Some("/a".into()),
         global: Some(false),
         ..crate::model::Oom::default()
     };
     let rusqlite::types::Value::Text(text) = rows::oom_json(&oom) else { panic!("no text") };
     assert!(!text.contains("null"), "{text}");
-    let older = r#"{"reason":"Memory cgroup out of memory","constraint":null,"oom_cgroup":"/a",
-        "task_cgroup":null,"global":false,"group_cgroup":null,"memory_usage_kb":null,"tasks":null}"#;
+    let older = r#"{"reason":"Memory cgroup out of memory","constraint":null,"oom_cgroup":null,
+        "task_cgroup":null,"global":false,"group_cgroup":"/a","memory_usage_kb":null,"tasks":null}"#;
     assert_eq!(serde_json::from_str::<crate::model::Oom>(older).unwrap(), oom);
     assert_eq!(serde_json::from_str::<crate::model::Oom>(&text).unwrap(), oom);
+}
+
+/// Since migration 010 the JSON columns leave out what has a column of
+/// its own (the cgroup paths, the names `list` filters on), and a record
+/// reads back whole from both; a row stored before, which holds them in
+/// its JSON as well, reads the same.
+#[test]
+fn the_json_columns_leave_out_what_has_a_column_and_read_older_rows_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("oom.db"), Access::ReadWrite).unwrap();
+    let pod = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod815d2b0d_0000_4000_8000_000000000001.slice";
+    let task = format!("{pod}/cri-containerd-8601fe2ef4d1.scope");
+    let kill = Kill {
+        oom: crate::model::Oom {
+            reason: Some("Memory cgroup out of memory".into()),
+            oom_cgroup: Some(pod.into()),
+            task_cgroup: Some(task.clone()),
+            ..crate::model::Oom::default()
+        },
+        container: Some(crate::model::identity::Identity {
+            container_name: Some("hog".into()),
+            pod_name: Some("web-0".into()),
+            pod_namespace: Some("shop".into()),
+            image: Some("docker.io/library/nginx:1.25".into()),
+            ..crate::model::identity::from_path(&task)
+        }),
+        ..sample_kill(42, 1)
+    };
+    let id = store.insert(&kill).unwrap();
+    assert_eq!(store.get(id).unwrap().unwrap(), Kill { id: Some(id), ..kill.clone() });
+    let (oom_json, container_json): (String, String) = store
+        .conn
+        .query_row("SELECT oom_json, container_json FROM kills WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(!oom_json.contains("kubepods"), "the paths are in their columns only: {oom_json}");
+    for name in ["8601fe2ef4d1", "pod_uid", "web-0", "shop", "\"hog\""] {
+        assert!(!container_json.contains(name), "{name} is in its column only: {container_json}");
+    }
+    assert!(container_json.contains("nginx:1.25"), "the image has no column: {container_json}");
+
+    // A row as a version-9 binary wrote it: everything in the JSON too.
+    let full_oom =
+        serde_json::json!({"reason": "Memory cgroup out of memory", "oom_cgroup": pod, "task_cgroup": task});
+    let c = kill.container.as_ref().unwrap();
+    let full_container = serde_json::json!({
+        "runtime": c.runtime, "id": c.id, "pod_uid": c.pod_uid, "qos": c.qos,
+        "pod_namespace": c.pod_namespace, "pod_name": c.pod_name, "container_name": c.container_name,
+        "image": c.image, "unit": c.unit, "slice": c.slice, "runtime_namespace": c.runtime_namespace,
+    });
+    store
+        .conn
+        .execute(
+            "UPDATE kills SET oom_json = ?1, container_json = ?2 WHERE id = ?3",
+            (full_oom.to_string(), full_container.to_string(), id),
+        )
+        .unwrap();
+    assert_eq!(store.get(id).unwrap().unwrap(), Kill { id: Some(id), ..kill });
 }

@@ -1,0 +1,14 @@
+-- 010: a kill's JSON columns no longer repeat what has a column of its own.
+-- `oom_json` leaves out the two cgroup paths (`oom_cgroup`, `task_cgroup`),
+-- `container_json` the names `list` filters on (`container_id`, `pod_uid`,
+-- `pod_namespace`, `pod_name`, `container_name`, `unit`) and every unknown
+-- name; a row is read back with them from their columns. A kubepods kill's
+-- row went from about 2.5 KB to about 1.7 KB: two rows to a 4 KiB page
+-- instead of one, half the bytes an import writes.
+--
+-- No statement: rows stored before hold the values in both places and
+-- read the same, so none is rewritten (a daemon's start on a large store
+-- stays instant). The version is bumped all the same: a binary from
+-- before this one would read a new row's paths and names as unknown, and
+-- must refuse the file (schema newer than it knows) instead.
+SELECT 1;
