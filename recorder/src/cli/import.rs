@@ -65,8 +65,14 @@ pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exit> {
             refuse_endless(path, &file)?;
             Ok(BufReader::with_capacity(64 * 1024, file))
         };
+        // The first pass is for a log the running boot may have written:
+        // one stamp of the boot's witnesses is enough to need it.
+        let witnessed_here = match &running {
+            Some(running) => import::has_any_stamp(open()?, &running.stamps()).with_context(reading)?,
+            None => false,
+        };
         let placed = match &running {
-            Some(running) => {
+            Some(running) if witnessed_here => {
                 let mut keys = Vec::new();
                 import::read_kills_into(open()?, &mut |kill| {
                     keys.push(import::BootKey::of(&kill, running.witnessed(&kill)));
@@ -75,7 +81,7 @@ pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exit> {
                 .with_context(reading)?;
                 import::this_boots(&keys, running.now_usec)
             }
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         // Parsed on a thread of its own while this one stores: the two take
         // a core each instead of taking turns at one. The channel holds two
@@ -279,6 +285,15 @@ impl Running {
         }
         let line = kill.kernel_report.last().cloned().unwrap_or_default();
         self.kill_lines.contains(&(usec, line)) || self.recorded.contains(&(kill.victim.pid, usec))
+    }
+
+    /// Every stamp a witnessed kill can have ([`Running::witnessed`]).
+    fn stamps(&self) -> HashSet<u64> {
+        self.kill_lines
+            .iter()
+            .map(|(usec, _)| *usec)
+            .chain(self.recorded.iter().map(|(_, usec)| *usec))
+            .collect()
     }
 
     /// Places the running boot's kills of one log; returns how many.

@@ -444,6 +444,30 @@ pub fn read_kills_into(
     Ok(found)
 }
 
+/// Whether a line of the log has one of `stamps` (µs since boot): what
+/// [`this_boots`] needs before a first pass can place anything, read
+/// without parsing a report. A run is placed only when one of its kills
+/// is witnessed, by its stamp (the kernel's log still holds its line, or
+/// the daemon recorded it), and a kill's stamp is one of its lines': a
+/// log with none of them has nothing to place, and its first pass (a
+/// whole parse, a fifth of a large import) is not needed. Any line
+/// counts, whatever its facility or length: a false yes only costs that
+/// pass.
+pub fn has_any_stamp(input: impl BufRead, stamps: &HashSet<u64>) -> io::Result<bool> {
+    if stamps.is_empty() {
+        return Ok(false);
+    }
+    let (mut buffer, mut input) = (Vec::with_capacity(MAX_LINE), input);
+    while next_line(&mut input, &mut buffer)?.is_some() {
+        if let Stamp::SinceBoot(usec) = strip(&String::from_utf8_lossy(&buffer)).stamp {
+            if stamps.contains(&usec) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// The `Killed process` lines the running kernel's log still holds, by
 /// stamp (µs since boot) and text: what says that a raw `dmesg` someone
 /// imports is this boot's. Reads `kmsg` (normally /dev/kmsg, non-blocking)
@@ -633,6 +657,18 @@ mod tests {
         assert!(found.kills.is_empty(), "counted, not collected");
         let first_at = first_at.unwrap();
         assert!(first_at < log.len() / 4, "the first kill came after {first_at} of {} bytes", log.len());
+    }
+
+    /// The first pass is skipped only for a log that has none of the
+    /// running boot's stamps, in any of the prefixes `strip` reads.
+    #[test]
+    fn a_log_has_a_stamp_only_when_one_of_its_lines_has_it() {
+        let log = format!("[  558.908182] {KILL}\n3,1234,600000001,-;{KILL}\nno stamp here\n");
+        let has = |stamps: &[u64]| has_any_stamp(log.as_bytes(), &stamps.iter().copied().collect()).unwrap();
+        assert!(has(&[558_908_182]));
+        assert!(has(&[1, 600_000_001]));
+        assert!(!has(&[558_908_183, 600_000_000]));
+        assert!(!has(&[]));
     }
 
     /// An imported kubepods kill names its pod and container from the
