@@ -9,7 +9,9 @@ use std::{collections::HashSet, ops::ControlFlow, sync::OnceLock};
 use rusqlite::{types::Value, OptionalExtension};
 
 use super::{
-    rows::{columns, oom_json, sources_from_json, sources_to_json, summary_columns, RawKill},
+    rows::{
+        columns, oom_json, sources_from_json, sources_to_json, summary_columns, RawKill, IDENTITY_COLUMNS,
+    },
     Filter, Store, StoreError,
 };
 use crate::model::{Kill, Kind, Oom, Reaped, Source};
@@ -94,9 +96,11 @@ const REPORT: [&str; 8] = [
     "cgroup",
     "notes",
 ];
-/// The identity's columns among [`SNAPSHOT`]'s.
-const IDENTITY: [&str; 7] =
-    ["container_json", "container_id", "pod_uid", "pod_namespace", "pod_name", "container_name", "unit"];
+/// The identity's columns among [`SNAPSHOT`]'s: its JSON and the names
+/// with columns of their own.
+fn is_identity(column: &str) -> bool {
+    column == "container_json" || IDENTITY_COLUMNS.contains(&column)
+}
 
 /// What the cgroup snapshot read, and who the victim was.
 const SNAPSHOT: [&str; 12] = [
@@ -237,10 +241,8 @@ impl Store {
         // Who the victim was: the snapshot's answer (the cgroup path and the
         // runtime's own files) wins over the path-only one a report may have
         // stored first (`from_report::from_kernel`), which it contains.
-        let owned: Vec<(&str, Rule)> = SNAPSHOT
-            .iter()
-            .map(|c| (*c, if IDENTITY.contains(c) { Rule::Replace } else { Rule::Fill }))
-            .collect();
+        let owned: Vec<(&str, Rule)> =
+            SNAPSHOT.iter().map(|c| (*c, if is_identity(c) { Rule::Replace } else { Rule::Fill })).collect();
         self.apply(id, kill, &owned, vec![("sources", Value::Text(sources_to_json(sources)))])
     }
 

@@ -124,7 +124,7 @@ pub(super) struct RawKill {
 /// The identity's names that have columns of their own, which
 /// `container_json` leaves out (model::Identity): in the order
 /// [`identity_names`] lists them.
-const IDENTITY_COLUMNS: [&str; 6] =
+pub(super) const IDENTITY_COLUMNS: [&str; 6] =
     ["container_id", "pod_uid", "pod_namespace", "pod_name", "container_name", "unit"];
 
 /// The fields of an identity [`IDENTITY_COLUMNS`] name, in their order.
